@@ -1,0 +1,1 @@
+"""The edges of ccr-gateway: settings, storage, jobs, the command line and (later) SMTP."""

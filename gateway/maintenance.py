@@ -1,0 +1,89 @@
+"""Periodic register upkeep: expire, remind about reviews, make dormant, purge.
+
+Each task is an idempotent job: running it twice, or in two processes, changes nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy.orm import Session
+
+from gateway import repository
+from gateway.bootstrap import Runtime, runtime
+from routing import lifecycle
+from routing.lifecycle import Actor
+from routing.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def run_maintenance(now_iso: str | None = None) -> dict[str, int]:
+    """Run every upkeep task once; the job the scheduler enqueues. Returns counts per task."""
+    now = dt.datetime.fromisoformat(now_iso) if now_iso else utcnow()
+    rt = runtime()
+    counts = {task.__name__: task(rt, now) for task in TASKS}
+    log.debug("maintenance done: %s", counts)
+    return counts
+
+
+def expire_ended(rt: Runtime, now: dt.datetime) -> int:
+    """Active restrictions whose end date has passed become expired."""
+    today = rt.today(now)
+    with rt.uow() as session:
+        ended = repository.active_ending_before(session, today)
+        for restriction in ended:
+            session.add(lifecycle.expire(restriction, now, today))
+        _register_changed(session, ended)
+    return len(ended)
+
+
+def remind_reviews_due(rt: Runtime, now: dt.datetime) -> int:
+    """Record, once per due date, that a review falls due within the reminder period."""
+    by_day = rt.today(now) + dt.timedelta(days=rt.settings.review_reminder_days)
+    with rt.uow() as session:
+        due = repository.active_review_due_unreminded(session, by_day)
+        for restriction in due:
+            restriction.review_reminder_for = restriction.next_review_on
+            session.add(
+                lifecycle.audit(
+                    Actor.system(),
+                    "restriction.review_due",
+                    restriction,
+                    now,
+                    review_on=restriction.next_review_on.isoformat(),
+                )
+            )
+    return len(due)
+
+
+def make_ended_dormant(rt: Runtime, now: dt.datetime) -> int:
+    """Ended restrictions are kept on file, unenforced, once the grace period has passed."""
+    before = now - dt.timedelta(days=rt.settings.dormant_after_days)
+    with rt.uow() as session:
+        ended = repository.ended_since(session, before)
+        for restriction in ended:
+            session.add(lifecycle.make_dormant(restriction, now))
+    return len(ended)
+
+
+def purge_after_retention(rt: Runtime, now: dt.datetime) -> int:
+    """Dormant restrictions past the retention period lose their personal content."""
+    months = rt.settings.retention_months
+    with rt.uow() as session:
+        expired = repository.dormant_since_before(session, now - relativedelta(months=months))
+        for restriction in expired:
+            session.add(lifecycle.purge(restriction, now, retention_months=months))
+    return len(expired)
+
+
+def _register_changed(session: Session, changed: object) -> None:
+    if changed:
+        repository.bump_register_version(session)
+
+
+TASKS = (expire_ended, remind_reviews_due, make_ended_dormant, purge_after_retention)
+
+__all__ = ["TASKS", "run_maintenance"]

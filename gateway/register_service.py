@@ -1,0 +1,262 @@
+"""Changes to the register, each inside the caller's unit of work, each audited.
+
+Every function here that changes what the decision engine sees bumps the register version,
+so every process picks the change up on its next refresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway import repository
+from routing import lifecycle
+from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome
+from routing.identity import NormalisedIdentity, normalise
+from routing.lifecycle import Actor
+from routing.models import AuditEntry, Customer, Identity, Restriction, Service
+from routing.terms import RestrictionDraft
+
+
+class RegisterError(ValueError):
+    """A register change that cannot be made; the message is one line for the user."""
+
+
+def add_customer(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    name: str | None,
+    customer_ref: str | None = None,
+) -> Customer:
+    """A new person on the register (identities are linked separately)."""
+    if customer_ref and repository.customer_by_ref(session, customer_ref):
+        raise RegisterError(f"customer reference {customer_ref!r} is already in use")
+    customer = Customer(name=name, customer_ref=customer_ref)
+    session.add(customer)
+    session.flush()
+    session.add(_customer_audit(actor, "customer.created", customer, now))
+    return customer
+
+
+def link_identity(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    customer: Customer,
+    identity: NormalisedIdentity,
+) -> Identity:
+    """Link an email address or phone number to a customer (creating it if new)."""
+    if not identity.ok:
+        raise RegisterError(
+            f"{identity.kind} {identity.raw!r} is {identity.state}: "
+            "only a readable address or number can be linked"
+        )
+    stored = repository.get_or_create_identity(session, identity)
+    if stored.customer_id not in (None, customer.id):
+        raise RegisterError(
+            f"{identity.kind} {identity.value} already belongs to another "
+            "customer; unlink it there first"
+        )
+    if stored.customer_id is None:
+        stored.customer_id = customer.id
+        stored.linked_at = now
+        session.add(
+            _customer_audit(
+                actor,
+                "identity.linked",
+                customer,
+                now,
+                kind=identity.kind.value,
+                identity_id=stored.id,
+            )
+        )
+        repository.bump_register_version(session)
+    return stored
+
+
+def link_raw_identity(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    customer: Customer,
+    raw: str,
+    kind: IdentityKind,
+    *,
+    fold_plus: bool,
+    region: str,
+) -> Identity:
+    """Normalise, then link, an address or number as typed by a person or a spreadsheet."""
+    identity = normalise(raw, kind, fold_plus=fold_plus, region=region)
+    return link_identity(session, actor, now, customer, identity)
+
+
+def draft_restriction(
+    session: Session, actor: Actor, now: dt.datetime, customer: Customer, draft: RestrictionDraft
+) -> Restriction:
+    """Record proposed terms as a draft under a new CCR-<year>-NNNN reference."""
+    problems = draft.problems()
+    if problems:
+        raise RegisterError(problems[0])
+    terms = draft.normalised()
+    restriction = Restriction(
+        reference=_new_reference(session, now.year),
+        customer=customer,
+        status=RestrictionStatus.DRAFT,
+        services=_services(session, terms.scope_services),
+        scope_all=not terms.scope_services,
+        **_restriction_fields(terms),
+    )
+    session.add(restriction)
+    session.flush()
+    session.add(
+        lifecycle.audit(actor, "restriction.drafted", restriction, now, customer_id=customer.id)
+    )
+    return restriction
+
+
+def _restriction_fields(terms: RestrictionDraft) -> dict[str, Any]:
+    fields = dict(vars(terms))
+    for name in ("scope_services",):
+        fields.pop(name)
+    return fields
+
+
+def _services(session: Session, names: list[str]) -> list[Service]:
+    services = []
+    for name in names:
+        service = repository.service_by_name(session, name)
+        if service is None:
+            raise RegisterError(f"unknown service {name!r}; add it before scoping to it")
+        services.append(service)
+    return services
+
+
+def _new_reference(session: Session, year: int) -> str:
+    return f"CCR-{year}-{repository.next_reference_number(session, year):04d}"
+
+
+def submit(session: Session, actor: Actor, now: dt.datetime, restriction_id: int) -> Restriction:
+    restriction = _load(session, restriction_id)
+    _apply(session, lifecycle.submit(restriction, actor, now))
+    return restriction
+
+
+def approve(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    restriction_id: int,
+    *,
+    today: dt.date,
+    appeal_days: int,
+) -> Restriction:
+    restriction = _load(session, restriction_id)
+    _apply(
+        session,
+        lifecycle.approve(restriction, actor, now, today=today, appeal_days=appeal_days),
+        changes_register=True,
+    )
+    return restriction
+
+
+def vary(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    restriction_id: int,
+    changes: dict[str, Any],
+    *,
+    today: dt.date,
+    reason: str,
+) -> Restriction:
+    """End the current terms and bring varied ones into force under the same reference."""
+    restriction = _load(session, restriction_id)
+    successor, entry = lifecycle.vary(restriction, actor, now, changes, today=today, reason=reason)
+    draft = _as_draft(successor)
+    problems = draft.problems()
+    if problems:
+        raise RegisterError(problems[0])
+    session.add(successor)
+    _apply(session, entry, changes_register=True)
+    return successor
+
+
+def _as_draft(restriction: Restriction) -> RestrictionDraft:
+    return RestrictionDraft(
+        **{
+            name: getattr(restriction, name)
+            for name in RestrictionDraft.__dataclass_fields__
+            if name != "scope_services"
+        }
+    )
+
+
+def lift(
+    session: Session, actor: Actor, now: dt.datetime, restriction_id: int, *, reason: str
+) -> Restriction:
+    restriction = _load(session, restriction_id)
+    _apply(session, lifecycle.lift(restriction, actor, now, reason), changes_register=True)
+    return restriction
+
+
+def review(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    restriction_id: int,
+    *,
+    today: dt.date,
+    outcome: ReviewOutcome,
+    notes: str | None = None,
+) -> Restriction:
+    restriction = _load(session, restriction_id)
+    _review, entry = lifecycle.record_review(
+        restriction, actor, now, today=today, outcome=outcome, notes=notes
+    )
+    _apply(session, entry)
+    return restriction
+
+
+def set_legal_hold(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    restriction_id: int,
+    *,
+    hold: bool,
+    reason: str,
+) -> Restriction:
+    restriction = _load(session, restriction_id)
+    _apply(session, lifecycle.set_legal_hold(restriction, actor, now, hold=hold, reason=reason))
+    return restriction
+
+
+def _load(session: Session, restriction_id: int) -> Restriction:
+    restriction = repository.restriction_for_update(session, restriction_id)
+    if restriction is None:
+        raise RegisterError(f"no restriction with id {restriction_id}")
+    return restriction
+
+
+def _apply(session: Session, entry: AuditEntry, *, changes_register: bool = False) -> None:
+    session.add(entry)
+    if changes_register:
+        repository.bump_register_version(session)
+    session.flush()
+
+
+def _customer_audit(
+    actor: Actor, action: str, customer: Customer, now: dt.datetime, **detail: Any
+) -> AuditEntry:
+    return AuditEntry(
+        at=now,
+        actor=actor.name,
+        action=action,
+        subject_type="customer",
+        subject_ref=str(customer.id),
+        detail=detail,
+    )

@@ -1,0 +1,194 @@
+"""SQL in one place: the queries the gateway, the jobs, the web app and the CLI share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from routing.enums import IdentityKind, RestrictionStatus
+from routing.identity import NormalisedIdentity
+from routing.models import (
+    AuditEntry,
+    Customer,
+    Identity,
+    RegisterVersion,
+    Restriction,
+    RestrictionService,
+    ScheduledRun,
+    Service,
+    ServiceAddress,
+    StaffUser,
+    utcnow,
+)
+
+LIVE = RestrictionStatus.ACTIVE
+
+
+def register_version(session: Session) -> int:
+    """The counter every register change bumps."""
+    return session.scalar(select(RegisterVersion.version).where(RegisterVersion.id == 1)) or 0
+
+
+def bump_register_version(session: Session) -> None:
+    """Tell every process the register changed; called inside the changing transaction."""
+    session.execute(
+        update(RegisterVersion)
+        .where(RegisterVersion.id == 1)
+        .values(version=RegisterVersion.version + 1, changed_at=utcnow())
+    )
+
+
+def active_restriction_links(session: Session) -> Iterator[tuple[Restriction, str, str]]:
+    """(restriction, identity kind, identity value) for every identity of a live restriction."""
+    query = (
+        select(Restriction, Identity.kind, Identity.value)
+        .join(Identity, Identity.customer_id == Restriction.customer_id)
+        .where(Restriction.status == LIVE)
+        .execution_options(yield_per=5000)
+    )
+    yield from session.execute(query).tuples()
+
+
+def scope_of_active_restrictions(session: Session) -> dict[int, list[tuple[str, str]]]:
+    """restriction id -> [(service name, normalised address or line)] for scoped restrictions."""
+    query = (
+        select(RestrictionService.restriction_id, Service.name, ServiceAddress.value)
+        .join(Service, Service.id == RestrictionService.service_id)
+        .outerjoin(ServiceAddress, ServiceAddress.service_id == Service.id)
+        .join(Restriction, Restriction.id == RestrictionService.restriction_id)
+        .where(Restriction.status == LIVE, Restriction.scope_all.is_(False))
+    )
+    scopes: dict[int, list[tuple[str, str]]] = {}
+    for restriction_id, name, address in session.execute(query):
+        scopes.setdefault(restriction_id, []).append((name, address or ""))
+    return scopes
+
+
+def find_identity(session: Session, kind: IdentityKind, value: str) -> Identity | None:
+    return session.scalar(select(Identity).where(Identity.kind == kind, Identity.value == value))
+
+
+def get_or_create_identity(session: Session, identity: NormalisedIdentity) -> Identity:
+    """The stored identity for a normalised value, created on first sight."""
+    assert identity.value is not None, "only understood identities are stored"
+    found = find_identity(session, identity.kind, identity.value)
+    if found is None:
+        found = Identity(kind=identity.kind, value=identity.value)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def customer_by_ref(session: Session, customer_ref: str) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.customer_ref == customer_ref))
+
+
+def restrictions_of_customer(session: Session, customer_id: int) -> Sequence[Restriction]:
+    query = (
+        select(Restriction)
+        .where(Restriction.customer_id == customer_id)
+        .order_by(Restriction.reference, Restriction.revision)
+    )
+    return session.scalars(query).all()
+
+
+def restriction_for_update(session: Session, restriction_id: int) -> Restriction | None:
+    """Load one restriction, locking its row on PostgreSQL so two approvers cannot race."""
+    return session.scalar(
+        select(Restriction).where(Restriction.id == restriction_id).with_for_update()
+    )
+
+
+def current_restriction(session: Session, reference: str) -> Restriction | None:
+    """The latest revision under a reference."""
+    query = (
+        select(Restriction)
+        .where(Restriction.reference == reference)
+        .order_by(Restriction.revision.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def next_reference_number(session: Session, year: int) -> int:
+    """The next free sequence number for CCR-<year>-NNNN references."""
+    prefix = f"CCR-{year}-"
+    highest = session.scalar(
+        select(func.max(Restriction.reference)).where(Restriction.reference.like(prefix + "%"))
+    )
+    return int(highest.removeprefix(prefix)) + 1 if highest else 1
+
+
+def register_rows(session: Session) -> Sequence[Restriction]:
+    """Every current (not superseded, not purged) restriction, for export."""
+    query = (
+        select(Restriction)
+        .where(Restriction.status.not_in([RestrictionStatus.VARIED, RestrictionStatus.PURGED]))
+        .order_by(Restriction.reference)
+    )
+    return session.scalars(query).all()
+
+
+def restrictions_in_status(
+    session: Session, status: RestrictionStatus, *, limit: int = 500
+) -> Sequence[Restriction]:
+    query = select(Restriction).where(Restriction.status == status).order_by(Restriction.id)
+    return session.scalars(query.limit(limit)).all()
+
+
+def active_ending_before(session: Session, day: dt.date) -> Sequence[Restriction]:
+    query = _active().where(Restriction.ends_on.is_not(None), Restriction.ends_on < day)
+    return session.scalars(query).all()
+
+
+def active_review_due_unreminded(session: Session, by_day: dt.date) -> Sequence[Restriction]:
+    query = _active().where(
+        Restriction.next_review_on.is_not(None),
+        Restriction.next_review_on <= by_day,
+        (Restriction.review_reminder_for.is_(None))
+        | (Restriction.review_reminder_for != Restriction.next_review_on),
+    )
+    return session.scalars(query).all()
+
+
+def ended_since(session: Session, before: dt.datetime) -> Sequence[Restriction]:
+    ended = [RestrictionStatus.LIFTED, RestrictionStatus.EXPIRED, RestrictionStatus.VARIED]
+    query = select(Restriction).where(Restriction.status.in_(ended), Restriction.ended_at <= before)
+    return session.scalars(query).all()
+
+
+def dormant_since_before(session: Session, before: dt.datetime) -> Sequence[Restriction]:
+    query = select(Restriction).where(
+        Restriction.status == RestrictionStatus.DORMANT,
+        Restriction.dormant_since <= before,
+        Restriction.legal_hold.is_(False),
+    )
+    return session.scalars(query).all()
+
+
+def _active() -> Select[tuple[Restriction]]:
+    return select(Restriction).where(Restriction.status == LIVE)
+
+
+def staff_by_email(session: Session, email: str) -> StaffUser | None:
+    return session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+
+
+def service_by_name(session: Session, name: str) -> Service | None:
+    return session.scalar(select(Service).where(Service.name == name))
+
+
+def claim_scheduled_run(session: Session, task: str, slot: str, claimed_by: str) -> None:
+    """Record a claim on a task's time slot; a second claim fails the unique constraint."""
+    session.add(ScheduledRun(task=task, slot=slot, claimed_by=claimed_by))
+    session.flush()
+
+
+def audit_entries(session: Session, *, action_prefix: str = "") -> Sequence[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.id)
+    if action_prefix:
+        query = query.where(AuditEntry.action.startswith(action_prefix))
+    return session.scalars(query).all()

@@ -1,0 +1,172 @@
+"""Settings from config/ccr.toml (or CCR_CONFIG) overridden by CCR_* environment variables.
+
+Validated once at start: a wrong value stops the program with one line naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+DEFAULT_CONFIG_FILE = Path("config/ccr.toml")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is one line naming it."""
+
+
+def _split_list(value: Any) -> Any:
+    # Environment variables carry lists as comma-separated text.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:2525, got {value!r}")
+    return value
+
+
+def _downstream(value: str) -> str:
+    if value.startswith("maildir:") and len(value) > len("maildir:"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme == "smtp" and parts.hostname and parts.port:
+        return value
+    raise ValueError(f"expected smtp://host:port or maildir:PATH, got {value!r}")
+
+
+def _database_url(value: str) -> str:
+    if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ValueError(f"expected a sqlite:/// or postgresql+psycopg:// URL, got {value!r}")
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"expected a redis:// URL, got {value!r}")
+    return value or None
+
+
+def _mailbox(value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not (local and at and "." in domain) or " " in value:
+        raise ValueError(f"expected an email address, got {value!r}")
+    return value.lower()
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+Mailbox = Annotated[str, AfterValidator(_mailbox)]
+MailboxList = Annotated[list[Mailbox], BeforeValidator(_split_list)]
+DomainList = Annotated[list[str], BeforeValidator(_split_list)]
+
+
+class Settings(BaseModel):
+    """Every setting with its default: the embedded defaults need no configuration at all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: Annotated[str, AfterValidator(_database_url)] = "sqlite:///var/ccr.db"
+    redis_url: Annotated[str | None, AfterValidator(_redis_url)] = None
+    smtp_listen: HostPort = "127.0.0.1:2525"
+    web_listen: HostPort = "127.0.0.1:8025"
+    downstream: Annotated[str, AfterValidator(_downstream)] = "maildir:var/mail"
+    accepted_domains: DomainList = Field(default_factory=lambda: ["council.example.org"])
+    secret_key: str | None = None
+    calls_drop: str | None = None
+
+    records_mailbox: Mailbox = "records@council.example.org"
+    ig_mailbox: Mailbox = "information.governance@council.example.org"
+    exempt_mailboxes: MailboxList = Field(default_factory=list)
+    installation_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")] = (
+        "ccr-gateway"
+    )
+    fold_plus_addresses: bool = True
+    phone_region: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "GB"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Europe/London"
+    exclude_bank_holidays: bool = True
+
+    register_refresh_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    default_review_months: Annotated[int, Field(ge=1, le=12)] = 3
+    appeal_days: Annotated[int, Field(ge=0, le=90)] = 14
+    review_reminder_days: Annotated[int, Field(ge=0, le=90)] = 14
+    dormant_after_days: Annotated[int, Field(ge=0, le=3650)] = 0
+    retention_months: Annotated[int, Field(ge=1, le=240)] = 24
+    maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
+    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Read the TOML file (if present) and the CCR_* environment, validate, and return them."""
+    environ = os.environ if environ is None else environ
+    values = _read_toml(
+        config_file or Path(environ.get("CCR_CONFIG", DEFAULT_CONFIG_FILE)),
+        explicit=config_file is not None or "CCR_CONFIG" in environ,
+    )
+    values.update(_read_environment(environ))
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_first_error_line(exc)) from None
+
+
+def _read_toml(path: Path, *, explicit: bool) -> dict[str, Any]:
+    if not path.exists():
+        if explicit:
+            raise SettingsError(f"configuration file {path} does not exist (CCR_CONFIG)")
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from None
+
+
+def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    known = {f"CCR_{name.upper()}": name for name in Settings.model_fields}
+    unknown = sorted(
+        k
+        for k in environ
+        if k.startswith("CCR_")
+        and k not in known
+        and k != "CCR_CONFIG"
+        and not k.startswith("CCR_TEST_")
+    )
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]} in the environment")
+    return {known[key]: value for key, value in environ.items() if key in known}
+
+
+def _first_error_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting {name!r} in the configuration file"
+    return f"setting {name} (CCR_{name.upper()}): {message}"

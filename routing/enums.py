@@ -1,0 +1,116 @@
+"""Named values stored in the register and shown to staff: outcomes, stages, statuses."""
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class IdentityKind(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class IdentityState(StrEnum):
+    """How far a raw address or number could be understood."""
+
+    OK = "ok"
+    WITHHELD = "withheld"
+    UNPARSEABLE = "unparseable"
+
+
+class Stage(StrEnum):
+    WARNING = "warning"
+    STAGE1 = "stage1"
+    STAGE2 = "stage2"
+    CEASE_AND_DESIST = "cease_and_desist"
+
+
+class Category(StrEnum):
+    A = "A"  # aggressive or abusive
+    B = "B"  # unreasonable demands
+    C = "C"  # unreasonable levels of contact
+    D = "D"  # unreasonable use of the complaints process
+
+
+CATEGORY_DESCRIPTIONS = {
+    Category.A: "aggressive or abusive behaviour",
+    Category.B: "unreasonable demands",
+    Category.C: "unreasonable levels of contact",
+    Category.D: "unreasonable use of the complaints process",
+}
+
+
+class EmailMeasure(StrEnum):
+    NONE = "none"
+    REDIRECT = "redirect"
+    COPY = "copy"
+    FILE = "file"
+    REJECT = "reject"
+
+
+class PhoneMeasure(StrEnum):
+    NONE = "none"
+    WINDOWS = "windows"
+    BARRED = "barred"
+
+
+class Mode(StrEnum):
+    SHADOW = "shadow"
+    ENFORCE = "enforce"
+
+
+class RestrictionStatus(StrEnum):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    ACTIVE = "active"
+    VARIED = "varied"
+    LIFTED = "lifted"
+    EXPIRED = "expired"
+    DORMANT = "dormant"
+    PURGED = "purged"
+
+
+class Outcome(StrEnum):
+    DELIVER = "deliver"
+    REDIRECT = "redirect"
+    COPY = "copy"
+    FILE = "file"
+    REJECT = "reject"
+    ALLOW = "allow"  # a call with nothing to flag
+    FLAG = "flag"  # a call that breaks a restriction: staff are told, the call is not blocked
+
+
+class FlagKind(StrEnum):
+    OUTSIDE_WINDOW = "outside_window"
+    PHONE_BARRED = "phone_barred"
+    OVER_CALL_LIMIT = "over_call_limit"
+    OVER_DURATION = "over_duration"
+    WRONG_LINE = "wrong_line"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class ReviewOutcome(StrEnum):
+    CONTINUE = "continue"
+    VARY = "vary"
+    LIFT = "lift"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISMISSED = "dismissed"
+    ESCALATED = "escalated"
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    MANAGER = "manager"
+    APPROVER = "approver"
+    ADMIN = "admin"

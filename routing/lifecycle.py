@@ -1,0 +1,315 @@
+"""The restriction lifecycle: who may move a restriction from one status to the next, and when.
+
+draft -> pending approval -> active -> varied / lifted / expired -> dormant -> purged.
+Each function checks the move, changes the restriction and returns the audit entry that
+records it; the caller adds both to its unit of work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+
+from routing.enums import RestrictionStatus, ReviewOutcome, Role
+from routing.models import AuditEntry, Restriction, Review
+
+S = RestrictionStatus
+
+ALLOWED_MOVES: dict[RestrictionStatus, frozenset[RestrictionStatus]] = {
+    S.DRAFT: frozenset({S.PENDING_APPROVAL}),
+    S.PENDING_APPROVAL: frozenset({S.ACTIVE, S.DRAFT}),
+    S.ACTIVE: frozenset({S.VARIED, S.LIFTED, S.EXPIRED}),
+    S.VARIED: frozenset({S.DORMANT}),
+    S.LIFTED: frozenset({S.DORMANT}),
+    S.EXPIRED: frozenset({S.DORMANT}),
+    S.DORMANT: frozenset({S.PURGED}),
+    S.PURGED: frozenset(),
+}
+
+# Terms an approver may change when varying a restriction.
+VARIABLE_TERMS = frozenset(
+    {
+        "mode", "stage", "category", "reason", "confidential_notes", "email_measure",
+        "phone_measure", "phone_windows", "max_calls_per_day", "max_calls_per_week",
+        "max_call_minutes", "spoc_name", "spoc_email", "spoc_phone", "scope_all",
+        "exempt_addresses", "ends_on", "review_every_months",
+    }
+)  # fmt: skip
+
+
+class TransitionRefused(ValueError):
+    """A lifecycle move that is not allowed; the message says why in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: a staff member, an integration token, or the system itself."""
+
+    name: str
+    role: Role | None = None
+    user_id: int | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system")
+
+    @property
+    def is_system(self) -> bool:
+        return self.role is None and self.user_id is None
+
+
+def next_review_date(from_day: dt.date, every_months: int) -> dt.date:
+    """The review date a number of calendar months on (31 Jan + 1 month = 28/29 Feb)."""
+    return from_day + relativedelta(months=every_months)
+
+
+def appeal_deadline(notified_on: dt.date, appeal_days: int) -> dt.date:
+    """The last day on which the customer may appeal."""
+    return notified_on + dt.timedelta(days=appeal_days)
+
+
+def submit(restriction: Restriction, actor: Actor, now: dt.datetime) -> AuditEntry:
+    """A manager puts a draft forward for approval."""
+    _require_role(actor, {Role.MANAGER, Role.APPROVER}, "propose a restriction")
+    _move(restriction, S.PENDING_APPROVAL, "submit")
+    restriction.proposed_by_id = actor.user_id
+    restriction.proposed_at = now
+    return audit(actor, "restriction.submitted", restriction, now)
+
+
+def return_to_draft(
+    restriction: Restriction, actor: Actor, now: dt.datetime, reason: str
+) -> AuditEntry:
+    """An approver sends a proposal back for more work."""
+    _require_role(actor, {Role.APPROVER}, "return a proposal")
+    _require_text(reason, "a reason for returning the proposal")
+    _move(restriction, S.DRAFT, "return to draft")
+    return audit(actor, "restriction.returned", restriction, now, reason=reason)
+
+
+def approve(
+    restriction: Restriction,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    today: dt.date,
+    appeal_days: int,
+) -> AuditEntry:
+    """An approver who did not propose it brings the restriction into force."""
+    _require_role(actor, {Role.APPROVER}, "approve a restriction")
+    if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
+        raise TransitionRefused(
+            f"cannot approve {restriction.reference}: the approver proposed it; "
+            "a different approver must decide"
+        )
+    _move(restriction, S.ACTIVE, "approve")
+    restriction.approved_by_id = actor.user_id
+    restriction.approved_at = now
+    restriction.notified_on = restriction.notified_on or today
+    restriction.appeal_deadline = appeal_deadline(restriction.notified_on, appeal_days)
+    restriction.next_review_on = next_review_date(
+        max(restriction.starts_on, today), restriction.review_every_months
+    )
+    return audit(actor, "restriction.approved", restriction, now)
+
+
+def vary(
+    restriction: Restriction,
+    actor: Actor,
+    now: dt.datetime,
+    changes: dict[str, Any],
+    *,
+    today: dt.date,
+    reason: str,
+) -> tuple[Restriction, AuditEntry]:
+    """End the current terms and start new ones under the same reference.
+
+    The old row keeps the terms that applied until today, for any appeal about that time.
+    """
+    _require_role(actor, {Role.APPROVER}, "vary a restriction")
+    _require_text(reason, "a reason for the variation")
+    unknown = sorted(set(changes) - VARIABLE_TERMS)
+    if unknown:
+        raise TransitionRefused(
+            f"cannot vary {restriction.reference}: {unknown[0]} cannot be changed by a variation"
+        )
+    if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
+        raise TransitionRefused(f"cannot vary {restriction.reference}: the approver proposed it")
+    _move(restriction, S.VARIED, "vary")
+    successor = _successor(restriction, changes, actor, now, today)
+    restriction.ended_at = now
+    restriction.end_reason = reason
+    restriction.superseded_by = successor
+    changed = {k: _plain(v) for k, v in changes.items() if k != "confidential_notes"}
+    return successor, audit(
+        actor,
+        "restriction.varied",
+        restriction,
+        now,
+        reason=reason,
+        revision=successor.revision,
+        changes=changed,
+    )
+
+
+def _successor(
+    old: Restriction, changes: dict[str, Any], actor: Actor, now: dt.datetime, today: dt.date
+) -> Restriction:
+    copied = {name: getattr(old, name) for name in VARIABLE_TERMS}
+    copied.update(changes)
+    return Restriction(
+        reference=old.reference,
+        revision=old.revision + 1,
+        customer=old.customer,
+        status=S.ACTIVE,
+        starts_on=today,
+        services=list(old.services) if not copied["scope_all"] else [],
+        proposed_by_id=old.proposed_by_id,
+        proposed_at=old.proposed_at,
+        approved_by_id=actor.user_id,
+        approved_at=now,
+        notified_on=old.notified_on,
+        appeal_deadline=old.appeal_deadline,
+        next_review_on=old.next_review_on,
+        last_reviewed_on=old.last_reviewed_on,
+        legal_hold=old.legal_hold,
+        legal_hold_reason=old.legal_hold_reason,
+        **copied,
+    )
+
+
+def lift(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) -> AuditEntry:
+    """An approver ends a restriction early."""
+    _require_role(actor, {Role.APPROVER}, "lift a restriction")
+    _require_text(reason, "a reason for lifting")
+    _move(restriction, S.LIFTED, "lift")
+    restriction.ended_at = now
+    restriction.end_reason = reason
+    return audit(actor, "restriction.lifted", restriction, now, reason=reason)
+
+
+def expire(restriction: Restriction, now: dt.datetime, today: dt.date) -> AuditEntry:
+    """The system ends a restriction whose end date has passed."""
+    if restriction.ends_on is None or restriction.ends_on >= today:
+        raise TransitionRefused(
+            f"cannot expire {restriction.reference}: its end date has not passed"
+        )
+    _move(restriction, S.EXPIRED, "expire")
+    restriction.ended_at = now
+    restriction.end_reason = f"ended on {restriction.ends_on.isoformat()}"
+    return audit(Actor.system(), "restriction.expired", restriction, now)
+
+
+def make_dormant(restriction: Restriction, now: dt.datetime) -> AuditEntry:
+    """An ended restriction is kept on file, unenforced, until its retention period ends."""
+    _move(restriction, S.DORMANT, "make dormant")
+    restriction.dormant_since = now
+    return audit(Actor.system(), "restriction.dormant", restriction, now)
+
+
+def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) -> AuditEntry:
+    """Remove the personal content of a restriction dormant for the whole retention period."""
+    if restriction.legal_hold:
+        raise TransitionRefused(f"cannot purge {restriction.reference}: it is under legal hold")
+    if restriction.dormant_since is None or (
+        restriction.dormant_since + relativedelta(months=retention_months) > now
+    ):
+        raise TransitionRefused(
+            f"cannot purge {restriction.reference}: its retention period has not ended"
+        )
+    _move(restriction, S.PURGED, "purge")
+    for name in (
+        "reason",
+        "confidential_notes",
+        "spoc_name",
+        "spoc_email",
+        "spoc_phone",
+        "phone_windows",
+        "end_reason",
+    ):
+        setattr(restriction, name, None)
+    restriction.exempt_addresses = []
+    restriction.customer = None
+    restriction.reviews.clear()
+    restriction.purged_at = now
+    return audit(Actor.system(), "restriction.purged", restriction, now)
+
+
+def set_legal_hold(
+    restriction: Restriction, actor: Actor, now: dt.datetime, *, hold: bool, reason: str
+) -> AuditEntry:
+    """Keep (or stop keeping) a restriction past its retention period, for a legal reason."""
+    _require_role(actor, {Role.ADMIN, Role.APPROVER}, "change a legal hold")
+    _require_text(reason, "a reason for the legal hold change")
+    if restriction.status is S.PURGED:
+        raise TransitionRefused(f"cannot hold {restriction.reference}: it has been purged")
+    restriction.legal_hold = hold
+    restriction.legal_hold_reason = reason if hold else None
+    action = "restriction.legal_hold_set" if hold else "restriction.legal_hold_released"
+    return audit(actor, action, restriction, now, reason=reason)
+
+
+def record_review(
+    restriction: Restriction,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    today: dt.date,
+    outcome: ReviewOutcome,
+    notes: str | None = None,
+) -> tuple[Review, AuditEntry]:
+    """Record a scheduled review; a decision to continue sets the next review date."""
+    _require_role(actor, {Role.APPROVER}, "record a review")
+    if restriction.status is not S.ACTIVE:
+        raise TransitionRefused(
+            f"cannot review {restriction.reference}: it is "
+            f"{restriction.status.value.replace('_', ' ')}, not active"
+        )
+    if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
+        raise TransitionRefused(f"cannot review {restriction.reference}: the reviewer proposed it")
+    review = Review(reviewed_on=today, reviewer_id=actor.user_id, outcome=outcome, notes=notes)
+    restriction.reviews.append(review)
+    restriction.last_reviewed_on = today
+    restriction.next_review_on = next_review_date(today, restriction.review_every_months)
+    return review, audit(actor, "restriction.reviewed", restriction, now, outcome=outcome.value)
+
+
+def audit(
+    actor: Actor, action: str, restriction: Restriction, now: dt.datetime, **detail: Any
+) -> AuditEntry:
+    """The append-only record of a change; it names the restriction, not the person."""
+    return AuditEntry(
+        at=now,
+        actor=actor.name,
+        action=action,
+        subject_type="restriction",
+        subject_ref=f"{restriction.reference}/{restriction.revision}",
+        detail={"status": restriction.status.value, **detail},
+    )
+
+
+def _move(restriction: Restriction, target: RestrictionStatus, verb: str) -> None:
+    current = restriction.status
+    if target not in ALLOWED_MOVES[current]:
+        raise TransitionRefused(
+            f"cannot {verb} {restriction.reference}: it is {current.value.replace('_', ' ')}"
+        )
+    restriction.status = target
+
+
+def _require_role(actor: Actor, roles: set[Role], what: str) -> None:
+    if actor.role not in roles:
+        needed = " or ".join(sorted(r.value for r in roles))
+        raise TransitionRefused(f"only a {needed} may {what}")
+
+
+def _require_text(text: str | None, what: str) -> None:
+    if not text or not text.strip():
+        raise TransitionRefused(f"{what} is required")
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
