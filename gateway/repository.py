@@ -49,7 +49,8 @@ def active_restriction_links(session: Session) -> Iterator[tuple[Restriction, st
         .where(Restriction.status == LIVE)
         .execution_options(yield_per=5000)
     )
-    yield from session.execute(query).tuples()
+    for row in session.execute(query):
+        yield row[0], row[1], row[2]
 
 
 def scope_of_active_restrictions(session: Session) -> dict[int, list[tuple[str, str]]]:

@@ -302,8 +302,12 @@ def _move(restriction: Restriction, target: RestrictionStatus, verb: str) -> Non
 
 def _require_role(actor: Actor, roles: set[Role], what: str) -> None:
     if actor.role not in roles:
-        needed = " or ".join(sorted(r.value for r in roles))
-        raise TransitionRefused(f"only a {needed} may {what}")
+        needed = " or ".join(_with_article(r.value) for r in Role if r in roles)
+        raise TransitionRefused(f"only {needed} may {what}")
+
+
+def _with_article(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
 def _require_text(text: str | None, what: str) -> None:
