@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from gateway.accounts import AccountError
 from gateway.register_service import RegisterError
@@ -46,10 +46,24 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except USER_ERRORS as exc:
         _fail(str(exc), 2)
     except _csv_errors() as exc:
-        _fail(str(exc), 2)
-    except OperationalError as exc:
-        _fail(f"cannot reach the database: {type(exc.orig).__name__}", 1)
+        # The summary line first, then the line-numbered report the spreadsheet owner needs.
+        click.echo(f"ccr: error: {exc}", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
+    except (OperationalError, ProgrammingError) as exc:
+        _fail(_database_problem(exc), 1)
     sys.exit(0)
+
+
+def _database_problem(exc: DBAPIError) -> str:
+    text = str(exc.orig).lower()
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
+        return "the database has no tables yet: run `ccr db upgrade`"
+    if "connect" in text:
+        return "cannot connect to the database named by CCR_DATABASE_URL (database_url)"
+    # The driver's message can quote data, so only its kind is shown.
+    return f"cannot use the database: {type(exc.orig).__name__}"
 
 
 def _csv_errors() -> tuple[type[Exception], ...]:

@@ -83,9 +83,10 @@ _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _UK_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _WHOLE_NUMBER = re.compile(r"\d+")
 
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection), and
-# turns "+441632960001" into 4.41632E+11. Export puts a "'" in front, import takes it away.
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): export
+# puts a "'" in front of such a cell, and import takes it away again.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_E164_LIST = re.compile(r"\+\d{2,15}(; \+\d{2,15})*")
 
 # RestrictionDraft.problems() returns sentences, not fields. These phrases (from routing.terms)
 # say which cell a problem is about, so the report points at the cell to fix.
@@ -164,6 +165,7 @@ class _Row:
     identities: list[tuple[str, NormalisedIdentity]]  # (column, identity)
     scope: list[str]
     draft: RestrictionDraft | None  # None when a cell could not be read
+    identities_reported: bool = False  # a problem with its identities is reported already
 
     @property
     def customer_key(self) -> CustomerKey:
@@ -228,6 +230,8 @@ def _read_file(path: Path, settings: Settings) -> tuple[list[_Row], list[_Proble
     except _CsvSyntaxError as exc:
         raise CsvImportError(path, [str(_Problem(exc.line, "header", exc.message))]) from None
     positions = _header_positions(path, header_line, header)
+    # Spreadsheets often add empty, unnamed columns at the right; they are ignored if empty.
+    unnamed = sorted(set(range(len(header))) - set(positions.values()))
     rows: list[_Row] = []
     problems: list[_Problem] = []
     try:
@@ -238,6 +242,9 @@ def _read_file(path: Path, settings: Settings) -> tuple[list[_Row], list[_Proble
                         line, "row", f"has {len(cells)} cells but the header has {len(header)}"
                     )
                 )
+                continue
+            if any(cells[i].strip() for i in unnamed):
+                problems.append(_Problem(line, "row", "has a value under a column with no name"))
                 continue
             cells_by_column = {column: cells[i] for column, i in positions.items()}
             rows.append(_RowReader(line, cells_by_column, problems, settings).row())
@@ -308,14 +315,14 @@ def _header_positions(path: Path, line: int, header: list[str]) -> dict[str, int
         problems += _header_problems(line, names)
     if problems:
         raise CsvImportError(path, problems)
-    return {name: position for position, name in enumerate(names)}
+    return {name: position for position, name in enumerate(names) if name}
 
 
 def _header_problems(line: int, names: list[str]) -> list[str]:
     if not any(names):
         return [f"line {line}: header: the file is empty; the first row must name the columns"]
     problems = []
-    unknown = [name or "(blank)" for name in names if name not in COLUMNS]
+    unknown = [name for name in names if name and name not in COLUMNS]
     if unknown:
         problems.append(
             f"line {line}: header: unknown column(s) {', '.join(unknown)}; "
@@ -345,14 +352,17 @@ class _RowReader:
     def row(self) -> _Row:
         customer_ref = self.text("customer_ref")
         name = self.text("name")
+        problems_before = len(self.problems)
         identities = self.identities("emails", IdentityKind.EMAIL) + self.identities(
             "phones", IdentityKind.PHONE
         )
-        if customer_ref is None and not identities:
+        reported = len(self.problems) > problems_before
+        if customer_ref is None and not identities and not reported:
             self.problem("customer_ref", "required (or at least one email address or phone number)")
+            reported = True
         scope = self.scope()
         draft = self.draft(scope)
-        return _Row(self.line, customer_ref, name, identities, scope, draft)
+        return _Row(self.line, customer_ref, name, identities, scope, draft, reported)
 
     def draft(self, scope: list[str]) -> RestrictionDraft | None:
         terms = {
@@ -577,11 +587,11 @@ def _check_against_register(session: Session, rows: list[_Row]) -> tuple[_Plan, 
     plan = _Plan()
     problems: list[_Problem] = []
     for key, customer_rows in _rows_by_customer(rows).items():
-        existing, found = _existing_customer(session, key, customer_rows)
-        problems += found
+        existing, ambiguous = _existing_customer(session, key, customer_rows)
         plan.existing[key] = existing
-        plan.names[key] = next((r.name for r in customer_rows if r.name), "") or ""
-        problems += _identities_of_others(session, customer_rows, existing)
+        plan.names[key] = next((r.name for r in customer_rows if r.name), "")
+        # Identities that match several customers are reported once, not once per identity.
+        problems += ambiguous or _identities_of_others(session, customer_rows, existing)
         problems += _without_identities(customer_rows, existing)
         problems += _already_on_register(session, customer_rows, existing)
     problems += _unknown_services(session, rows)
@@ -650,8 +660,11 @@ def _identities_of_others(
 
 
 def _without_identities(rows: list[_Row], customer: Customer | None) -> list[_Problem]:
-    # A restriction on someone with no address or number could never be enforced.
-    if any(row.identities for row in rows) or (customer is not None and customer.identities):
+    # A restriction on someone with no address or number could never be enforced. (When the
+    # row's identities were reported already, reporting their absence too adds nothing.)
+    if any(row.identities or row.identities_reported for row in rows) or (
+        customer is not None and customer.identities
+    ):
         return []
     return [
         _Problem(row.line, "emails", "no email address or phone number for this customer")
@@ -811,13 +824,22 @@ def _import_audit(
 
 
 def _unguarded(value: str) -> str:
-    return value[1:] if value.startswith("'") and _needs_guard(value[1:]) else value
+    return value[1:] if value.startswith("'") and _looks_guarded(value[1:]) else value
+
+
+def _looks_guarded(value: str) -> bool:
+    """True for what import takes a leading "'" away from."""
+    # A value that itself starts with "'" + formula character is guarded again on export,
+    # so that import, which removes exactly one "'", gives back exactly what was exported.
+    return value.startswith(_FORMULA_STARTS) or (
+        value.startswith("'") and _looks_guarded(value[1:])
+    )
 
 
 def _needs_guard(value: str) -> bool:
-    # A value that already starts with "'" + formula character is guarded again, so that
-    # import, which removes exactly one "'", gives back exactly what was exported.
-    return value.startswith(_FORMULA_STARTS) or (value.startswith("'") and _needs_guard(value[1:]))
+    # E.164 numbers are left as they are (the design promises E.164 in the phone columns);
+    # they cannot carry a formula, only be shown as a number by a spreadsheet.
+    return not _E164_LIST.fullmatch(value) and _looks_guarded(value)
 
 
 # --- export ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from routing.engine import RoutingPolicy
 from routing.enums import IdentityKind, Mode, PhoneMeasure
-from routing.identity import NormalisedIdentity
+from routing.identity import NormalisedIdentity, display_phone
 from routing.snapshot import RegisterSnapshot, RestrictionTerms
 
 
@@ -97,7 +97,8 @@ def describe(answer: LookupAnswer, tz: dt.tzinfo) -> list[str]:
         )
         if identity.kind is IdentityKind.PHONE and r.window_open_now is not None:
             lines.append(f"    permitted times: {r.phone_windows}; " + _window_state(r, tz))
-        spoc = ", ".join(x for x in (r.spoc_name, r.spoc_email, r.spoc_phone) if x)
+        phone = display_phone(r.spoc_phone) if r.spoc_phone else None
+        spoc = ", ".join(x for x in (r.spoc_name, r.spoc_email, phone) if x)
         if spoc:
             lines.append(f"    single point of contact: {spoc}")
     return lines
