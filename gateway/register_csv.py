@@ -88,20 +88,6 @@ _WHOLE_NUMBER = re.compile(r"\d+")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _E164_LIST = re.compile(r"\+\d{2,15}(; \+\d{2,15})*")
 
-# RestrictionDraft.problems() returns sentences, not fields. These phrases (from routing.terms)
-# say which cell a problem is about, so the report points at the cell to fix.
-_PROBLEM_COLUMNS = (
-    ("spoc email", "spoc_email"),
-    ("spoc phone", "spoc_phone"),
-    ("phone window", "phone_windows"),
-    ("phone measure 'windows'", "phone_windows"),
-    ("end date", "ends_on"),
-    ("max_calls_per_day", "max_calls_per_day"),
-    ("max_call_minutes", "max_call_minutes"),
-    ("review interval", "review_every_months"),
-    ("email or telephone measure", "email_measure"),
-)
-
 # The terms that make two restrictions the same, for spotting a row imported twice.
 _TERM_FIELDS = (
     "mode",
@@ -394,7 +380,7 @@ class _RowReader:
     def consistent(self, draft: RestrictionDraft) -> RestrictionDraft | None:
         problems = draft.problems()
         for problem in problems:
-            self.problem(_column_for(problem), problem)
+            self.problem(problem.field, problem.message)
         if problems:
             return None
         normalised = draft.normalised()
@@ -497,14 +483,6 @@ def _parse_date(value: str) -> dt.date | None:
         return dt.date(int(year), int(month), int(day))
     except ValueError:
         return None
-
-
-def _column_for(problem: str) -> str:
-    lowered = problem.lower()
-    for phrase, column in _PROBLEM_COLUMNS:
-        if phrase in lowered:
-            return column
-    return "row"
 
 
 def _identity_key(identity: NormalisedIdentity) -> str:

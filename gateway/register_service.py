@@ -100,7 +100,7 @@ def draft_restriction(
     """Record proposed terms as a draft under a new CCR-<year>-NNNN reference."""
     problems = draft.problems()
     if problems:
-        raise RegisterError(problems[0])
+        raise RegisterError(str(problems[0]))
     terms = draft.normalised()
     restriction = Restriction(
         reference=_new_reference(session, now.year),
@@ -179,7 +179,7 @@ def vary(
     draft = _as_draft(successor)
     problems = draft.problems()
     if problems:
-        raise RegisterError(problems[0])
+        raise RegisterError(str(problems[0]))
     session.add(successor)
     _apply(session, entry, changes_register=True)
     return successor

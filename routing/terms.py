@@ -14,6 +14,17 @@ from routing.identity import normalise_email, normalise_phone
 from routing.windows import WindowSchedule, WindowSyntaxError
 
 
+@dataclass(frozen=True, slots=True)
+class TermsProblem:
+    """One thing wrong with proposed terms, and the field (form input, CSV column) to fix."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass
 class RestrictionDraft:
     """What a manager proposes (or a spreadsheet row holds) for one customer."""
@@ -38,7 +49,7 @@ class RestrictionDraft:
     reason: str | None = None
     confidential_notes: str | None = None
 
-    def problems(self) -> list[str]:
+    def problems(self) -> list[TermsProblem]:
         """Everything wrong with these terms, each in one line; empty when they are sound."""
         return [p for check in _CHECKS if (p := check(self))]
 
@@ -67,55 +78,65 @@ def _normalise_address(address: str) -> str:
     return identity.value or address.strip()
 
 
-def _spoc_needed(d: RestrictionDraft) -> str | None:
+def _spoc_needed(d: RestrictionDraft) -> TermsProblem | None:
     if d.email_measure in (EmailMeasure.REDIRECT, EmailMeasure.COPY) and not d.spoc_email:
-        return f"email measure '{d.email_measure}' needs a SPOC email address"
+        return TermsProblem(
+            "spoc_email", f"email measure '{d.email_measure}' needs a SPOC email address"
+        )
     return None
 
 
-def _spoc_email_valid(d: RestrictionDraft) -> str | None:
+def _spoc_email_valid(d: RestrictionDraft) -> TermsProblem | None:
     if d.spoc_email and not normalise_email(d.spoc_email).ok:
-        return f"SPOC email {d.spoc_email!r} is not an email address"
+        return TermsProblem("spoc_email", f"SPOC email {d.spoc_email!r} is not an email address")
     return None
 
 
-def _spoc_phone_valid(d: RestrictionDraft) -> str | None:
+def _spoc_phone_valid(d: RestrictionDraft) -> TermsProblem | None:
     if d.spoc_phone and not normalise_phone(d.spoc_phone).ok:
-        return f"SPOC phone {d.spoc_phone!r} is not a telephone number"
+        return TermsProblem("spoc_phone", f"SPOC phone {d.spoc_phone!r} is not a telephone number")
     return None
 
 
-def _windows_valid(d: RestrictionDraft) -> str | None:
+def _windows_valid(d: RestrictionDraft) -> TermsProblem | None:
     if d.phone_measure is PhoneMeasure.WINDOWS and not (d.phone_windows or "").strip():
-        return "phone measure 'windows' needs the permitted times, e.g. 'Tue 10:00-12:00'"
+        return TermsProblem(
+            "phone_windows",
+            "phone measure 'windows' needs the permitted times, e.g. 'Tue 10:00-12:00'",
+        )
     try:
         WindowSchedule.parse(d.phone_windows)
     except WindowSyntaxError as exc:
-        return str(exc)
+        return TermsProblem("phone_windows", str(exc))
     return None
 
 
-def _dates_in_order(d: RestrictionDraft) -> str | None:
+def _dates_in_order(d: RestrictionDraft) -> TermsProblem | None:
     if d.ends_on is not None and d.ends_on < d.starts_on:
-        return f"end date {d.ends_on.isoformat()} is before start date {d.starts_on.isoformat()}"
+        return TermsProblem(
+            "ends_on",
+            f"end date {d.ends_on.isoformat()} is before start date {d.starts_on.isoformat()}",
+        )
     return None
 
 
-def _limits_positive(d: RestrictionDraft) -> str | None:
+def _limits_positive(d: RestrictionDraft) -> TermsProblem | None:
     for name in ("max_calls_per_day", "max_calls_per_week", "max_call_minutes"):
         value = getattr(d, name)
         if value is not None and value < 1:
-            return f"{name} must be at least 1, or left empty for no limit"
+            return TermsProblem(name, f"{name} must be at least 1, or left empty for no limit")
     return None
 
 
-def _review_interval(d: RestrictionDraft) -> str | None:
+def _review_interval(d: RestrictionDraft) -> TermsProblem | None:
     if not 1 <= d.review_every_months <= 12:
-        return "review interval must be between 1 and 12 months"
+        return TermsProblem(
+            "review_every_months", "review interval must be between 1 and 12 months"
+        )
     return None
 
 
-def _something_restricted(d: RestrictionDraft) -> str | None:
+def _something_restricted(d: RestrictionDraft) -> TermsProblem | None:
     measures = (
         d.email_measure is not EmailMeasure.NONE
         or d.phone_measure is not PhoneMeasure.NONE
@@ -124,7 +145,10 @@ def _something_restricted(d: RestrictionDraft) -> str | None:
         or d.max_call_minutes
     )
     if not measures and d.stage is not Stage.WARNING:
-        return "a restriction beyond a warning needs at least one email or telephone measure"
+        return TermsProblem(
+            "email_measure",
+            "a restriction beyond a warning needs at least one email or telephone measure",
+        )
     return None
 
 
