@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class RegisterCache:
-    """The current RegisterSnapshot, reloaded when the register version moves."""
+    """The current RegisterSnapshot, reloaded in the background when the register version moves.
+
+    Only the very first snapshot is loaded on the caller's thread. After that a decision never
+    waits for SQL: a stale snapshot triggers one background check (and reload, if the version
+    moved) while decisions go on with the snapshot they have. If the database cannot be read,
+    decisions go on with the last register known, and the failure is logged.
+    """
 
     def __init__(
         self,
@@ -35,34 +41,60 @@ class RegisterCache:
         self._session_factory = session_factory
         self._refresh_seconds = refresh_seconds
         self._clock = clock
-        self._snapshot = RegisterSnapshot.empty()
-        self._checked_at: float | None = None
+        self._snapshot: RegisterSnapshot | None = None
+        self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._refreshing = threading.Event()
 
     def snapshot(self) -> RegisterSnapshot:
-        """The snapshot to decide with; checks the version if the last check is stale."""
-        now = self._clock()
-        if self._checked_at is None or now - self._checked_at >= self._refresh_seconds:
-            with self._lock:
-                if self._checked_at is None or now - self._checked_at >= self._refresh_seconds:
-                    self._refresh()
-                    self._checked_at = now
+        """The snapshot to decide with; starts a background check when the last one is stale."""
+        current = self._snapshot
+        if current is None:
+            return self.invalidate()
+        if self._clock() - self._checked_at >= self._refresh_seconds:
+            self._refresh_in_background()
+        return current
+
+    def invalidate(self) -> RegisterSnapshot:
+        """Check and reload now, on this thread (after a change made by this process)."""
+        with self._lock:
+            self._refresh()
+        assert self._snapshot is not None
         return self._snapshot
 
-    def invalidate(self) -> None:
-        """Check the version on the next decision (after a change made in this process)."""
-        self._checked_at = None
+    def _refresh_in_background(self) -> None:
+        if self._refreshing.is_set():
+            return  # one check at a time
+        self._refreshing.set()
+        threading.Thread(
+            target=self._background_refresh, name="ccr-register-refresh", daemon=True
+        ).start()
+
+    def _background_refresh(self) -> None:
+        try:
+            with self._lock:
+                self._refresh()
+        except Exception as exc:  # keep deciding with the last known register
+            log.warning(
+                "register refresh failed, still using version %s: %s",
+                self._snapshot.version if self._snapshot else None,
+                type(exc).__name__,
+            )
+        finally:
+            self._checked_at = self._clock()  # a failing database is retried, not hammered
+            self._refreshing.clear()
 
     def _refresh(self) -> None:
         with self._session_factory() as session:
             version = repository.register_version(session)
-            if version != self._snapshot.version or self._checked_at is None:
+            if self._snapshot is None or version != self._snapshot.version:
                 self._snapshot = load_snapshot(session, version)
-                log.info(
+                log.debug(
                     "register snapshot loaded: version %d, %d restrictions",
                     version,
                     self._snapshot.restriction_count,
                 )
+        self._checked_at = self._clock()
 
 
 def load_snapshot(session: Session, version: int) -> RegisterSnapshot:

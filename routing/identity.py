@@ -163,6 +163,9 @@ def _canonical_address(address: str, *, fold_plus: bool) -> str | None:
 
 
 def _has_forbidden_character(address: str) -> bool:
+    if address.isascii() and address.isprintable():
+        # Plain ASCII: only spaces and the specials can be wrong (no invisible characters).
+        return any(ch == " " or ch in _ADDRESS_SPECIALS for ch in address)
     return any(
         ch.isspace() or ch in _ADDRESS_SPECIALS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
         for ch in address
@@ -183,6 +186,9 @@ def _canonical_local(local: str, *, fold_plus: bool) -> str:
     return local
 
 
+# Mail comes from a few thousand distinct domains; IDNA encoding costs more than the rest of
+# an address's normalisation together, so each domain is encoded once.
+@functools.lru_cache(maxsize=8192)
 def _canonical_domain(domain: str) -> str | None:
     """The domain in lower-case ASCII (IDNA 2008 + UTS 46), without a trailing dot."""
     try:
