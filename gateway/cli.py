@@ -312,7 +312,10 @@ def worker(burst: bool) -> None:
     scheduler = Scheduler(rt, default_tasks(), rt.settings.maintenance_interval_seconds)
     if not burst:
         scheduler.start()
-    Worker([QUEUE_NAME], connection=rt.jobs.connection).work(burst=burst, logging_level="WARNING")
+    # rq's scheduler moves jobs whose retry back-off has passed back onto the queue.
+    Worker([QUEUE_NAME], connection=rt.jobs.connection).work(
+        burst=burst, logging_level="WARNING", with_scheduler=True
+    )
     scheduler.stop()
 
 

@@ -40,6 +40,11 @@ VARIABLE_TERMS = frozenset(
 )  # fmt: skip
 
 
+# Free text can name people; the append-only audit log records that it changed, not what it says
+# (the text itself lives on the restriction, which is purged after the retention period).
+FREE_TEXT_TERMS = frozenset({"reason", "confidential_notes"})
+
+
 class TransitionRefused(ValueError):
     """A lifecycle move that is not allowed; the message says why in one line."""
 
@@ -87,7 +92,7 @@ def return_to_draft(
     _require_role(actor, {Role.APPROVER}, "return a proposal")
     _require_text(reason, "a reason for returning the proposal")
     _move(restriction, S.DRAFT, "return to draft")
-    return audit(actor, "restriction.returned", restriction, now, reason=reason)
+    return audit(actor, "restriction.returned", restriction, now)
 
 
 def approve(
@@ -143,13 +148,12 @@ def vary(
     restriction.ended_at = now
     restriction.end_reason = reason
     restriction.superseded_by = successor
-    changed = {k: _plain(v) for k, v in changes.items() if k != "confidential_notes"}
+    changed = {k: "(changed)" if k in FREE_TEXT_TERMS else _plain(v) for k, v in changes.items()}
     return successor, audit(
         actor,
         "restriction.varied",
         restriction,
         now,
-        reason=reason,
         revision=successor.revision,
         changes=changed,
     )
@@ -188,7 +192,7 @@ def lift(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) 
     _move(restriction, S.LIFTED, "lift")
     restriction.ended_at = now
     restriction.end_reason = reason
-    return audit(actor, "restriction.lifted", restriction, now, reason=reason)
+    return audit(actor, "restriction.lifted", restriction, now)
 
 
 def expire(restriction: Restriction, now: dt.datetime, today: dt.date) -> AuditEntry:
@@ -249,7 +253,7 @@ def set_legal_hold(
     restriction.legal_hold = hold
     restriction.legal_hold_reason = reason if hold else None
     action = "restriction.legal_hold_set" if hold else "restriction.legal_hold_released"
-    return audit(actor, action, restriction, now, reason=reason)
+    return audit(actor, action, restriction, now)
 
 
 def record_review(
