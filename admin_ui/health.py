@@ -10,6 +10,7 @@ from gateway import repository
 from gateway.bootstrap import Runtime
 
 bp = Blueprint("health", __name__)
+STALE_AFTER_REFRESHES = 10
 
 STATUS_PAGE = """<!doctype html>
 <html lang="en-GB">
@@ -36,13 +37,19 @@ def _rt() -> Runtime:
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """200 when the database answers; 503 otherwise (for load balancers and Compose)."""
+    """200 when the database answers and the register is fresh; 503 otherwise."""
+    rt = _rt()
     try:
-        with _rt().session_factory() as session:
+        with rt.session_factory() as session:
             session.execute(text("SELECT 1"))
+        rt.register.snapshot()
     except Exception:
         return jsonify(status="unavailable", database="unreachable"), 503
-    return jsonify(status="ok")
+    age = round(rt.register.age_seconds, 1)
+    # Decisions go on with the last register known; say so once it is clearly out of date.
+    if age > STALE_AFTER_REFRESHES * rt.settings.register_refresh_seconds:
+        return jsonify(status="unavailable", register_age_seconds=age), 503
+    return jsonify(status="ok", register_age_seconds=age)
 
 
 @bp.get("/")

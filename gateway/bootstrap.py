@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -37,6 +40,7 @@ class Runtime:
     register: RegisterCache
     policy: RoutingPolicy
     jobs: JobQueue = field(repr=False)
+    secret: bytes = field(default=b"", repr=False)
 
     @contextmanager
     def uow(self) -> Iterator[Session]:
@@ -57,6 +61,7 @@ class Runtime:
         return (now or dt.datetime.now(dt.UTC)).astimezone(self.policy.timezone).date()
 
     def close(self) -> None:
+        self.register.close()
         self.jobs.close()
         self.engine.dispose()
 
@@ -71,6 +76,8 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aiosmtpd logs every connection's peer at INFO; that is noise, and personal data.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     _current = Runtime(
@@ -80,6 +87,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         register=RegisterCache(session_factory, settings.register_refresh_seconds),
         policy=routing_policy(settings),
         jobs=make_job_queue(settings.redis_url),
+        secret=installation_secret(settings),
     )
     return _current
 
@@ -87,6 +95,23 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
 def runtime() -> Runtime:
     """The process's runtime; jobs call this, so an rq worker builds one on first use."""
     return _current or bootstrap()
+
+
+def installation_secret(settings: Settings) -> bytes:
+    """The key that signs our decision headers (and staff sessions).
+
+    Production sets CCR_SECRET_KEY for every process; the embedded defaults keep a random
+    key in var/secret_key so that `make run` needs no configuration.
+    """
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.spool_dir).parent / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def routing_policy(settings: Settings) -> RoutingPolicy:

@@ -16,6 +16,7 @@ import click
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from gateway.accounts import AccountError
+from gateway.jobs import InProcessQueue
 from gateway.register_service import RegisterError
 from gateway.settings import SettingsError
 from routing.enums import Role
@@ -267,22 +268,72 @@ def maintenance_run() -> None:
 # --- long-running processes ---------------------------------------------------------------
 
 
-@cli.command(help="Everything in one process: web UI and API, jobs and the schedule.")
+@cli.command(help="Everything in one process: SMTP gateway, web UI and API, jobs, schedule.")
 def serve() -> None:
     from gateway.scheduler import Scheduler, default_tasks
+    from gateway.smtp.server import SmtpGateway
     from gateway.webserver import start_web
 
     rt = _runtime()
-    scheduler = Scheduler(rt, default_tasks(), rt.settings.maintenance_interval_seconds)
+    scheduler = Scheduler(rt, default_tasks(rt))
     scheduler.start()
+    smtp = SmtpGateway(rt).start()
     web = start_web(rt)
-    click.echo(f"web UI and API: http://{rt.settings.web_listen}/")
-    click.echo("SMTP gateway: not in this release yet (see README, 'What works today')")
     click.echo(
-        f"jobs: {'rq via ' + rt.settings.redis_url if rt.settings.redis_url else 'in-process'}"
-        f"; mail delivery target: {rt.settings.downstream}"
+        f"SMTP gateway: {rt.settings.smtp_listen} (mail for "
+        f"{', '.join(rt.settings.accepted_domains)})"
     )
-    _wait_for_signal(lambda: (web.close(), scheduler.stop(), rt.close()))
+    click.echo(f"web UI and API: http://{rt.settings.web_listen}/")
+    jobs = f"rq via {rt.settings.redis_url}" if rt.settings.redis_url else "in-process"
+    click.echo(f"jobs: {jobs}; delivering to {rt.settings.downstream}")
+    _wait_for_signal(lambda: (smtp.stop(), web.close(), scheduler.stop(), rt.close()))
+
+
+@cli.command(help="SMTP gateway only (delivers in-process unless CCR_REDIS_URL is set).")
+def gateway() -> None:
+    from gateway.scheduler import Scheduler, default_tasks
+    from gateway.smtp.server import SmtpGateway
+
+    rt = _runtime()
+    scheduler = Scheduler(rt, default_tasks(rt))
+    scheduler.start()
+    smtp = SmtpGateway(rt).start()
+    click.echo(f"SMTP gateway: {rt.settings.smtp_listen}; delivering to {rt.settings.downstream}")
+    _wait_for_signal(lambda: (smtp.stop(), scheduler.stop(), rt.close()))
+
+
+@cli.group(help="Mail the gateway has stored.")
+def mail() -> None:
+    pass
+
+
+@mail.command("dead-letters", help="List copies the gateway gave up delivering.")
+def mail_dead_letters() -> None:
+    from gateway.delivery import dead_letters
+
+    rt = _runtime()
+    found = dead_letters(rt)
+    for delivery in found:
+        click.echo(
+            f"{delivery.id}\t{delivery.message.queue_id}\t{delivery.target}\t"
+            f"{delivery.attempts} attempt(s)\t{delivery.last_error}"
+        )
+    click.echo(f"{len(found)} dead letter(s)", err=True)
+
+
+@mail.command("retry", help="Try a dead letter again.")
+@click.argument("delivery_id", type=int)
+def mail_retry(delivery_id: int) -> None:
+    from gateway.delivery import retry_dead_letter
+
+    rt = _runtime()
+    try:
+        retry_dead_letter(rt, delivery_id, actor=_cli_actor())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if isinstance(rt.jobs, InProcessQueue):
+        rt.jobs.join(timeout=120)  # this process is the worker: finish before exiting
+    click.echo(f"dead letter {delivery_id} queued for delivery again")
 
 
 @cli.command(help="Web UI and API only.")
@@ -309,7 +360,7 @@ def worker(burst: bool) -> None:
             "ccr worker needs Redis: set CCR_REDIS_URL "
             "(without Redis, ccr serve runs jobs in-process)"
         )
-    scheduler = Scheduler(rt, default_tasks(), rt.settings.maintenance_interval_seconds)
+    scheduler = Scheduler(rt, default_tasks(rt))
     if not burst:
         scheduler.start()
     # rq's scheduler moves jobs whose retry back-off has passed back onto the queue.

@@ -40,7 +40,7 @@ class InProcessQueue:
     """A worker thread in this process, for the embedded defaults (no Redis)."""
 
     def __init__(self, retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
-        self._queue: queue.Queue[tuple[str, Callable[..., Any], tuple[Any, ...]] | None] = (
+        self._queue: queue.Queue[tuple[str, Callable[..., Any], tuple[Any, ...], int] | None] = (
             queue.Queue()
         )
         self._retry_delays = retry_delays
@@ -58,7 +58,7 @@ class InProcessQueue:
             if job_id in self._pending:
                 return job_id  # the same deterministic job is already waiting
             self._pending.add(job_id)
-        self._queue.put((job_id, func, args))
+        self._queue.put((job_id, func, args, 1))
         return job_id
 
     def join(self, timeout: float = 30.0) -> bool:
@@ -77,30 +77,33 @@ class InProcessQueue:
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            job_id, func, args = item
-            try:
-                self._run_with_retries(job_id, func, args)
-            finally:
-                with self._lock:
-                    self._pending.discard(job_id)
-
-    def _run_with_retries(self, job_id: str, func: Callable[..., Any], args: tuple) -> None:
-        for attempt, delay in enumerate((*self._retry_delays, None), start=1):
+            job_id, func, args, attempt = item
             try:
                 func(*args)
-                return
             except Exception as exc:
-                if delay is None:
-                    self._record_failure(job_id, func, exc)
-                    return
-                log.warning(
-                    "job %s (%s) failed on attempt %d; retrying in %ss",
-                    job_id,
-                    _name(func),
-                    attempt,
-                    delay,
-                )
-                time.sleep(delay)
+                self._retry_later_or_fail(job_id, func, args, attempt, exc)
+                continue
+            self._finish(job_id)
+
+    def _retry_later_or_fail(
+        self, job_id: str, func: Callable[..., Any], args: tuple, attempt: int, exc: Exception
+    ) -> None:
+        # A failing job waits on a timer, not on the worker thread, so other jobs go on.
+        if attempt > len(self._retry_delays):
+            self._record_failure(job_id, func, exc)
+            self._finish(job_id)
+            return
+        delay = self._retry_delays[attempt - 1]
+        log.warning(
+            "job %s (%s) failed on attempt %d; retrying in %ss", job_id, _name(func), attempt, delay
+        )
+        timer = threading.Timer(delay, self._queue.put, ((job_id, func, args, attempt + 1),))
+        timer.daemon = True
+        timer.start()
+
+    def _finish(self, job_id: str) -> None:
+        with self._lock:
+            self._pending.discard(job_id)
 
     def _record_failure(self, job_id: str, func: Callable[..., Any], exc: Exception) -> None:
         log.error("job %s (%s) failed for good: %s", job_id, _name(func), type(exc).__name__)

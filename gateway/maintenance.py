@@ -15,7 +15,7 @@ from gateway import repository
 from gateway.bootstrap import Runtime, runtime
 from routing import lifecycle
 from routing.lifecycle import Actor
-from routing.models import utcnow
+from routing.models import Alert, AuditEntry, Customer, Restriction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,13 @@ def expire_ended(rt: Runtime, now: dt.datetime) -> int:
 
 
 def remind_reviews_due(rt: Runtime, now: dt.datetime) -> int:
-    """Record, once per due date, that a review falls due within the reminder period."""
+    """Open an alert, once per due date, for each review falling due within the reminder period."""
     by_day = rt.today(now) + dt.timedelta(days=rt.settings.review_reminder_days)
     with rt.uow() as session:
         due = repository.active_review_due_unreminded(session, by_day)
         for restriction in due:
             restriction.review_reminder_for = restriction.next_review_on
+            session.add(_review_alert(restriction, now))
             session.add(
                 lifecycle.audit(
                     Actor.system(),
@@ -57,6 +58,17 @@ def remind_reviews_due(rt: Runtime, now: dt.datetime) -> int:
                 )
             )
     return len(due)
+
+
+def _review_alert(restriction: Restriction, now: dt.datetime) -> Alert:
+    due = restriction.next_review_on.isoformat() if restriction.next_review_on else "soon"
+    return Alert(
+        rule="review_due",
+        customer_id=restriction.customer_id,
+        summary=f"Review of {restriction.reference} is due on {due}.",
+        evidence={"reference": restriction.reference, "review_on": due},
+        opened_at=now,
+    )
 
 
 def make_ended_dormant(rt: Runtime, now: dt.datetime) -> int:
@@ -74,9 +86,44 @@ def purge_after_retention(rt: Runtime, now: dt.datetime) -> int:
     months = rt.settings.retention_months
     with rt.uow() as session:
         expired = repository.dormant_since_before(session, now - relativedelta(months=months))
+        customers = {r.customer_id for r in expired if r.customer_id is not None}
         for restriction in expired:
             session.add(lifecycle.purge(restriction, now, retention_months=months))
+        session.flush()
+        for customer_id in customers:
+            _anonymise_if_nothing_remains(session, customer_id, now)
     return len(expired)
+
+
+def _anonymise_if_nothing_remains(session: Session, customer_id: int, now: dt.datetime) -> None:
+    """A customer with no restriction left on file keeps no name, reference or identities."""
+    if repository.restrictions_of_customer(session, customer_id):
+        return
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return
+    customer.name = None
+    customer.customer_ref = None
+    for identity in list(customer.identities):
+        identity.customer_id = None
+        identity.linked_at = None
+    session.add(
+        AuditEntry(
+            at=now,
+            actor="system",
+            action="customer.anonymised",
+            subject_type="customer",
+            subject_ref=str(customer_id),
+            detail={},
+        )
+    )
+    repository.bump_register_version(session)
+
+
+def forget_old_schedule_claims(rt: Runtime, now: dt.datetime) -> int:
+    """Schedule claims older than a week have done their job (one run per slot)."""
+    with rt.uow() as session:
+        return repository.delete_schedule_claims_before(session, now - dt.timedelta(days=7))
 
 
 def _register_changed(session: Session, changed: object) -> None:
@@ -84,6 +131,12 @@ def _register_changed(session: Session, changed: object) -> None:
         repository.bump_register_version(session)
 
 
-TASKS = (expire_ended, remind_reviews_due, make_ended_dormant, purge_after_retention)
+TASKS = (
+    expire_ended,
+    remind_reviews_due,
+    make_ended_dormant,
+    purge_after_retention,
+    forget_old_schedule_claims,
+)
 
 __all__ = ["TASKS", "run_maintenance"]

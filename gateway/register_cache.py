@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class RegisterCache:
-    """The current RegisterSnapshot, reloaded in the background when the register version moves.
+    """The current RegisterSnapshot, kept fresh by a background thread.
 
-    Only the very first snapshot is loaded on the caller's thread. After that a decision never
-    waits for SQL: a stale snapshot triggers one background check (and reload, if the version
-    moved) while decisions go on with the snapshot they have. If the database cannot be read,
-    decisions go on with the last register known, and the failure is logged.
+    The first snapshot is loaded on the caller's thread; after that a thread checks the
+    register version every `refresh_seconds` and swaps in a new snapshot when it moved, so
+    a decision never waits for SQL and even a process that was quiet for an hour decides
+    its next contact on the current register. If the database cannot be read, decisions go
+    on with the last register known; `age_seconds` says how stale it is.
     """
 
     def __init__(
@@ -44,15 +45,15 @@ class RegisterCache:
         self._snapshot: RegisterSnapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
-        self._refreshing = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def snapshot(self) -> RegisterSnapshot:
-        """The snapshot to decide with; starts a background check when the last one is stale."""
+        """The snapshot to decide with (loaded now only the first time)."""
         current = self._snapshot
         if current is None:
-            return self.invalidate()
-        if self._clock() - self._checked_at >= self._refresh_seconds:
-            self._refresh_in_background()
+            current = self.invalidate()
+            self._start()
         return current
 
     def invalidate(self) -> RegisterSnapshot:
@@ -62,27 +63,35 @@ class RegisterCache:
         assert self._snapshot is not None
         return self._snapshot
 
-    def _refresh_in_background(self) -> None:
-        if self._refreshing.is_set():
-            return  # one check at a time
-        self._refreshing.set()
-        threading.Thread(
-            target=self._background_refresh, name="ccr-register-refresh", daemon=True
-        ).start()
+    @property
+    def age_seconds(self) -> float:
+        """Seconds since the register version was last checked successfully."""
+        return self._clock() - self._checked_at
 
-    def _background_refresh(self) -> None:
-        try:
-            with self._lock:
-                self._refresh()
-        except Exception as exc:  # keep deciding with the last known register
-            log.warning(
-                "register refresh failed, still using version %s: %s",
-                self._snapshot.version if self._snapshot else None,
-                type(exc).__name__,
-            )
-        finally:
-            self._checked_at = self._clock()  # a failing database is retried, not hammered
-            self._refreshing.clear()
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._keep_fresh, daemon=True, name="ccr-register-refresh"
+                )
+                self._thread.start()
+
+    def _keep_fresh(self) -> None:
+        while not self._stop.wait(self._refresh_seconds):
+            try:
+                with self._lock:
+                    self._refresh()
+            except Exception as exc:  # keep deciding with the last known register
+                log.warning(
+                    "register refresh failed, still using version %s: %s",
+                    self._snapshot.version if self._snapshot else None,
+                    type(exc).__name__,
+                )
 
     def _refresh(self) -> None:
         with self._session_factory() as session:

@@ -7,15 +7,16 @@ so every process picks the change up on its next refresh.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway import repository
 from routing import lifecycle
-from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome
+from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome, Role
 from routing.identity import NormalisedIdentity, normalise
-from routing.lifecycle import Actor
+from routing.lifecycle import Actor, TransitionRefused
 from routing.models import AuditEntry, Customer, Identity, Restriction, Service
 from routing.terms import RestrictionDraft
 
@@ -33,6 +34,7 @@ def add_customer(
     customer_ref: str | None = None,
 ) -> Customer:
     """A new person on the register (identities are linked separately)."""
+    _require_register_role(actor, "add a customer")
     if customer_ref and repository.customer_by_ref(session, customer_ref):
         raise RegisterError(f"customer reference {customer_ref!r} is already in use")
     customer = Customer(name=name, customer_ref=customer_ref)
@@ -50,6 +52,7 @@ def link_identity(
     identity: NormalisedIdentity,
 ) -> Identity:
     """Link an email address or phone number to a customer (creating it if new)."""
+    _require_register_role(actor, "link an identity")
     if not identity.ok:
         raise RegisterError(
             f"{identity.kind} {identity.raw!r} is {identity.state}: "
@@ -98,6 +101,7 @@ def draft_restriction(
     session: Session, actor: Actor, now: dt.datetime, customer: Customer, draft: RestrictionDraft
 ) -> Restriction:
     """Record proposed terms as a draft under a new CCR-<year>-NNNN reference."""
+    _require_register_role(actor, "draft a restriction")
     problems = draft.problems()
     if problems:
         raise RegisterError(str(problems[0]))
@@ -120,8 +124,7 @@ def draft_restriction(
 
 def _restriction_fields(terms: RestrictionDraft) -> dict[str, Any]:
     fields = dict(vars(terms))
-    for name in ("scope_services",):
-        fields.pop(name)
+    fields.pop("scope_services")
     return fields
 
 
@@ -173,26 +176,32 @@ def vary(
     today: dt.date,
     reason: str,
 ) -> Restriction:
-    """End the current terms and bring varied ones into force under the same reference."""
+    """End the current terms and bring varied ones into force under the same reference.
+
+    The varied terms are checked and normalised before anything changes, exactly as a
+    new proposal would be.
+    """
     restriction = _load(session, restriction_id)
-    successor, entry = lifecycle.vary(restriction, actor, now, changes, today=today, reason=reason)
-    draft = _as_draft(successor)
-    problems = draft.problems()
+    unknown = sorted(set(changes) - lifecycle.VARIABLE_TERMS)
+    if unknown:
+        raise RegisterError(
+            f"{unknown[0]} cannot be changed by a variation; scope changes need a new restriction"
+        )
+    varied = replace(_as_draft(restriction), **changes)
+    problems = varied.problems()
     if problems:
         raise RegisterError(str(problems[0]))
+    normalised = varied.normalised()
+    clean = {name: getattr(normalised, name) for name in changes}
+    successor, entry = lifecycle.vary(restriction, actor, now, clean, today=today, reason=reason)
     session.add(successor)
     _apply(session, entry, changes_register=True)
     return successor
 
 
 def _as_draft(restriction: Restriction) -> RestrictionDraft:
-    return RestrictionDraft(
-        **{
-            name: getattr(restriction, name)
-            for name in RestrictionDraft.__dataclass_fields__
-            if name != "scope_services"
-        }
-    )
+    names = [n for n in RestrictionDraft.__dataclass_fields__ if n != "scope_services"]
+    return RestrictionDraft(**{name: getattr(restriction, name) for name in names})
 
 
 def lift(
@@ -247,6 +256,12 @@ def _apply(session: Session, entry: AuditEntry, *, changes_register: bool = Fals
     if changes_register:
         repository.bump_register_version(session)
     session.flush()
+
+
+def _require_register_role(actor: Actor, what: str) -> None:
+    # Agents see lookups and call flags; changing who the register covers is for managers up.
+    if actor.role not in (Role.MANAGER, Role.APPROVER):
+        raise TransitionRefused(f"only a manager or an approver may {what}")
 
 
 def _customer_audit(

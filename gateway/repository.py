@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Integer, Select, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from routing.enums import IdentityKind, RestrictionStatus
@@ -103,24 +103,14 @@ def restriction_for_update(session: Session, restriction_id: int) -> Restriction
     )
 
 
-def current_restriction(session: Session, reference: str) -> Restriction | None:
-    """The latest revision under a reference."""
-    query = (
-        select(Restriction)
-        .where(Restriction.reference == reference)
-        .order_by(Restriction.revision.desc())
-        .limit(1)
-    )
-    return session.scalar(query)
-
-
 def next_reference_number(session: Session, year: int) -> int:
-    """The next free sequence number for CCR-<year>-NNNN references."""
+    """The next free sequence number for CCR-<year>-NNNN references (numeric, past 9999 too)."""
     prefix = f"CCR-{year}-"
+    number = cast(func.substr(Restriction.reference, len(prefix) + 1), Integer)
     highest = session.scalar(
-        select(func.max(Restriction.reference)).where(Restriction.reference.like(prefix + "%"))
+        select(func.max(number)).where(Restriction.reference.like(prefix + "%"))
     )
-    return int(highest.removeprefix(prefix)) + 1 if highest else 1
+    return (highest or 0) + 1
 
 
 def register_rows(session: Session) -> Sequence[Restriction]:
@@ -131,13 +121,6 @@ def register_rows(session: Session) -> Sequence[Restriction]:
         .order_by(Restriction.reference)
     )
     return session.scalars(query).all()
-
-
-def restrictions_in_status(
-    session: Session, status: RestrictionStatus, *, limit: int = 500
-) -> Sequence[Restriction]:
-    query = select(Restriction).where(Restriction.status == status).order_by(Restriction.id)
-    return session.scalars(query.limit(limit)).all()
 
 
 def active_ending_before(session: Session, day: dt.date) -> Sequence[Restriction]:
@@ -186,6 +169,17 @@ def claim_scheduled_run(session: Session, task: str, slot: str, claimed_by: str)
     """Record a claim on a task's time slot; a second claim fails the unique constraint."""
     session.add(ScheduledRun(task=task, slot=slot, claimed_by=claimed_by))
     session.flush()
+
+
+def release_scheduled_run(session: Session, task: str, slot: str) -> None:
+    session.execute(
+        delete(ScheduledRun).where(ScheduledRun.task == task, ScheduledRun.slot == slot)
+    )
+
+
+def delete_schedule_claims_before(session: Session, before: dt.datetime) -> int:
+    result = session.execute(delete(ScheduledRun).where(ScheduledRun.claimed_at < before))
+    return result.rowcount or 0
 
 
 def audit_entries(session: Session, *, action_prefix: str = "") -> Sequence[AuditEntry]:

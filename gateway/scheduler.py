@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -22,32 +23,46 @@ from gateway.bootstrap import Runtime
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodicTask:
+    func: Callable[..., Any]
+    every_seconds: int
+
+
 class Scheduler:
-    """Enqueue each periodic task once per interval across all processes."""
+    """Enqueue each periodic task once per its interval across all processes."""
 
     def __init__(
         self,
         rt: Runtime,
-        tasks: dict[str, Callable[..., Any]],
-        interval_seconds: int,
+        tasks: dict[str, PeriodicTask],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._rt = rt
         self._tasks = tasks
-        self._interval = interval_seconds
         self._clock = clock
         self._name = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self) -> list[str]:
-        """Enqueue whichever tasks this process wins for the current slot; returns job ids."""
-        slot = str(int(self._clock() // self._interval))
-        return [
-            self._rt.jobs.enqueue(func, job_id=f"{task}:{slot}")
-            for task, func in self._tasks.items()
-            if self._claim(task, slot)
-        ]
+        """Enqueue whichever tasks this process wins for their current slots; returns job ids."""
+        now = self._clock()
+        enqueued = []
+        for name, task in self._tasks.items():
+            slot = str(int(now // task.every_seconds))
+            if self._claim(name, slot):
+                enqueued.append(self._enqueue_or_release(name, slot, task))
+        return enqueued
+
+    def _enqueue_or_release(self, name: str, slot: str, task: PeriodicTask) -> str:
+        try:
+            return self._rt.jobs.enqueue(task.func, job_id=f"{name}:{slot}")
+        except Exception:
+            # The queue is down: give the slot back so this or another process tries again.
+            with self._rt.uow() as session:
+                repository.release_scheduled_run(session, name, slot)
+            raise
 
     def _claim(self, task: str, slot: str) -> bool:
         try:
@@ -68,7 +83,7 @@ class Scheduler:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        pause = min(30.0, self._interval / 2)
+        pause = min(30.0, min(t.every_seconds for t in self._tasks.values()) / 2)
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -77,7 +92,13 @@ class Scheduler:
             self._stop.wait(pause)
 
 
-def default_tasks() -> dict[str, Callable[..., Any]]:
+def default_tasks(rt: Runtime) -> dict[str, PeriodicTask]:
+    """Register upkeep, and the sweep that finds stored mail still to deliver."""
+    from gateway.delivery import sweep_due_deliveries
     from gateway.maintenance import run_maintenance
 
-    return {"maintenance": run_maintenance}
+    settings = rt.settings
+    return {
+        "maintenance": PeriodicTask(run_maintenance, settings.maintenance_interval_seconds),
+        "mail-sweep": PeriodicTask(sweep_due_deliveries, settings.delivery_sweep_seconds),
+    }

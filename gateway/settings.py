@@ -99,6 +99,19 @@ class Settings(BaseModel):
     secret_key: str | None = None
     calls_drop: str | None = None
 
+    smtp_hostname: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")] = (
+        "ccr-gateway.localdomain"
+    )
+    spool_dir: str = "var/spool"
+    max_message_bytes: Annotated[int, Field(ge=1024, le=200 * 1024 * 1024)] = 25 * 1024 * 1024
+    max_recipients: Annotated[int, Field(ge=1, le=1000)] = 100
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    downstream_starttls: bool = True
+    delivery_lifetime_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 120.0
+    delivery_sweep_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    delivery_retry_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
     records_mailbox: Mailbox = "records@council.example.org"
     ig_mailbox: Mailbox = "information.governance@council.example.org"
     exempt_mailboxes: MailboxList = Field(default_factory=list)

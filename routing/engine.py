@@ -251,25 +251,38 @@ def in_scope(w: _Working) -> None:
 
 def email_measure(w: _Working) -> None:
     """Apply the strongest email measure; shadow restrictions only record what they would do."""
-    enforced = [c for c in w.candidates if c.terms.mode is Mode.ENFORCE]
-    shadowed = [c for c in w.candidates if c.terms.mode is Mode.SHADOW]
+    with_measure = [c for c in w.candidates if c.terms.email_measure is not EmailMeasure.NONE]
+    enforced = [c for c in with_measure if c.terms.mode is Mode.ENFORCE]
+    shadowed = [c for c in with_measure if c.terms.mode is Mode.SHADOW]
     if enforced:
         w.chosen = _strongest(enforced)
         w.outcome = _MEASURE_OUTCOME[w.chosen.terms.email_measure]
         w.hit("email_measure", _measure_reason(w.chosen, w.outcome), w.chosen.terms)
-    elif shadowed:
-        w.chosen = _strongest(shadowed)
-        w.would_outcome = _MEASURE_OUTCOME[w.chosen.terms.email_measure]
+    if shadowed and (not enforced or _stronger(_strongest(shadowed), w.chosen)):
+        trial = _strongest(shadowed)
+        w.would_outcome = _MEASURE_OUTCOME[trial.terms.email_measure]
+        w.chosen = w.chosen or trial
         w.hit(
             "shadow_mode",
-            f"{w.chosen.terms.reference} is in shadow mode: delivered as addressed; enforcement "
-            f"would have meant '{w.would_outcome}'.",
-            w.chosen.terms,
+            f"{trial.terms.reference} is in shadow mode: it would have meant "
+            f"'{w.would_outcome}'; nothing was changed because of it.",
+            trial.terms,
         )
+    if not with_measure:
+        w.chosen = w.candidates[0]
+        w.hit("email_measure", _measure_reason(w.chosen, Outcome.DELIVER), w.chosen.terms)
+
+
+def _stronger(candidate: _Candidate, than: _Candidate | None) -> bool:
+    return than is None or _strength(candidate) > _strength(than)
+
+
+def _strength(candidate: _Candidate) -> int:
+    return _MAIL_STRENGTH[_MEASURE_OUTCOME[candidate.terms.email_measure]]
 
 
 def _strongest(candidates: list[_Candidate]) -> _Candidate:
-    return max(candidates, key=lambda c: _MAIL_STRENGTH[_MEASURE_OUTCOME[c.terms.email_measure]])
+    return max(candidates, key=_strength)
 
 
 def _measure_reason(candidate: _Candidate, outcome: Outcome) -> str:
@@ -287,15 +300,20 @@ def _measure_reason(candidate: _Candidate, outcome: Outcome) -> str:
 
 
 def a_person_must_read(w: _Working) -> None:
-    """Never refuse a statutory request or a safeguarding concern: redirect it to a person."""
-    if w.outcome is Outcome.REJECT and (w.statutory or w.safeguarding):
+    """Never refuse a statutory request or a safeguarding concern: it goes to a person."""
+    if not (w.statutory or w.safeguarding):
+        return
+    target = _spoc_or_records(w)
+    if w.outcome is Outcome.REJECT:
         w.outcome = Outcome.REDIRECT
         w.hit(
             "a_person_must_read",
-            "Not refused despite the restriction: statutory requests and safeguarding "
-            "concerns must reach a person, so it goes to the single point of contact.",
+            f"Not refused despite the restriction: statutory "
+            f"requests and safeguarding concerns must reach a person, so it goes to {target}.",
             w.chosen.terms if w.chosen else None,
         )
+    if w.would_outcome is Outcome.REJECT:
+        w.would_outcome = Outcome.REDIRECT  # a trial must not record a refusal we never make
 
 
 def never_back_to_sender(w: _Working) -> None:

@@ -35,14 +35,6 @@ class Category(StrEnum):
     D = "D"  # unreasonable use of the complaints process
 
 
-CATEGORY_DESCRIPTIONS = {
-    Category.A: "aggressive or abusive behaviour",
-    Category.B: "unreasonable demands",
-    Category.C: "unreasonable levels of contact",
-    Category.D: "unreasonable use of the complaints process",
-}
-
-
 class EmailMeasure(StrEnum):
     NONE = "none"
     REDIRECT = "redirect"
@@ -114,3 +106,10 @@ class Role(StrEnum):
     MANAGER = "manager"
     APPROVER = "approver"
     ADMIN = "admin"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt
+    SENDING = "sending"  # claimed by a worker until claimed_until
+    DELIVERED = "delivered"
+    DEAD = "dead"  # given up: listed by `ccr mail dead-letters`, retried by `ccr mail retry`

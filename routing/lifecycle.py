@@ -34,8 +34,8 @@ VARIABLE_TERMS = frozenset(
     {
         "mode", "stage", "category", "reason", "confidential_notes", "email_measure",
         "phone_measure", "phone_windows", "max_calls_per_day", "max_calls_per_week",
-        "max_call_minutes", "spoc_name", "spoc_email", "spoc_phone", "scope_all",
-        "exempt_addresses", "ends_on", "review_every_months",
+        "max_call_minutes", "spoc_name", "spoc_email", "spoc_phone", "exempt_addresses",
+        "ends_on", "review_every_months",
     }
 )  # fmt: skip
 
@@ -60,10 +60,6 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls("system")
-
-    @property
-    def is_system(self) -> bool:
-        return self.role is None and self.user_id is None
 
 
 def next_review_date(from_day: dt.date, every_months: int) -> dt.date:
@@ -169,8 +165,10 @@ def _successor(
         revision=old.revision + 1,
         customer=old.customer,
         status=S.ACTIVE,
-        starts_on=today,
-        services=list(old.services) if not copied["scope_all"] else [],
+        # A variation of a restriction that has not started yet must not bring it forward.
+        starts_on=max(old.starts_on, today),
+        scope_all=old.scope_all,
+        services=list(old.services),
         proposed_by_id=old.proposed_by_id,
         proposed_at=old.proposed_at,
         approved_by_id=actor.user_id,

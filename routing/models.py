@@ -26,6 +26,7 @@ from routing.enums import (
     AlertStatus,
     Category,
     Channel,
+    DeliveryStatus,
     Direction,
     EmailMeasure,
     FlagKind,
@@ -332,6 +333,51 @@ class Alert(Base):
     closed_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class MailMessage(Base):
+    """One message accepted by the SMTP gateway; its bytes live in the spool file `queue_id`."""
+
+    __tablename__ = "mail_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[str] = mapped_column(String(40), unique=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    size: Mapped[int] = mapped_column(Integer)
+    header_message_id: Mapped[str | None] = mapped_column(String(200))
+    spool_removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    deliveries: Mapped[list[MailDelivery]] = relationship(
+        back_populates="message", order_by="MailDelivery.id"
+    )
+
+
+class MailDelivery(Base):
+    """One copy of a message on its way to one mailbox, with its routing headers and retries."""
+
+    __tablename__ = "mail_deliveries"
+    __table_args__ = (Index("ix_mail_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("mail_messages.id"), index=True)
+    target: Mapped[str] = mapped_column(String(320))
+    original_recipients: Mapped[list[str]] = mapped_column(JSON)
+    decision: Mapped[str] = mapped_column(String(64))
+    restriction_ref: Mapped[str | None] = mapped_column(String(32))
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notice: Mapped[str | None] = mapped_column(Text)  # the refusal text, for a refusal notice
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[MailMessage] = relationship(back_populates="deliveries")
+
+
 class AuditEntry(Base):
     """Append-only: the migration adds triggers that refuse UPDATE and DELETE."""
 
@@ -379,6 +425,8 @@ __all__ = [
     "Customer",
     "Flag",
     "Identity",
+    "MailDelivery",
+    "MailMessage",
     "RegisterVersion",
     "Restriction",
     "RestrictionService",

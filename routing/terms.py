@@ -7,7 +7,7 @@ Every way in (the web form, the CSV import, the API) builds a RestrictionDraft a
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from routing.enums import Category, EmailMeasure, Mode, PhoneMeasure, Stage
 from routing.identity import normalise_email, normalise_phone
@@ -58,19 +58,13 @@ class RestrictionDraft:
         spoc_email = normalise_email(self.spoc_email) if self.spoc_email else None
         spoc_phone = normalise_phone(self.spoc_phone) if self.spoc_phone else None
         windows = WindowSchedule.parse(self.phone_windows) if self.phone_windows else None
-        return _replace(
+        return replace(
             self,
             spoc_email=spoc_email.value if spoc_email else None,
             spoc_phone=spoc_phone.value if spoc_phone else None,
             phone_windows=str(windows) if windows else None,
             exempt_addresses=[_normalise_address(a) for a in self.exempt_addresses],
         )
-
-
-def _replace(draft: RestrictionDraft, **changes: object) -> RestrictionDraft:
-    from dataclasses import replace
-
-    return replace(draft, **changes)
 
 
 def _normalise_address(address: str) -> str:

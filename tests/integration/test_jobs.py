@@ -26,7 +26,7 @@ from gateway import register_service
 from gateway.bootstrap import Runtime, bootstrap, runtime
 from gateway.jobs import QUEUE_NAME, InProcessQueue, RqQueue
 from gateway.maintenance import run_maintenance
-from gateway.scheduler import Scheduler
+from gateway.scheduler import PeriodicTask, Scheduler
 from gateway.settings import Settings
 from routing.enums import Category, EmailMeasure, IdentityKind, RestrictionStatus, Role, Stage
 from routing.lifecycle import Actor
@@ -364,7 +364,9 @@ def test_two_processes_ticking_in_one_slot_run_the_task_once_then_once_per_slot(
 ) -> None:
     slot = 500_000
     clock = FixedClock(slot * INTERVAL + 10.0)
-    schedulers = [Scheduler(rt, {"tick": record_tick}, INTERVAL, clock) for rt in two_processes]
+    schedulers = [
+        Scheduler(rt, {"tick": PeriodicTask(record_tick, INTERVAL)}, clock) for rt in two_processes
+    ]
 
     assert tick_together(schedulers) == [f"tick:{slot}"]
     clock.seconds += INTERVAL / 2  # later in the same slot: nothing more

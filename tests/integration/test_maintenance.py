@@ -16,6 +16,7 @@ from gateway import maintenance, register_service, repository
 from gateway.bootstrap import Runtime, bootstrap
 from gateway.settings import Settings
 from routing.enums import (
+    AlertStatus,
     Category,
     EmailMeasure,
     IdentityKind,
@@ -27,7 +28,15 @@ from routing.enums import (
 )
 from routing.identity import normalise_email
 from routing.lifecycle import Actor
-from routing.models import AuditEntry, Restriction, Review
+from routing.models import (
+    Alert,
+    AuditEntry,
+    Customer,
+    Identity,
+    Restriction,
+    Review,
+    ScheduledRun,
+)
 from routing.terms import RestrictionDraft
 
 S = RestrictionStatus
@@ -204,6 +213,11 @@ def test_review_due_within_the_reminder_period_is_reminded_once(
     [reminder] = audit_of(rt, due, "restriction.review_due")
     assert reminder.detail["review_on"] == (TODAY + dt.timedelta(days=days)).isoformat()
     assert audit_of(rt, later, "restriction.review_due") == []
+    with rt.uow() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.rule == "review_due")).all()
+        reference = session.get(Restriction, due).reference
+    assert alert.summary.startswith(f"Review of {reference} is due on")
+    assert alert.status is AlertStatus.OPEN
 
 
 def test_next_review_is_reminded_again_once_it_falls_due(
@@ -324,6 +338,21 @@ def test_purge_removes_personal_content_and_reviews_and_audits_without_personal_
         assert personal not in recorded
 
 
+def test_purge_leaves_no_name_reference_or_linked_identity_for_the_customer(
+    rt: Runtime, staff: dict[str, Actor]
+) -> None:
+    restriction_id = dormant_since(rt, staff, DORMANT_AT)
+    with rt.uow() as session:
+        customer_id = session.get(Restriction, restriction_id).customer_id
+    maintenance.purge_after_retention(rt, RETENTION_ENDS)
+    with rt.uow() as session:
+        customer = session.get(Customer, customer_id)
+        assert (customer.name, customer.customer_ref) == (None, None)
+        linked = session.scalars(select(Identity).where(Identity.customer_id == customer_id))
+        assert linked.all() == []
+        assert repository.audit_entries(session, action_prefix="customer.anonymised")
+
+
 def test_legal_hold_keeps_a_dormant_restriction_past_its_retention(
     rt: Runtime, staff: dict[str, Actor]
 ) -> None:
@@ -365,11 +394,28 @@ def test_run_maintenance_reports_counts_per_task_and_a_second_run_does_nothing(
         "remind_reviews_due": 1,
         "make_ended_dormant": 1,
         "purge_after_retention": 1,
+        "forget_old_schedule_claims": 0,
     }
     assert again == dict.fromkeys(first, 0)
     assert status(rt, long_dormant) is S.PURGED
     assert status(rt, ended) is S.DORMANT
     assert status(rt, review_due) is S.ACTIVE
+
+
+def test_schedule_claims_older_than_a_week_are_forgotten(rt: Runtime) -> None:
+    with rt.uow() as session:
+        for days_ago, slot in ((8, "old"), (6, "recent")):
+            session.add(
+                ScheduledRun(
+                    task="maintenance",
+                    slot=slot,
+                    claimed_by="test",
+                    claimed_at=NOW - dt.timedelta(days=days_ago),
+                )
+            )
+    assert maintenance.forget_old_schedule_claims(rt, NOW) == 1
+    with rt.uow() as session:
+        assert session.scalars(select(ScheduledRun.slot)).all() == ["recent"]
 
 
 # --- the audit log ------------------------------------------------------------------------

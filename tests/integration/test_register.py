@@ -116,6 +116,20 @@ def test_approval_takes_effect_in_another_process_within_its_refresh_interval(
     assert waited < 2.0
 
 
+def test_a_quiet_process_decides_its_next_single_contact_on_the_current_register(
+    rt: Runtime, second_process: Runtime, staff: dict[str, Actor], now: dt.datetime
+) -> None:
+    # The other process has decided before (so it holds a snapshot), then sits idle.
+    restriction_id = propose(rt, staff, now)
+    assert outcome_for(second_process) is Outcome.DELIVER
+    approve(rt, staff["approver"], restriction_id, now)
+    with rt.uow() as session:
+        version = repository.register_version(session)
+    # No decisions while waiting: only the refresh thread can bring the change in.
+    wait_for(lambda: second_process.register.snapshot().version == version)
+    assert outcome_for(second_process) is Outcome.REDIRECT
+
+
 def test_lifting_releases_the_customer_everywhere(
     rt: Runtime, second_process: Runtime, staff: dict[str, Actor], now: dt.datetime
 ) -> None:
@@ -294,3 +308,59 @@ def test_customer_reference_is_unique(
             )
             == 1
         )
+
+
+def _vary(rt: Runtime, actor: Actor, restriction_id: int, now: dt.datetime, **changes):
+    with rt.uow() as session:
+        return register_service.vary(
+            session,
+            actor,
+            now,
+            restriction_id,
+            changes,
+            today=rt.today(now),
+            reason="varied at review",
+        )
+
+
+def test_varying_a_restriction_that_has_not_started_keeps_its_start_date(
+    rt: Runtime, staff: dict[str, Actor], make_staff, now: dt.datetime
+) -> None:
+    later = rt.today(now) + dt.timedelta(days=30)
+    first = approve(rt, staff["approver"], propose(rt, staff, now, starts_on=later), now)
+    second_approver = make_staff("approver2@council.example.org", Role.APPROVER)
+    successor = _vary(rt, second_approver, first.id, now, email_measure=EmailMeasure.COPY)
+    assert successor.starts_on == later
+    rt.register.invalidate()
+    assert outcome_for(rt) is Outcome.DELIVER  # still not in force today
+
+
+def test_varied_terms_are_normalised_like_a_new_proposal(
+    rt: Runtime, staff: dict[str, Actor], make_staff, now: dt.datetime
+) -> None:
+    first = approve(rt, staff["approver"], propose(rt, staff, now), now)
+    second_approver = make_staff("approver2@council.example.org", Role.APPROVER)
+    successor = _vary(
+        rt,
+        second_approver,
+        first.id,
+        now,
+        spoc_phone="01632 960999",
+        exempt_addresses=["Housing@Council.Example.org"],
+    )
+    assert successor.spoc_phone == "+441632960999"
+    rt.register.invalidate()
+    assert outcome_for(rt) is Outcome.DELIVER  # mail to the now-exempt housing mailbox
+
+
+def test_an_invalid_variation_is_refused_and_leaves_the_restriction_in_force(
+    rt: Runtime, staff: dict[str, Actor], make_staff, now: dt.datetime
+) -> None:
+    first = approve(rt, staff["approver"], propose(rt, staff, now), now)
+    second_approver = make_staff("approver2@council.example.org", Role.APPROVER)
+    with pytest.raises(RegisterError, match="hour must be 0-23"):
+        _vary(rt, second_approver, first.id, now, phone_windows="Mon 25:00-26:00")
+    with pytest.raises(RegisterError, match="scope changes need a new restriction"):
+        _vary(rt, second_approver, first.id, now, scope_all=False)
+    with rt.uow() as session:
+        assert session.get(Restriction, first.id).status is RestrictionStatus.ACTIVE

@@ -198,6 +198,24 @@ def test_an_enforced_restriction_wins_over_a_shadow_one() -> None:
     assert decision.restriction.reference == "CCR-2026-0003"
 
 
+def test_an_enforced_phone_only_restriction_does_not_hide_a_shadow_email_trial() -> None:
+    phone_only = terms(
+        "CCR-2026-0002", email_measure=EmailMeasure.NONE, phone_measure=PhoneMeasure.BARRED
+    )
+    trial = terms("CCR-2026-0003", mode=Mode.SHADOW, email_measure=EmailMeasure.REJECT)
+    decision = mail(register(phone_only, trial))
+    assert decision.outcome is Outcome.DELIVER
+    assert decision.would_outcome is Outcome.REJECT
+    assert "shadow_mode" in rules(decision)
+
+
+def test_a_shadow_trial_never_records_refusing_a_statutory_request() -> None:
+    trial = terms(mode=Mode.SHADOW, email_measure=EmailMeasure.REJECT)
+    decision = mail(register(trial), hints=scan_text("This is a subject access request"))
+    assert decision.outcome is Outcome.DELIVER
+    assert decision.would_outcome is Outcome.REDIRECT
+
+
 def test_the_strongest_of_several_enforced_measures_applies() -> None:
     copy = terms("CCR-2026-0002", email_measure=EmailMeasure.COPY)
     reject = terms("CCR-2026-0003", email_measure=EmailMeasure.REJECT)

@@ -1,0 +1,1 @@
+"""The SMTP gateway: protocol, handler and server."""

@@ -1,0 +1,49 @@
+"""The SMTP handler: aiosmtpd owns the protocol, this small object owns the answers.
+
+handle_RCPT checks the domain and the recipient limit; handle_DATA hands the message to the
+intake on a worker thread (routing, fsync and the database must not stall the event loop)
+and returns the reply it gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from typing import Any
+
+from gateway.intake import MailIntake
+from gateway.smtp import replies
+
+
+class GatewayHandler:
+    def __init__(
+        self,
+        intake: MailIntake,
+        accepted_domains: Iterable[str],
+        max_recipients: int,
+        executor: Executor,
+    ) -> None:
+        self._intake = intake
+        self._accepted = frozenset(d.lower().rstrip(".") for d in accepted_domains)
+        self._max_recipients = max_recipients
+        self._executor = executor
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        if domain not in self._accepted:
+            return replies.RELAY_DENIED
+        envelope.rcpt_tos.append(address)
+        return replies.OK
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        data = envelope.original_content or envelope.content or b""
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self._executor, self._intake.receive, envelope.mail_from or "", envelope.rcpt_tos, data
+        )
+        return result.reply

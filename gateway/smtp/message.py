@@ -1,0 +1,98 @@
+"""Reading what routing needs from a raw message: sender identities, our loop-guard header,
+and the words to screen. Tolerant of broken MIME and 8-bit headers: it never raises."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
+
+SENDER_HEADERS = ("From", "Sender", "Reply-To")
+DECISION_HEADER = "X-CCR-Decision"
+SCAN_LIMIT = 256 * 1024  # characters of text screened for statutory and safeguarding wording
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHead:
+    """The parts of the header block routing reads."""
+
+    sender_addresses: tuple[str, ...]
+    message_id: str | None
+    decision_headers: tuple[str, ...]
+
+
+def read_head(data: bytes) -> MessageHead:
+    """Parse only the header block (fast: the body is not touched)."""
+    match = _HEADER_END.search(data)
+    head = data[: match.end()] if match else data
+    parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+    addresses = []
+    for name in SENDER_HEADERS:
+        values = [str(v) for v in parsed.get_all(name, [])]
+        addresses.extend(address for _name, address in getaddresses(values) if address)
+    message_id = parsed.get("Message-ID")
+    return MessageHead(
+        sender_addresses=tuple(addresses),
+        message_id=str(message_id).strip()[:200] if message_id else None,
+        decision_headers=tuple(str(v) for v in parsed.get_all(DECISION_HEADER, [])),
+    )
+
+
+def text_to_screen(data: bytes) -> str:
+    """Subject and text parts, decoded as well as they can be, for the wording screens."""
+    try:
+        parsed = message_from_bytes(data, policy=policy.default)
+        pieces = [str(parsed.get("Subject", ""))]
+        pieces.extend(_text_parts(parsed))
+        text = "\n".join(pieces)
+    except Exception:  # broken MIME must still be screened: fall back to the raw bytes
+        text = data.decode("utf-8", errors="replace")
+    return text[:SCAN_LIMIT]
+
+
+def _text_parts(parsed: Message) -> list[str]:
+    parts = []
+    for part in parsed.walk():
+        if part.get_content_maintype() != "text":
+            continue
+        try:
+            parts.append(str(part.get_content()))
+        except Exception:  # an unknown charset or bad transfer encoding: keep what is there
+            payload = part.get_payload(decode=True) or b""
+            parts.append(payload.decode("utf-8", errors="replace"))
+    return parts
+
+
+# --- the loop guard ----------------------------------------------------------------------------
+
+
+def decision_signature(secret: bytes, queue_id: str) -> str:
+    """A short HMAC that proves a decision header came from this installation."""
+    return hmac.new(secret, queue_id.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def routed_by_us(head: MessageHead, installation_id: str, secret: bytes) -> bool:
+    """True when a decision header is ours and genuine (a copied or forged one is ignored)."""
+    for header in head.decision_headers:
+        fields = dict(_fields(header))
+        if fields.get("by") != installation_id or "id" not in fields:
+            continue
+        expected = decision_signature(secret, fields["id"])
+        if hmac.compare_digest(fields.get("sig", ""), expected):
+            return True
+    return False
+
+
+def _fields(header: str) -> list[tuple[str, str]]:
+    pairs = []
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep:
+            pairs.append((key.strip().lower(), value.strip()))
+    return pairs

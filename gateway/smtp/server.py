@@ -1,0 +1,74 @@
+"""Starts the SMTP gateway (aiosmtpd on its own thread) around the runtime."""
+
+from __future__ import annotations
+
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+from gateway.bootstrap import Runtime
+from gateway.intake import MailIntake
+from gateway.smtp.handler import GatewayHandler
+from gateway.spool import Spool
+
+
+class SmtpGateway:
+    """The listening gateway: start() and stop() it; `port` says where it listens."""
+
+    def __init__(self, rt: Runtime) -> None:
+        settings = rt.settings
+        host, _, port = settings.smtp_listen.rpartition(":")
+        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ccr-intake")
+        handler = GatewayHandler(
+            MailIntake(rt, Spool(settings.spool_dir)),
+            settings.accepted_domains,
+            settings.max_recipients,
+            self._executor,
+        )
+        self._controller = _GatewayController(
+            handler,
+            hostname=host,
+            port=int(port),
+            server_hostname=settings.smtp_hostname,
+            ident="ccr-gateway",
+            data_size_limit=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=_tls_context(settings.tls_cert_file, settings.tls_key_file),
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    def start(self) -> SmtpGateway:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+        self._executor.shutdown(wait=True)
+
+
+def _tls_context(cert_file: str | None, key_file: str | None) -> ssl.SSLContext | None:
+    if not (cert_file and key_file):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class _GatewayController(Controller):
+    def factory(self) -> SMTP:
+        return protocol_class()(self.handler, **self.SMTP_kwargs)
+
+
+def protocol_class() -> type[SMTP]:
+    """The chunked DATA reader, when present, replaces aiosmtpd's line-at-a-time reader."""
+    try:
+        from gateway.smtp.protocol import GatewaySMTP
+    except ImportError:
+        return SMTP
+    return GatewaySMTP

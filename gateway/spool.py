@@ -1,0 +1,59 @@
+"""The durable message spool: write to tmp, fsync, rename, fsync the directory.
+
+A message is in the spool before the routing rows that name it are committed, and both
+happen before the gateway answers 250, so an acknowledged message survives a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+
+class Spool:
+    """Message files by queue id under `<root>/messages`, written atomically and durably."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self._tmp = self.root / "tmp"
+        self._messages = self.root / "messages"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._messages.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def new_queue_id() -> str:
+        """Time-ordered and unique across processes and machines sharing the database."""
+        return f"{time.time_ns():x}{secrets.token_hex(6)}"
+
+    def store(self, queue_id: str, data: bytes) -> Path:
+        """Write the message and make it durable; raises OSError if the disk refuses."""
+        final = self._messages / queue_id
+        temporary = self._tmp / queue_id
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(temporary, final)
+        _fsync_directory(self._messages)
+        return final
+
+    def read(self, queue_id: str) -> bytes:
+        return (self._messages / queue_id).read_bytes()
+
+    def remove(self, queue_id: str) -> None:
+        """Forget a message every copy of which has been delivered."""
+        (self._messages / queue_id).unlink(missing_ok=True)
+
+    def exists(self, queue_id: str) -> bool:
+        return (self._messages / queue_id).exists()
+
+
+def _fsync_directory(path: Path) -> None:
+    # The rename is only durable once the directory entry itself is on disk.
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
