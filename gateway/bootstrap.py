@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import make_engine, make_session_factory, unit_of_work
-from gateway.jobs import JobQueue, make_job_queue
+from gateway.jobs import InProcessQueue, JobQueue, current_owner, make_job_queue
 from gateway.register_cache import RegisterCache
 from gateway.settings import Settings, load_settings
 from routing.engine import Contact, Decision, RoutingPolicy, decide
@@ -89,12 +89,15 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         jobs=make_job_queue(settings.redis_url),
         secret=installation_secret(settings),
     )
+    if isinstance(_current.jobs, InProcessQueue):
+        _current.jobs.owner = _current
     return _current
 
 
 def runtime() -> Runtime:
-    """The process's runtime; jobs call this, so an rq worker builds one on first use."""
-    return _current or bootstrap()
+    """The runtime a job runs under: its in-process queue's owner, else the process's own
+    (an rq worker builds one on first use)."""
+    return current_owner.get() or _current or bootstrap()
 
 
 def installation_secret(settings: Settings) -> bytes:

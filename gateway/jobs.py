@@ -11,12 +11,17 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "ccr"
+
+# The runtime an in-process job runs under (several runtimes can share a process in tests and
+# tools); rq jobs run in a worker process with exactly one.
+current_owner: ContextVar[Any] = ContextVar("ccr_job_owner", default=None)
 RETRY_DELAYS = (5, 30, 120)  # seconds between attempts of a failing job
 
 
@@ -39,7 +44,8 @@ class FailedJob:
 class InProcessQueue:
     """A worker thread in this process, for the embedded defaults (no Redis)."""
 
-    def __init__(self, retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+    def __init__(self, retry_delays: tuple[float, ...] = RETRY_DELAYS, owner: Any = None) -> None:
+        self.owner = owner
         self._queue: queue.Queue[tuple[str, Callable[..., Any], tuple[Any, ...], int] | None] = (
             queue.Queue()
         )
@@ -78,11 +84,14 @@ class InProcessQueue:
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             job_id, func, args, attempt = item
+            token = current_owner.set(self.owner)
             try:
                 func(*args)
             except Exception as exc:
                 self._retry_later_or_fail(job_id, func, args, attempt, exc)
                 continue
+            finally:
+                current_owner.reset(token)
             self._finish(job_id)
 
     def _retry_later_or_fail(

@@ -1,0 +1,363 @@
+"""The SMTP gateway end to end: real SMTP over loopback into the running gateway, delivery
+into real Maildirs, and the register in the real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import smtplib
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway import register_service
+from gateway.bootstrap import Runtime, bootstrap
+from gateway.jobs import InProcessQueue
+from gateway.settings import Settings
+from gateway.smtp import replies
+from gateway.smtp.server import SmtpGateway
+from routing.enums import (
+    Category,
+    EmailMeasure,
+    IdentityKind,
+    Mode,
+    Outcome,
+    Role,
+    Stage,
+)
+from routing.lifecycle import Actor
+from routing.models import Alert, ContactEvent, MailDelivery
+from routing.terms import RestrictionDraft
+
+CUSTOMER = "jo.example@example.org"
+OTHER = "pat.other@example.org"
+HOUSING = "housing@council.example.org"
+TAX = "counciltax@council.example.org"
+SPOC = "spoc@council.example.org"
+RECORDS = "records@council.example.org"
+IG = "information.governance@council.example.org"
+DUTY = "asc.duty@council.example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def gateway_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime whose SMTP gateway listens on loopback and delivers into Maildirs."""
+    rt = bootstrap(
+        settings.model_copy(
+            update={
+                "smtp_listen": f"127.0.0.1:{free_port()}",
+                "spool_dir": str(tmp_path / "spool"),
+                "downstream": f"maildir:{tmp_path / 'mail'}",
+                "exempt_mailboxes": [DUTY],
+                "max_message_bytes": 200_000,
+                "max_recipients": 5,
+            }
+        )
+    )
+    smtp = SmtpGateway(rt).start()
+    yield rt
+    smtp.stop()
+    rt.close()
+
+
+@pytest.fixture
+def restrict(gateway_rt: Runtime, make_staff: Callable[[str, Role], Actor]):
+    """Put a restriction on CUSTOMER in force: restrict(email_measure=..., mode=...)."""
+    manager = make_staff("manager@council.example.org", Role.MANAGER)
+    approver = make_staff("approver@council.example.org", Role.APPROVER)
+
+    def impose(**terms: object) -> str:
+        now = dt.datetime.now(dt.UTC)
+        values: dict = {
+            "stage": Stage.STAGE1,
+            "category": Category.C,
+            "starts_on": dt.date(2026, 1, 1),
+            "spoc_email": SPOC,
+            "spoc_phone": "020 7946 0999",
+            **terms,
+        }
+        with gateway_rt.uow() as session:
+            customer = register_service.add_customer(session, manager, now, name="Jo")
+            register_service.link_raw_identity(
+                session,
+                manager,
+                now,
+                customer,
+                CUSTOMER,
+                IdentityKind.EMAIL,
+                fold_plus=True,
+                region="GB",
+            )
+            restriction = register_service.draft_restriction(
+                session, manager, now, customer, RestrictionDraft(**values)
+            )
+            register_service.submit(session, manager, now, restriction.id)
+            register_service.approve(
+                session, approver, now, restriction.id, today=gateway_rt.today(now), appeal_days=14
+            )
+            reference = restriction.reference
+        gateway_rt.register.invalidate()
+        return reference
+
+    return impose
+
+
+def raw_message(
+    sender: str, to: str, subject: str = "Bins", body: str = "Where is my bin?\r\n", extra: str = ""
+) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{abs(hash((sender, subject, body)))}@example.org>\r\n{extra}"
+        f"\r\n{body}"
+    ).encode()
+
+
+def send(rt: Runtime, sender: str, recipients: list[str], data: bytes) -> tuple[int, str]:
+    """Send over SMTP; returns the reply to DATA (or to the refusing command)."""
+    port = int(rt.settings.smtp_listen.rpartition(":")[2])
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as client:
+        client.ehlo()
+        client.mail(sender)
+        for recipient in recipients:
+            code, text = client.rcpt(recipient)
+            if code >= 400:
+                return code, text.decode()
+        code, text = client.data(data)
+        return code, text.decode()
+
+
+def delivered(rt: Runtime, mailbox: str) -> list[bytes]:
+    """Every message delivered into a mailbox's Maildir, after queued jobs have run."""
+    assert isinstance(rt.jobs, InProcessQueue)
+    assert rt.jobs.join(timeout=60)
+    folder = Path(rt.settings.downstream.removeprefix("maildir:")) / mailbox / "new"
+    return [path.read_bytes() for path in sorted(folder.glob("*"))] if folder.exists() else []
+
+
+def headers_of(data: bytes) -> email.message.Message:
+    return email.message_from_bytes(data)
+
+
+# --- each outcome ------------------------------------------------------------------------------
+
+
+def test_unrestricted_mail_is_delivered_byte_for_byte_with_decision_headers(gateway_rt) -> None:
+    original = raw_message(OTHER, HOUSING, body="Line one\r\n.Leading dot\r\n\r\nEnd\r\n")
+    code, text = send(gateway_rt, OTHER, [HOUSING], original)
+    assert code == 250
+    assert text.startswith("2.0.0 Message accepted for delivery")
+    [copy] = delivered(gateway_rt, HOUSING)
+    head, _, rest = copy.partition(b"From: ")
+    assert b"From: " + rest == original  # every original header and body byte kept
+    routing = headers_of(head + b"\r\n")
+    assert routing["X-CCR-Decision"].startswith("deliver; by=ccr-gateway; id=")
+    assert routing["X-CCR-Restriction"] == "none"
+    assert routing["X-CCR-Original-Recipients"] == HOUSING
+
+
+def test_redirect_sends_only_to_the_spoc_and_names_the_original_recipient(
+    gateway_rt, restrict
+) -> None:
+    reference = restrict(email_measure=EmailMeasure.REDIRECT)
+    assert send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))[0] == 250
+    [copy] = delivered(gateway_rt, SPOC)
+    assert delivered(gateway_rt, HOUSING) == []
+    message = headers_of(copy)
+    assert message["X-CCR-Decision"].startswith("redirect;")
+    assert message["X-CCR-Restriction"] == reference
+    assert message["X-CCR-Original-Recipients"] == HOUSING
+    assert message["Subject"] == "Bins"
+
+
+def test_copy_goes_to_the_recipient_and_the_spoc(gateway_rt, restrict) -> None:
+    restrict(email_measure=EmailMeasure.COPY)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    assert len(delivered(gateway_rt, HOUSING)) == 1
+    assert len(delivered(gateway_rt, SPOC)) == 1
+
+
+def test_file_goes_to_the_records_mailbox(gateway_rt, restrict) -> None:
+    restrict(email_measure=EmailMeasure.FILE)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [copy] = delivered(gateway_rt, RECORDS)
+    assert headers_of(copy)["X-CCR-Decision"].startswith("file;")
+    assert delivered(gateway_rt, HOUSING) == []
+
+
+def test_reject_answers_550_naming_the_permitted_channel_and_delivers_nothing(
+    gateway_rt, restrict
+) -> None:
+    reference = restrict(email_measure=EmailMeasure.REJECT)
+    code, text = send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    assert code == 550
+    assert text.startswith("5.7.1 ")
+    assert SPOC in text and reference in text
+    assert delivered(gateway_rt, HOUSING) == delivered(gateway_rt, SPOC) == []
+    with gateway_rt.uow() as session:
+        [event] = session.scalars(select(ContactEvent)).all()
+    assert event.outcome is Outcome.REJECT  # a refused message is still a recorded contact
+
+
+def test_refusal_for_some_recipients_delivers_the_rest_and_tells_the_sender(
+    gateway_rt, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REJECT)
+    code, _ = send(gateway_rt, CUSTOMER, [HOUSING, DUTY], raw_message(CUSTOMER, HOUSING))
+    assert code == 250
+    assert len(delivered(gateway_rt, DUTY)) == 1  # exempt: always delivered
+    assert delivered(gateway_rt, HOUSING) == []
+    [notice] = delivered(gateway_rt, CUSTOMER)
+    parsed = headers_of(notice)
+    assert parsed["Subject"] == "Your message was not delivered to some recipients"
+    assert HOUSING in parsed.get_payload() and SPOC in parsed.get_payload()
+
+
+def test_shadow_mode_delivers_untouched_and_records_what_would_have_happened(
+    gateway_rt, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT, mode=Mode.SHADOW)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [copy] = delivered(gateway_rt, HOUSING)
+    assert headers_of(copy)["X-CCR-Decision"].startswith("deliver; would=redirect;")
+    assert delivered(gateway_rt, SPOC) == []
+    with gateway_rt.uow() as session:
+        [event] = session.scalars(select(ContactEvent)).all()
+    assert (event.outcome, event.would_outcome) == (Outcome.DELIVER, Outcome.REDIRECT)
+
+
+def test_statutory_request_also_reaches_information_governance_flagged(
+    gateway_rt, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    data = raw_message(
+        CUSTOMER,
+        HOUSING,
+        subject="Request",
+        body="I make this request under the Freedom of Information Act.\r\n",
+    )
+    send(gateway_rt, CUSTOMER, [HOUSING], data)
+    [to_ig] = delivered(gateway_rt, IG)
+    assert headers_of(to_ig)["X-CCR-Flags"] == "statutory"
+    assert len(delivered(gateway_rt, SPOC)) == 1
+    with gateway_rt.uow() as session:
+        [event] = session.scalars(select(ContactEvent)).all()
+    assert event.statutory
+
+
+def test_safeguarding_wording_raises_an_urgent_alert(gateway_rt, restrict) -> None:
+    restrict(email_measure=EmailMeasure.FILE)
+    data = raw_message(CUSTOMER, HOUSING, body="I can't go on, I am going to kill myself.\r\n")
+    send(gateway_rt, CUSTOMER, [HOUSING], data)
+    assert len(delivered(gateway_rt, RECORDS)) == 1
+    with gateway_rt.uow() as session:
+        [alert] = session.scalars(select(Alert)).all()
+    assert alert.urgent and alert.rule == "safeguarding"
+
+
+def test_a_header_identity_is_enough_when_the_envelope_sender_differs(gateway_rt, restrict) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    data = raw_message(f"Jo <{CUSTOMER}>", HOUSING)
+    send(gateway_rt, "bounces-1234@lists.example.org", [HOUSING], data)
+    assert len(delivered(gateway_rt, SPOC)) == 1
+
+
+def test_every_message_is_a_contact_event_per_recipient_with_its_reasons(
+    gateway_rt, restrict
+) -> None:
+    reference = restrict(email_measure=EmailMeasure.REDIRECT, scope_services=[])
+    send(gateway_rt, CUSTOMER, [HOUSING, TAX], raw_message(CUSTOMER, HOUSING))
+    with gateway_rt.uow() as session:
+        events = session.scalars(select(ContactEvent).order_by(ContactEvent.to_value)).all()
+    assert [(e.to_value, e.outcome) for e in events] == [
+        (TAX, Outcome.REDIRECT),
+        (HOUSING, Outcome.REDIRECT),
+    ]
+    assert events[0].reasons[-1]["restriction"] == reference
+    assert events[0].from_value == CUSTOMER
+    [spoc_copy] = delivered(gateway_rt, SPOC)  # one copy for both original recipients
+    assert headers_of(spoc_copy)["X-CCR-Original-Recipients"] == f"{HOUSING}, {TAX}"
+
+
+# --- the loop guard ------------------------------------------------------------------------------
+
+
+def test_a_message_already_routed_here_is_not_routed_again(gateway_rt, restrict) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [redirected] = delivered(gateway_rt, SPOC)
+    # The SPOC mailbox forwards it on to housing through the gateway again.
+    send(gateway_rt, CUSTOMER, [HOUSING], redirected)
+    [forwarded] = delivered(gateway_rt, HOUSING)
+    assert headers_of(forwarded)["X-CCR-Decision"].startswith("deliver;")
+
+
+def test_a_forged_decision_header_does_not_get_a_customer_past_the_gateway(
+    gateway_rt, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    forged = "X-CCR-Decision: deliver; by=ccr-gateway; id=abc; sig=00000000000000000000\r\n"
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING, extra=forged))
+    assert delivered(gateway_rt, HOUSING) == []
+    assert len(delivered(gateway_rt, SPOC)) == 1
+
+
+# --- refusals at the protocol level ------------------------------------------------------------
+
+
+def test_mail_for_other_domains_is_refused_never_relayed(gateway_rt) -> None:
+    code, text = send(gateway_rt, OTHER, ["someone@elsewhere.example.com"], b"x")
+    assert (code, f"{code} {text}") == (550, replies.RELAY_DENIED)
+
+
+def test_too_many_recipients_get_452(gateway_rt) -> None:
+    recipients = [f"officer{n}@council.example.org" for n in range(6)]
+    code, text = send(gateway_rt, OTHER, recipients, raw_message(OTHER, HOUSING))
+    assert f"{code} {text}" == replies.TOO_MANY_RECIPIENTS
+
+
+def test_oversize_message_gets_552_and_is_not_stored(gateway_rt) -> None:
+    big = raw_message(OTHER, HOUSING, body=("y" * 998 + "\r\n") * 250)  # ~250 KB
+    code, _ = send(gateway_rt, OTHER, [HOUSING], big)
+    assert code == 552
+    assert delivered(gateway_rt, HOUSING) == []
+    with gateway_rt.uow() as session:
+        assert session.scalars(select(MailDelivery)).all() == []
+
+
+# --- awkward but acceptable input ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Subject: no From header at all\r\n\r\nHello\r\n",
+        b"From: " + CUSTOMER.encode() + b"\r\nSubject: caf\xe9 in Latin-1\r\n\r\nBody \xff\xfe\r\n",
+        b"From: " + CUSTOMER.encode() + b"\r\nSubject: nul\r\n\r\nA NUL byte \x00 inside\r\n",
+        b"From: " + CUSTOMER.encode() + b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed;"
+        b' boundary="never-closed"\r\n\r\n--never-closed\r\nContent-Type: text/plain;'
+        b" charset=bogus-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64\r\n",
+        b"From: "
+        + CUSTOMER.encode()
+        + b"\r\nX-Long: "
+        + b"a" * 900
+        + b"\r\n"
+        + b"\r\n".join(b"X-Many-" + str(n).encode() + b": v" for n in range(2000))
+        + b"\r\n\r\nbody\r\n",
+    ],
+    ids=["missing-from", "8bit-latin1-headers", "nul-byte", "broken-mime", "enormous-header"],
+)
+def test_malformed_messages_are_routed_not_crashed_on(gateway_rt, restrict, data: bytes) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    code, _ = send(gateway_rt, CUSTOMER, [HOUSING], data)
+    assert code == 250
+    [copy] = delivered(gateway_rt, SPOC)  # the envelope sender is the restricted customer
+    assert copy.endswith(data)
