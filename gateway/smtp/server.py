@@ -5,12 +5,11 @@ from __future__ import annotations
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
 
 from gateway.bootstrap import Runtime
 from gateway.intake import MailIntake
 from gateway.smtp.handler import GatewayHandler
+from gateway.smtp.protocol import GatewayController
 from gateway.spool import Spool
 
 
@@ -27,7 +26,7 @@ class SmtpGateway:
             settings.max_recipients,
             self._executor,
         )
-        self._controller = _GatewayController(
+        self._controller = GatewayController(
             handler,
             hostname=host,
             port=int(port),
@@ -58,17 +57,3 @@ def _tls_context(cert_file: str | None, key_file: str | None) -> ssl.SSLContext 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return context
-
-
-class _GatewayController(Controller):
-    def factory(self) -> SMTP:
-        return protocol_class()(self.handler, **self.SMTP_kwargs)
-
-
-def protocol_class() -> type[SMTP]:
-    """The chunked DATA reader, when present, replaces aiosmtpd's line-at-a-time reader."""
-    try:
-        from gateway.smtp.protocol import GatewaySMTP
-    except ImportError:
-        return SMTP
-    return GatewaySMTP
