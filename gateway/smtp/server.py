@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 
-
 from gateway.bootstrap import Runtime
 from gateway.intake import MailIntake
 from gateway.smtp.handler import GatewayHandler
