@@ -11,11 +11,13 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import secrets
 import smtplib
 import socket
 import ssl
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -23,7 +25,6 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
 
 from gateway.bootstrap import Runtime, runtime
 from gateway.smtp.message import decision_signature
@@ -33,7 +34,8 @@ from routing.models import AuditEntry, MailDelivery, MailMessage, utcnow
 
 log = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 300
+# Long enough for the slowest single send (smtplib allows 60 s per step of a transaction).
+CLAIM_SECONDS = 900
 BACKOFF_MAX_SECONDS = 3600
 
 
@@ -52,27 +54,158 @@ class Transport(Protocol):
 # --- jobs --------------------------------------------------------------------------------------
 
 
-def deliver_message(message_id: int) -> int:
-    """Deliver every due copy of one message; returns how many were delivered now."""
+def deliver_messages(message_ids: list[int]) -> int:
+    """Deliver every due copy of these messages; returns how many were delivered now.
+
+    The job claims the copies under its own token. Before each send it renews the claim on
+    that one copy, and it records each success in the same transaction: a copy is sent only
+    while this job holds it, and one sent is recorded before the next is started.
+    """
     rt = runtime()
+    token = f"{claimant()}:{secrets.token_hex(4)}"
+    sent: int | None = None  # sent, not yet recorded
     delivered = 0
-    for delivery_id in claim_due(rt, message_id):
-        delivered += attempt(rt, delivery_id)
-    forget_if_done(rt, message_id)
+    try:
+        for copy in claim_due(rt, message_ids, token):
+            held = _settle_and_hold(rt, token, sent, copy.id)
+            delivered += sent is not None
+            sent = copy.id if held and attempt(rt, copy, token) else None
+        _settle_and_hold(rt, token, sent, None)
+        delivered += sent is not None
+        sent = None
+    finally:
+        _give_back(rt, token, sent)
+    forget_if_done(rt, message_ids)
     return delivered
 
 
+def deliver_message(message_id: int) -> int:
+    """Deliver every due copy of one message (the sweep and retries queue these)."""
+    return deliver_messages([message_id])
+
+
 def sweep_due_deliveries() -> int:
-    """Queue delivery of stored messages that are due (after a crash, an outage, a back-off)."""
+    """Queue delivery of stored messages that are due (after a crash, an outage, a back-off).
+
+    It also takes back the claims of processes on this host that died holding them, and
+    removes the spool files of finished messages that a crash left behind.
+    """
     rt = runtime()
+    release_dead_claims(rt)
+    forget_if_done(rt)
     now = utcnow()
     with rt.session_factory() as session:
         message_ids = session.scalars(
             select(MailDelivery.message_id).where(_due(now)).distinct().limit(1000)
         ).all()
-    for message_id in message_ids:
-        rt.jobs.enqueue(deliver_message, message_id, job_id=f"deliver-{message_id}")
+    for start in range(0, len(message_ids), 100):
+        chunk = list(message_ids[start : start + 100])
+        rt.jobs.enqueue(deliver_messages, chunk, job_id=f"sweep-{chunk[0]}-{chunk[-1]}")
     return len(message_ids)
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+_PROCESS_TOKEN = secrets.token_hex(4)
+
+
+def claimant() -> str:
+    """host:pid:token of this process; the token tells a restarted process from its past self."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_TOKEN}"
+
+
+def release_dead_claims(rt: Runtime) -> int:
+    """Make due again the copies claimed by processes on this host that no longer run."""
+    host = socket.gethostname()
+    with rt.uow() as session:
+        held = session.execute(
+            select(MailDelivery.claimed_by)
+            .where(
+                MailDelivery.status == DeliveryStatus.SENDING,
+                MailDelivery.claimed_by.startswith(f"{host}:", autoescape=True),
+            )
+            .distinct()
+        ).scalars()
+        dead = [claimed_by for claimed_by in held if not _claimant_alive(claimed_by)]
+        released = 0
+        if dead:
+            # By claimant, not by row: a copy another job claimed meanwhile stays with it.
+            released = session.execute(
+                update(MailDelivery)
+                .where(
+                    MailDelivery.claimed_by.in_(dead),
+                    MailDelivery.status == DeliveryStatus.SENDING,
+                )
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    claimed_until=None,
+                    claimed_by=None,
+                    next_attempt_at=utcnow(),
+                    last_error="the process sending it stopped",
+                )
+            ).rowcount
+    if released:
+        log.info("took back %d delivery claim(s) held by processes that died", released)
+    return released
+
+
+def _claimant_alive(claimed_by: str) -> bool:
+    _host, pid_text, process_token, *_job = [*claimed_by.split(":"), ""][:4]
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return True  # not ours to judge; the claim lapses on its own
+    if pid == os.getpid():
+        return process_token == _PROCESS_TOKEN
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Alive, or a different process that reuses the pid: waiting for the lapse is the safe side.
+    return True
+
+
+def _held_by(token: str, delivery_id: int):
+    return (
+        (MailDelivery.id == delivery_id)
+        & (MailDelivery.claimed_by == token)
+        & (MailDelivery.status == DeliveryStatus.SENDING)
+    )
+
+
+def _settle_and_hold(rt: Runtime, token: str, sent: int | None, next_id: int | None) -> bool:
+    """Record the copy just sent, and renew the claim on the next; False if it was lost."""
+    with rt.uow() as session:
+        if sent is not None:
+            recorded = update(MailDelivery).where(_held_by(token, sent))
+            session.execute(recorded.values(**_delivered_now()))
+        if next_id is None:
+            return False
+        renewed = session.execute(
+            update(MailDelivery)
+            .where(_held_by(token, next_id))
+            .values(claimed_until=utcnow() + dt.timedelta(seconds=CLAIM_SECONDS))
+        )
+        return renewed.rowcount == 1
+
+
+def _give_back(rt: Runtime, token: str, sent: int | None) -> None:
+    """After a job stopped early: record what it sent and free what it never started."""
+    try:
+        _settle_and_hold(rt, token, sent, None)
+        with rt.uow() as session:
+            session.execute(
+                update(MailDelivery)
+                .where(
+                    MailDelivery.claimed_by == token,
+                    MailDelivery.status == DeliveryStatus.SENDING,
+                )
+                .values(status=DeliveryStatus.PENDING, claimed_until=None, claimed_by=None)
+            )
+    except Exception:  # the claims lapse on their own; the job's own error is what matters
+        log.warning("could not give back the claims of a delivery job that stopped early")
 
 
 def _due(now: dt.datetime):
@@ -83,71 +216,93 @@ def _due(now: dt.datetime):
     return or_(pending, abandoned)
 
 
-def claim_due(rt: Runtime, message_id: int) -> list[int]:
-    """Claim this message's due deliveries; a concurrent job claims none of the same ones."""
+@dataclass(frozen=True, slots=True)
+class ClaimedCopy:
+    """One claimed copy and what sending it needs, read in the same statement as the claim."""
+
+    id: int
+    target: str
+    decision: str
+    restriction_ref: str | None
+    original_recipients: list[str]
+    flags: list[str]
+    notice: str | None
+    queue_id: str
+    envelope_from: str
+
+
+def claim_due(rt: Runtime, message_ids: list[int], token: str) -> list[ClaimedCopy]:
+    """Claim these messages' due copies in one statement; a concurrent job gets none of them."""
     now = utcnow()
     with rt.uow() as session:
-        candidates = session.scalars(
-            select(MailDelivery.id).where(MailDelivery.message_id == message_id, _due(now))
-        ).all()
-        return [delivery_id for delivery_id in candidates if _claim(session, delivery_id, now)]
-
-
-def _claim(session: Session, delivery_id: int, now: dt.datetime) -> bool:
-    claimed = session.execute(
-        update(MailDelivery)
-        .where(MailDelivery.id == delivery_id, _due(now))
-        .values(
-            status=DeliveryStatus.SENDING, claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS)
-        )
-    )
-    return claimed.rowcount == 1
-
-
-def attempt(rt: Runtime, delivery_id: int) -> int:
-    """Send one claimed delivery and record how it went; returns 1 if delivered."""
-    with rt.session_factory() as session:
-        delivery = session.get(MailDelivery, delivery_id)
-        assert delivery is not None
-        message = delivery.message
-        envelope_from, target, queue_id = message.envelope_from, delivery.target, message.queue_id
-        data = _with_routing_headers(rt, delivery, message)
-    try:
-        transport(rt).send(envelope_from, target, data, delivery_id)
-    except PermanentFailure as exc:
-        _record_failure(rt, delivery_id, str(exc), permanent=True)
-        return 0
-    except (TemporaryFailure, OSError) as exc:
-        _record_failure(rt, delivery_id, str(exc) or type(exc).__name__, permanent=False)
-        return 0
-    _record_success(rt, delivery_id)
-    log.debug("delivered %s copy %d", queue_id, delivery_id)
-    return 1
-
-
-def _record_success(rt: Runtime, delivery_id: int) -> None:
-    with rt.uow() as session:
-        session.execute(
+        claimed = session.scalars(
             update(MailDelivery)
-            .where(MailDelivery.id == delivery_id)
+            .where(MailDelivery.message_id.in_(message_ids), _due(now))
             .values(
-                status=DeliveryStatus.DELIVERED,
-                delivered_at=utcnow(),
-                claimed_until=None,
-                attempts=MailDelivery.attempts + 1,
-                last_error=None,
+                status=DeliveryStatus.SENDING,
+                claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
+                claimed_by=token,
             )
+            .returning(MailDelivery.id)
+        ).all()
+        if not claimed:
+            return []
+        query = (
+            select(
+                MailDelivery.id,
+                MailDelivery.target,
+                MailDelivery.decision,
+                MailDelivery.restriction_ref,
+                MailDelivery.original_recipients,
+                MailDelivery.flags,
+                MailDelivery.notice,
+                MailMessage.queue_id,
+                MailMessage.envelope_from,
+            )
+            .join(MailMessage, MailDelivery.message_id == MailMessage.id)
+            .where(MailDelivery.id.in_(claimed))
+            .order_by(MailDelivery.id)
         )
+        return [ClaimedCopy(*row) for row in session.execute(query)]
 
 
-def _record_failure(rt: Runtime, delivery_id: int, error: str, *, permanent: bool) -> None:
+def attempt(rt: Runtime, copy: ClaimedCopy, token: str) -> bool:
+    """Send one claimed copy; a failure is recorded here, a success by the caller in bulk."""
+    try:
+        data = _with_routing_headers(rt, copy)
+        transport(rt).send(copy.envelope_from, copy.target, data, copy.id)
+    except PermanentFailure as exc:
+        _record_failure(rt, copy.id, token, str(exc), permanent=True)
+        return False
+    except (TemporaryFailure, OSError) as exc:
+        _record_failure(rt, copy.id, token, str(exc) or type(exc).__name__, permanent=False)
+        return False
+    return True
+
+
+def _delivered_now() -> dict[str, object]:
+    return {
+        "status": DeliveryStatus.DELIVERED,
+        "delivered_at": utcnow(),
+        "claimed_until": None,
+        "claimed_by": None,
+        "attempts": MailDelivery.attempts + 1,
+        "last_error": None,
+    }
+
+
+def _record_failure(
+    rt: Runtime, delivery_id: int, token: str, error: str, *, permanent: bool
+) -> None:
     now = utcnow()
     with rt.uow() as session:
         delivery = session.get(MailDelivery, delivery_id)
-        assert delivery is not None
+        if delivery is None or delivery.claimed_by != token:
+            return  # no longer this job's copy: whoever holds it now records its outcome
         delivery.attempts += 1
         delivery.last_error = error[:1000]
         delivery.claimed_until = None
+        delivery.claimed_by = None
         lifetime = dt.timedelta(hours=rt.settings.delivery_lifetime_hours)
         expired = now - delivery.message.received_at >= lifetime
         if permanent or expired:
@@ -169,16 +324,37 @@ def backoff(attempts: int, first_seconds: float) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def forget_if_done(rt: Runtime, message_id: int) -> None:
-    """Remove the spool file once every copy of the message has been delivered."""
+def forget_if_done(rt: Runtime, message_ids: list[int] | None = None) -> None:
+    """Remove the spool files of messages every copy of which has been delivered.
+
+    Without ids it looks at every message whose file is still kept (the sweep does that, to
+    clear up after a crash between recording a delivery and removing the file).
+    """
+    unfinished = (
+        select(MailDelivery.id)
+        .where(
+            MailDelivery.message_id == MailMessage.id,
+            MailDelivery.status != DeliveryStatus.DELIVERED,
+        )
+        .exists()
+    )
+    finished = [MailMessage.spool_removed.is_(False), ~unfinished]
+    if message_ids is not None:
+        finished.append(MailMessage.id.in_(message_ids))
+    with rt.session_factory() as session:
+        done = session.execute(select(MailMessage.id, MailMessage.queue_id).where(*finished)).all()
+    if not done:
+        return
+    # Files first, then the mark: a crash in between leaves a mark still to set, never a
+    # file that nothing will remove. A finished message never becomes unfinished again.
+    for row in done:
+        spool(rt).remove(row.queue_id)
     with rt.uow() as session:
-        message = session.get(MailMessage, message_id)
-        if message is None or message.spool_removed:
-            return
-        if all(d.status is DeliveryStatus.DELIVERED for d in message.deliveries):
-            message.spool_removed = True
-            session.flush()
-            spool(rt).remove(message.queue_id)
+        session.execute(
+            update(MailMessage)
+            .where(MailMessage.id.in_([row.id for row in done]))
+            .values(spool_removed=True)
+        )
 
 
 def retry_dead_letter(rt: Runtime, delivery_id: int, *, actor: str) -> MailDelivery:
@@ -221,48 +397,45 @@ def dead_letters(rt: Runtime) -> Sequence[MailDelivery]:
 # --- what is sent ------------------------------------------------------------------------------
 
 
-def _with_routing_headers(rt: Runtime, delivery: MailDelivery, message: MailMessage) -> bytes:
-    original = spool(rt).read(message.queue_id)
-    if delivery.decision == "reject":
-        return _refusal_notice(rt, delivery, message, original)
-    return routing_headers(rt, delivery, message.queue_id) + original
+def _with_routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
+    if copy.decision == "reject":
+        return _refusal_notice(rt, copy)
+    return routing_headers(rt, copy) + spool(rt).read(copy.queue_id)
 
 
-def routing_headers(rt: Runtime, delivery: MailDelivery, queue_id: str) -> bytes:
+def routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
     """The X-CCR-* headers put in front of the original, untouched message."""
     installation = rt.settings.installation_id
-    signature = decision_signature(rt.secret, queue_id)
+    signature = decision_signature(rt.secret, copy.queue_id)
     lines = [
-        f"X-CCR-Decision: {delivery.decision}; by={installation}; id={queue_id}; sig={signature}",
-        f"X-CCR-Restriction: {delivery.restriction_ref or 'none'}",
-        f"X-CCR-Original-Recipients: {', '.join(delivery.original_recipients)}",
+        f"X-CCR-Decision: {copy.decision}; by={installation}; id={copy.queue_id}; sig={signature}",
+        f"X-CCR-Restriction: {copy.restriction_ref or 'none'}",
+        f"X-CCR-Original-Recipients: {', '.join(copy.original_recipients)}",
     ]
-    if delivery.flags:
-        lines.append(f"X-CCR-Flags: {', '.join(delivery.flags)}")
+    if copy.flags:
+        lines.append(f"X-CCR-Flags: {', '.join(copy.flags)}")
     return "".join(line + "\r\n" for line in lines).encode("ascii", errors="replace")
 
 
-def _refusal_notice(
-    rt: Runtime, delivery: MailDelivery, message: MailMessage, original: bytes
-) -> bytes:
+def _refusal_notice(rt: Runtime, copy: ClaimedCopy) -> bytes:
     """A plain notice to the sender that some recipients were refused (the rest went on)."""
     notice = EmailMessage()
     domain = rt.settings.accepted_domains[0]
     notice["From"] = f"Mail Delivery System <mailer-daemon@{domain}>"
-    notice["To"] = delivery.target
+    notice["To"] = copy.target
     notice["Subject"] = "Your message was not delivered to some recipients"
     notice["Date"] = formatdate(localtime=False)
     notice["Message-ID"] = make_msgid(domain=domain)
     notice["Auto-Submitted"] = "auto-replied"
     notice.set_content(
         "Your message was not delivered to: "
-        + ", ".join(delivery.original_recipients)
+        + ", ".join(copy.original_recipients)
         + ".\n\n"
-        + (delivery.notice or "")
+        + (copy.notice or "")
         + "\n\nThe original message is not attached.\n"
     )
     crlf = notice.policy.clone(linesep="\r\n")
-    return routing_headers(rt, delivery, message.queue_id) + notice.as_bytes(policy=crlf)
+    return routing_headers(rt, copy) + notice.as_bytes(policy=crlf)
 
 
 # --- transports --------------------------------------------------------------------------------
@@ -281,6 +454,14 @@ def transport(rt: Runtime) -> Transport:
         return _transports[key]
 
 
+def close_transports(downstream: str) -> None:
+    """Close the connections a transport holds open (when its runtime closes)."""
+    with _transports_lock:
+        found = _transports.pop(downstream, None)
+    if isinstance(found, SmtpTransport):
+        found.close()
+
+
 def make_transport(rt: Runtime) -> Transport:
     downstream = rt.settings.downstream
     if downstream.startswith("maildir:"):
@@ -292,6 +473,7 @@ def make_transport(rt: Runtime) -> Transport:
         parts.port,
         rt.settings.smtp_hostname,
         starttls=rt.settings.downstream_starttls,
+        ca_file=rt.settings.downstream_ca_file,
     )
 
 
@@ -334,14 +516,28 @@ def _safe_folder(address: str) -> str:
 class SmtpTransport:
     """SMTP to the downstream server, one reused connection per worker thread."""
 
-    def __init__(self, host: str, port: int, local_hostname: str, *, starttls: bool) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        local_hostname: str,
+        *,
+        starttls: bool,
+        ca_file: str | None = None,
+    ) -> None:
         self.host, self.port, self.local_hostname, self.starttls = (
             host,
             port,
             local_hostname,
             starttls,
         )
+        # When STARTTLS is used, certificate and host name are verified. It is used when the
+        # downstream offers it (opportunistic, as between most mail servers), so a network
+        # that strips the offer gets plain text: put the downstream on a trusted network.
+        self._tls = ssl.create_default_context(cafile=ca_file)
         self._local = threading.local()
+        self._open: set[smtplib.SMTP] = set()
+        self._open_lock = threading.Lock()
 
     def send(self, envelope_from: str, target: str, data: bytes, delivery_id: int) -> None:
         try:
@@ -372,10 +568,20 @@ class SmtpTransport:
             )
             connection.ehlo()
             if self.starttls and connection.has_extn("starttls"):
-                connection.starttls(context=ssl.create_default_context())
+                connection.starttls(context=self._tls)
                 connection.ehlo()
             self._local.connection = connection
+            with self._open_lock:
+                self._open.add(connection)
         return connection
+
+    def close(self) -> None:
+        with self._open_lock:
+            connections, self._open = self._open, set()
+        for connection in connections:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                connection.quit()
+            connection.close()
 
     def _reset(self, connection: smtplib.SMTP) -> None:
         try:
@@ -387,6 +593,8 @@ class SmtpTransport:
         connection = getattr(self._local, "connection", None)
         self._local.connection = None
         if connection is not None:
+            with self._open_lock:
+                self._open.discard(connection)
             with contextlib.suppress(OSError):
                 connection.close()
 

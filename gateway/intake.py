@@ -1,14 +1,26 @@
 """Mail intake: decide each recipient's outcome, store the message durably, record the
-contacts, queue delivery. Runs on a worker thread; the SMTP handler only awaits the reply.
+contacts, queue delivery.
+
+Deciding happens on the caller's thread. Storing goes through one writer thread that
+commits whatever messages are waiting in a single transaction (group commit): each
+message's file is fsync'd and its rows committed before its sender hears 250, but many
+senders share one commit, which is what makes the gateway fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import queue
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gateway import repository
@@ -16,13 +28,18 @@ from gateway.bootstrap import Runtime
 from gateway.smtp import replies
 from gateway.smtp.message import MessageHead, read_head, routed_by_us, text_to_screen
 from gateway.spool import Spool
+from gateway.volume import queue_evaluation
 from routing.content import ContentHints, scan_text
 from routing.engine import Contact, Decision
-from routing.enums import Channel, Outcome
+from routing.enums import AlertStatus, Channel, DeliveryStatus, Direction, Outcome
+from routing.fingerprint import ContentFacts, read_content
 from routing.identity import NormalisedIdentity, normalise_email
-from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
+from routing.models import Alert, ContactEvent, Identity, MailDelivery, MailMessage, utcnow
 
 log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 200
+NO_CONTENT = ContentFacts(fingerprint=None, statutory=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +47,24 @@ class IntakeResult:
     reply: str
     queue_id: str | None = None
     message_id: int | None = None
+
+
+@dataclass
+class Prepared:
+    """A decided message waiting to be stored."""
+
+    envelope_from: str
+    senders: tuple[NormalisedIdentity, ...]
+    person: NormalisedIdentity | None
+    head: MessageHead
+    decisions: list[tuple[str, Decision]]
+    data: bytes
+    received_at: dt.datetime
+    queue_id: str = field(default_factory=Spool.new_queue_id)
+    # Contact volume: the content's fingerprint and statutory wording, and the contact
+    # events stored for the message (evaluated once its sender has had the reply).
+    content: ContentFacts = NO_CONTENT
+    event_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -46,30 +81,49 @@ class MailIntake:
     def __init__(self, rt: Runtime, spool: Spool) -> None:
         self._rt = rt
         self._spool = spool
+        self._writer = _GroupCommitWriter(rt, spool)
 
-    def receive(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> IntakeResult:
-        """Decide, persist and queue; any failure to store answers 451 so the sender retries."""
+    def prepare(
+        self, envelope_from: str, recipients: Sequence[str], data: bytes
+    ) -> Prepared | IntakeResult:
+        """Decide every recipient; a message refused for all of them is answered at once."""
         now = utcnow()
         head = read_head(data)
-        senders = self._sender_identities(envelope_from, head)
+        senders, person = self._sender_identities(envelope_from, head)
         decisions = self._decide_all(senders, recipients, head, data, now)
+        prepared = Prepared(envelope_from, senders, person, head, decisions, data, now)
+        prepared.content = _read_content(data)
         if all(d.outcome is Outcome.REJECT for _, d in decisions):
-            self._record_refusal(envelope_from, senders, decisions, now)
+            self._record_refusal(prepared)
             return IntakeResult(replies.restricted(decisions[0][1].reject_message or ""))
         try:
-            return self._store(envelope_from, senders, head, decisions, data, now)
-        except Exception:
-            log.exception("could not store an incoming message; answered 451")
+            # Here, on the intake threads, so that many files are fsync'd at once; the
+            # writer syncs their directory once per batch before committing.
+            self._spool.write(prepared.queue_id, data)
+        except OSError:
+            log.exception("could not write an incoming message to the spool; answered 451")
             return IntakeResult(replies.TEMPORARY_FAILURE)
+        return prepared
+
+    def store(self, prepared: Prepared) -> Future[IntakeResult]:
+        """Hand the message to the writer; the future gives the reply once it is durable."""
+        return self._writer.submit(prepared)
+
+    def close(self) -> None:
+        self._writer.stop()
 
     def _sender_identities(
         self, envelope_from: str, head: MessageHead
-    ) -> tuple[NormalisedIdentity, ...]:
+    ) -> tuple[tuple[NormalisedIdentity, ...], NormalisedIdentity | None]:
         fold = self._rt.settings.fold_plus_addresses
         raw = [envelope_from, *head.sender_addresses]
         identities = [normalise_email(address, fold_plus=fold) for address in raw if address]
         unique = {i.value: i for i in identities if i.ok}
-        return tuple(unique.values())
+        # The person is who the From header names; a bounce or list address is only the
+        # envelope.
+        from_header = [i for i in identities[1:] if i.ok][:1] if head.sender_addresses else []
+        person = (from_header or [i for i in identities if i.ok] or [None])[0]
+        return tuple(unique.values()), person
 
     def _decide_all(
         self,
@@ -97,76 +151,230 @@ class MailIntake:
         now: dt.datetime,
     ) -> list[tuple[str, Decision]]:
         decisions = []
-        for recipient in recipients:
-            to = normalise_email(recipient).value or recipient.lower()
+        # A mailbox named twice (perhaps in different case) is one recipient, one copy.
+        for to in dict.fromkeys(normalise_email(r).value or r.lower() for r in recipients):
             contact = Contact(Channel.EMAIL, senders, to, now, hints=hints)
             decisions.append((to, self._rt.decide(contact)))
         return decisions
 
-    def _store(
-        self,
-        envelope_from: str,
-        senders: tuple[NormalisedIdentity, ...],
-        head: MessageHead,
-        decisions: list[tuple[str, Decision]],
-        data: bytes,
-        now: dt.datetime,
-    ) -> IntakeResult:
-        queue_id = Spool.new_queue_id()
-        self._spool.store(queue_id, data)
-        with self._rt.uow() as session:
-            message = MailMessage(
-                queue_id=queue_id,
-                received_at=now,
-                envelope_from=envelope_from,
-                size=len(data),
-                header_message_id=head.message_id,
-            )
-            session.add(message)
-            for route in _routes(decisions, envelope_from):
-                session.add(_delivery(message, route, now))
-            self._record_contacts(session, queue_id, senders, decisions, now)
-            session.flush()
-            message_id = message.id
-        self._queue_delivery(message_id)
-        return IntakeResult(replies.queued(queue_id), queue_id, message_id)
-
-    def _queue_delivery(self, message_id: int) -> None:
-        from gateway.delivery import deliver_message
-
-        try:
-            self._rt.jobs.enqueue(deliver_message, message_id, job_id=f"deliver-{message_id}")
-        except Exception:  # stored already: the sweep will find it when the queue is back
-            log.warning("could not queue delivery of message %d; the sweep will", message_id)
-
-    def _record_contacts(
-        self,
-        session: Session,
-        queue_id: str,
-        senders: tuple[NormalisedIdentity, ...],
-        decisions: list[tuple[str, Decision]],
-        now: dt.datetime,
-    ) -> None:
-        identity = repository.get_or_create_identity(session, senders[-1]) if senders else None
-        for to, decision in decisions:
-            event = _contact_event(queue_id, to, decision, now, identity)
-            session.add(event)
-            if decision.safeguarding:
-                session.add(_safeguarding_alert(event, decision, identity, queue_id))
-
-    def _record_refusal(
-        self,
-        envelope_from: str,
-        senders: tuple[NormalisedIdentity, ...],
-        decisions: list[tuple[str, Decision]],
-        now: dt.datetime,
-    ) -> None:
+    def _record_refusal(self, prepared: Prepared) -> None:
         try:
             with self._rt.uow() as session:
-                refusal_id = f"refused-{Spool.new_queue_id()}"
-                self._record_contacts(session, refusal_id, senders, decisions, now)
-        except Exception:  # the refusal stands; only its record is missing, so say so
-            log.exception("could not record a refused message")
+                identities = repository.ensure_identities(session, _people([prepared]))
+                prepared.queue_id = f"refused-{prepared.queue_id}"
+                _insert_contacts(session, [prepared], identities)
+        except Exception as exc:  # the refusal stands; only its record is missing, so say so
+            log.error("could not record a refused message (%s)", _kind(exc))
+            return
+        queue_evaluation(self._rt, prepared.event_ids)  # a refused message is still a contact
+
+
+class _GroupCommitWriter:
+    """One thread that stores messages in batches: files fsync'd, rows in one transaction."""
+
+    def __init__(self, rt: Runtime, spool: Spool) -> None:
+        self._rt = rt
+        self._spool = spool
+        self._queue: queue.Queue[tuple[Prepared, Future[IntakeResult]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ccr-intake-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, prepared: Prepared) -> Future[IntakeResult]:
+        future: Future[IntakeResult] = Future()
+        self._queue.put((prepared, future))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            live = self._still_awaited(batch)
+            try:
+                self._write(live)
+            except Exception:  # never let this thread die: every later sender would hang
+                log.error("intake writer failed; answered 451")
+            _answer_the_rest(live, IntakeResult(replies.TEMPORARY_FAILURE))
+
+    def _still_awaited(
+        self, batch: list[tuple[Prepared, Future[IntakeResult]]]
+    ) -> list[tuple[Prepared, Future[IntakeResult]]]:
+        """Drop messages whose sender went away before an answer: they were never accepted."""
+        live = []
+        for prepared, future in batch:
+            if future.set_running_or_notify_cancel():
+                live.append((prepared, future))
+            else:
+                self._forget_file(prepared.queue_id)
+        return live
+
+    def _next_batch(self) -> list[tuple[Prepared, Future[IntakeResult]]] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < BATCH_LIMIT:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _write(self, batch: list[tuple[Prepared, Future[IntakeResult]]]) -> list[int]:
+        """Store the batch and answer each sender; returns the ids of the stored messages."""
+        if not batch:
+            return []
+        try:
+            results = self._store([prepared for prepared, _ in batch])
+        except (IntegrityError, DataError) as exc:
+            if len(batch) > 1:
+                # One message the database refuses must not cost the others their 250.
+                return [i for item in batch for i in self._write([item])]
+            log.error("could not store an incoming message (%s); answered 451", _kind(exc))
+            self._forget_file(batch[0][0].queue_id)
+            return []
+        except (SQLAlchemyError, OSError) as exc:
+            # The database or the disk is unavailable: every sender hears 451 now and
+            # retries later, rather than waiting while the batch is tried piece by piece.
+            log.error("could not store %d message(s) (%s); answered 451", len(batch), _kind(exc))
+            for prepared, _ in batch:
+                self._forget_file(prepared.queue_id)
+            return []
+        message_ids = [result.message_id for result in results if result.message_id is not None]
+        # Queued before the 250s, so a sender's 250 means its delivery is on its way; the
+        # queue's timeouts bound the wait, and the sweep covers a failed enqueue.
+        self._queue_delivery(message_ids)
+        queue_evaluation(self._rt, [i for p, _ in batch for i in p.event_ids])
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
+        return message_ids
+
+    def _forget_file(self, queue_id: str) -> None:
+        with contextlib.suppress(OSError):
+            self._spool.remove(queue_id)
+
+    def _store(self, batch: list[Prepared]) -> list[IntakeResult]:
+        self._spool.sync()
+        with self._rt.uow() as session:
+            identities = repository.ensure_identities(session, _people(batch))
+            message_ids = _insert_messages(session, batch, identities)
+        return [
+            IntakeResult(replies.queued(p.queue_id), p.queue_id, message_id)
+            for p, message_id in zip(batch, message_ids, strict=True)
+        ]
+
+    def _queue_delivery(self, message_ids: list[int]) -> None:
+        from gateway.delivery import deliver_messages
+
+        job_id = f"deliver-{message_ids[0]}-{message_ids[-1]}"
+        try:
+            self._rt.jobs.enqueue(deliver_messages, message_ids, job_id=job_id)
+        except Exception:  # stored already: the sweep will find it when the queue is back
+            log.warning(
+                "could not queue delivery of %d message(s); the sweep will", len(message_ids)
+            )
+
+
+def _answer_the_rest(
+    batch: list[tuple[Prepared, Future[IntakeResult]]], result: IntakeResult
+) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_result(result)
+
+
+def _kind(exc: BaseException) -> str:
+    # The class only: SQL errors carry the statement's parameters, which are personal data.
+    return type(exc.__cause__ or exc).__name__
+
+
+def _people(batch: list[Prepared]) -> list[NormalisedIdentity]:
+    return [p.person for p in batch if p.person is not None]
+
+
+def _insert_messages(
+    session: Session, batch: list[Prepared], identities: dict[str, Identity]
+) -> list[int]:
+    """Insert the batch's messages, their deliveries and contacts: a few statements in all.
+
+    Rows go in as plain values (executemany), not as ORM objects: at hundreds of messages a
+    second the unit of work's bookkeeping would cost more than the database does.
+    """
+    returning = insert(MailMessage).returning(MailMessage.id, sort_by_parameter_order=True)
+    message_ids = list(session.scalars(returning, [_message_row(p) for p in batch]))
+    deliveries = [
+        _delivery_row(message_id, route, p.received_at)
+        for p, message_id in zip(batch, message_ids, strict=True)
+        for route in _routes(p.decisions, p.envelope_from)
+    ]
+    if deliveries:
+        session.execute(insert(MailDelivery), deliveries)
+    _insert_contacts(session, batch, identities)
+    return message_ids
+
+
+def _message_row(p: Prepared) -> dict[str, Any]:
+    return {
+        "queue_id": p.queue_id,
+        "received_at": p.received_at,
+        "envelope_from": _printable(p.envelope_from)[:320],
+        "size": len(p.data),
+        "header_message_id": _printable(p.head.message_id or "")[:200] or None,
+        "spool_removed": False,
+    }
+
+
+def _insert_contacts(
+    session: Session, batch: list[Prepared], identities: dict[str, Identity]
+) -> None:
+    events: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    for p in batch:
+        identity = identities.get(p.person.value) if p.person and p.person.value else None
+        for to, decision in p.decisions:
+            event = _contact_event_row(p.queue_id, to, decision, p.received_at, identity)
+            _add_content(event, p.content)
+            events.append(event)
+            if decision.safeguarding:
+                alerts.append(_safeguarding_alert_row(event, decision, identity, p.queue_id))
+    if events:
+        returning = insert(ContactEvent).returning(ContactEvent.id, sort_by_parameter_order=True)
+        _remember_event_ids(batch, list(session.scalars(returning, events)))
+    if alerts:
+        session.execute(insert(Alert), alerts)
+
+
+def _read_content(data: bytes) -> ContentFacts:
+    try:
+        return read_content(data)
+    except Exception:  # counting must never cost a message its delivery
+        log.error("could not read a message's content for contact volume")
+        return NO_CONTENT
+
+
+def _add_content(event: dict[str, Any], content: ContentFacts) -> None:
+    """For contact volume: the content's fingerprint, and statutory wording found in the
+    opening of mail no restriction touched (such mail is not screened for routing: see
+    _decide_all), so that a statutory request is never counted, restricted or not."""
+    event["content_hash"] = content.fingerprint
+    event["statutory"] = event["statutory"] or content.statutory
+
+
+def _remember_event_ids(batch: list[Prepared], event_ids: list[int]) -> None:
+    """Give each message the ids of its contact events (inserted in batch order)."""
+    remaining = iter(event_ids)
+    for p in batch:
+        p.event_ids = [next(remaining) for _ in p.decisions]
+
+
+def _printable(text: str) -> str:
+    # Headers and envelopes can carry NUL and control bytes; the database must not choke.
+    return "".join(ch for ch in text if ch.isprintable())
 
 
 def _routes(decisions: list[tuple[str, Decision]], envelope_from: str) -> list[_Route]:
@@ -181,21 +389,23 @@ def _routes(decisions: list[tuple[str, Decision]], envelope_from: str) -> list[_
     return list(routes.values())
 
 
-def _delivery(message: MailMessage, route: _Route, now: dt.datetime) -> MailDelivery:
+def _delivery_row(message_id: int, route: _Route, now: dt.datetime) -> dict[str, Any]:
     decisions = [d for _, d in route.decisions]
     strongest = max(decisions, key=lambda d: d.restricted)
     outcome = strongest.would_outcome and f"{strongest.outcome}; would={strongest.would_outcome}"
-    flags = sorted({f for d in decisions for f in _flags(d)})
-    return MailDelivery(
-        message=message,
-        target=route.target,
-        original_recipients=[r for r, _ in route.decisions],
-        decision=outcome or str(strongest.outcome),
-        restriction_ref=strongest.restriction.reference if strongest.restriction else None,
-        flags=flags,
-        notice=strongest.reject_message,
-        next_attempt_at=now,
-    )
+    return {
+        "message_id": message_id,
+        "target": route.target,
+        "original_recipients": [r for r, _ in route.decisions],
+        "decision": outcome or str(strongest.outcome),
+        "restriction_ref": strongest.restriction.reference if strongest.restriction else None,
+        "flags": sorted({f for d in decisions for f in _flags(d)}),
+        "notice": strongest.reject_message,
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def _flags(decision: Decision) -> list[str]:
@@ -206,39 +416,47 @@ def _flags(decision: Decision) -> list[str]:
     ]
 
 
-def _contact_event(
-    queue_id: str, to: str, decision: Decision, now: dt.datetime, identity: object
-) -> ContactEvent:
+def _contact_event_row(
+    queue_id: str, to: str, decision: Decision, now: dt.datetime, identity: Identity | None
+) -> dict[str, Any]:
     restriction = decision.restriction
-    return ContactEvent(
-        occurred_at=now,
-        channel=Channel.EMAIL,
-        source="smtp",
-        source_key=f"{queue_id}:{to}"[:200],
-        identity_id=getattr(identity, "id", None),
-        customer_id=getattr(identity, "customer_id", None),
-        from_value=getattr(identity, "value", None),
-        to_value=to,
-        restriction_id=restriction.id if restriction else None,
-        outcome=decision.outcome,
-        would_outcome=decision.would_outcome,
-        mode=decision.mode,
-        reasons=[hit.as_dict() for hit in decision.reasons],
-        statutory=decision.statutory,
-        safeguarding=decision.safeguarding,
-    )
+    return {
+        "occurred_at": now,
+        "channel": Channel.EMAIL,
+        "direction": Direction.INBOUND,
+        "source": "smtp",
+        "source_key": f"{queue_id}:{to}"[:200],
+        "identity_id": identity.id if identity else None,
+        "customer_id": restriction.customer_id
+        if restriction
+        else (identity.customer_id if identity else None),
+        "from_value": identity.value if identity else None,
+        "to_value": to,
+        "restriction_id": restriction.id if restriction else None,
+        "outcome": decision.outcome,
+        "would_outcome": decision.would_outcome,
+        "mode": decision.mode,
+        "reasons": [hit.as_dict() for hit in decision.reasons],
+        "statutory": decision.statutory,
+        "safeguarding": decision.safeguarding,
+        "duration_seconds": None,
+        "content_hash": None,
+        "created_at": now,
+    }
 
 
-def _safeguarding_alert(
-    event: ContactEvent, decision: Decision, identity: object, queue_id: str
-) -> Alert:
+def _safeguarding_alert_row(
+    event: dict[str, Any], decision: Decision, identity: Identity | None, queue_id: str
+) -> dict[str, Any]:
     reference = decision.restriction.reference if decision.restriction else "no restriction"
-    return Alert(
-        rule="safeguarding",
-        urgent=True,
-        customer_id=getattr(identity, "customer_id", None),
-        identity_id=getattr(identity, "id", None),
-        summary=f"Email ({reference}) contains wording about harm to self or others: "
+    return {
+        "rule": "safeguarding",
+        "urgent": True,
+        "status": AlertStatus.OPEN,
+        "customer_id": event["customer_id"],
+        "identity_id": identity.id if identity else None,
+        "summary": f"Email ({reference}) contains wording about harm to self or others: "
         "a person must read it now.",
-        evidence={"queue_id": queue_id, "recipient": event.to_value},
-    )
+        "evidence": {"queue_id": queue_id, "recipient": event["to_value"]},
+        "opened_at": event["occurred_at"],
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 import traceback
@@ -18,16 +19,43 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "ccr"
+# Work that may wait (contact volume evaluation): it never holds up delivering mail, and
+# under a flood of contacts its queued jobs are merged into fewer, larger ones.
+BACKGROUND_QUEUE_NAME = "ccr-background"
 
 # The runtime an in-process job runs under (several runtimes can share a process in tests and
 # tools); rq jobs run in a worker process with exactly one.
 current_owner: ContextVar[Any] = ContextVar("ccr_job_owner", default=None)
 RETRY_DELAYS = (5, 30, 120)  # seconds between attempts of a failing job
+# In-process background work shares the interpreter lock with the SMTP intake: after each
+# background job its thread rests this many times the job's own duration (at most
+# BACKGROUND_REST_MAX seconds), so it takes at most a quarter of the time. Work queued
+# meanwhile is merged, so a flood costs fewer, larger evaluations rather than a backlog.
+BACKGROUND_REST_RATIO = 3.0
+BACKGROUND_REST_MAX = 2.0
+JOB_TIMEOUT_SECONDS = 1800
+# rq refuses any other job id; both queues apply its rule so the embedded mode finds a bad id
+# in tests rather than the first production deployment with Redis.
+VALID_JOB_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_job_id(job_id: str | None) -> None:
+    if job_id is not None and not VALID_JOB_ID.fullmatch(job_id):
+        raise ValueError(f"job id {job_id!r} may hold only letters, digits, '_' and '-'")
 
 
 class JobQueue(Protocol):
-    def enqueue(self, func: Callable[..., Any], *args: Any, job_id: str | None = None) -> str:
-        """Queue func(*args) to run once in the background; returns the job id."""
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        background: bool = False,
+    ) -> str:
+        """Queue func(*args) to run once in the background; returns the job id.
+
+        `background=True` puts it on the low-priority queue, run only when no mail waits.
+        """
         ...
 
     def close(self) -> None: ...
@@ -41,30 +69,64 @@ class FailedJob:
     traceback: str
 
 
-class InProcessQueue:
-    """A worker thread in this process, for the embedded defaults (no Redis)."""
+def mergeable(func: Callable[[list[int]], Any]) -> Callable[[list[int]], Any]:
+    """Mark a job taking one list of ids as mergeable: the in-process background lane runs
+    the ids of every such job waiting behind it in one call (see InProcessQueue)."""
+    func.merge_ids = True  # type: ignore[attr-defined]
+    return func
 
-    def __init__(self, retry_delays: tuple[float, ...] = RETRY_DELAYS, owner: Any = None) -> None:
+
+Item = tuple[str, Callable[..., Any], tuple[Any, ...], int]
+
+
+class InProcessQueue:
+    """Worker threads in this process, for the embedded defaults (no Redis).
+
+    More than one, so that a long job (a maintenance run over a large register) never holds
+    up the delivery of mail queued behind it. Background jobs have a thread of their own;
+    a mergeable one takes with it every job of the same function waiting behind it, so a
+    flood of contacts costs a few large evaluations instead of one per intake batch.
+    """
+
+    def __init__(
+        self, retry_delays: tuple[float, ...] = RETRY_DELAYS, owner: Any = None, workers: int = 2
+    ) -> None:
         self.owner = owner
-        self._queue: queue.Queue[tuple[str, Callable[..., Any], tuple[Any, ...], int] | None] = (
-            queue.Queue()
-        )
+        self.workers = workers
+        self._queue: queue.Queue[Item | None] = queue.Queue()
+        self._background: queue.Queue[Item | None] = queue.Queue()
         self._retry_delays = retry_delays
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._counter = 0
         self.failed: list[FailedJob] = []
-        self._thread = threading.Thread(target=self._work, name="ccr-jobs", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, args=(self._queue,), name=f"ccr-jobs-{n}")
+            for n in range(workers)
+        ]
+        self._threads.append(
+            threading.Thread(target=self._work, args=(self._background, True), name="ccr-jobs-bg")
+        )
+        self._closing = threading.Event()
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, job_id: str | None = None) -> str:
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        background: bool = False,
+    ) -> str:
+        check_job_id(job_id)
         with self._lock:
             self._counter += 1
             job_id = job_id or f"job-{self._counter}"
             if job_id in self._pending:
                 return job_id  # the same deterministic job is already waiting
             self._pending.add(job_id)
-        self._queue.put((job_id, func, args, 1))
+        (self._background if background else self._queue).put((job_id, func, args, 1))
         return job_id
 
     def join(self, timeout: float = 30.0) -> bool:
@@ -78,24 +140,63 @@ class InProcessQueue:
         return False
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        self._closing.set()
+        for _ in range(self.workers):
+            self._queue.put(None)
+        self._background.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            job_id, func, args, attempt = item
-            token = current_owner.set(self.owner)
-            try:
-                func(*args)
-            except Exception as exc:
-                self._retry_later_or_fail(job_id, func, args, attempt, exc)
-                continue
-            finally:
-                current_owner.reset(token)
-            self._finish(job_id)
+    def _work(self, jobs: queue.Queue[Item | None], background: bool = False) -> None:
+        while (item := jobs.get()) is not None:
+            started = time.monotonic()
+            if background and item[3] == 1 and getattr(item[1], "merge_ids", False):
+                self._run_merged(jobs, [item, *_merge_waiting(jobs, item)])
+            else:
+                self._run(jobs, item)
+            if background:
+                rest = (time.monotonic() - started) * BACKGROUND_REST_RATIO
+                self._closing.wait(min(rest, BACKGROUND_REST_MAX))
+
+    def _run(self, jobs: queue.Queue[Item | None], item: Item) -> None:
+        job_id, func, args, attempt = item
+        try:
+            self._call(func, args)
+        except Exception as exc:
+            self._retry_later_or_fail(job_id, func, args, attempt, exc, jobs)
+            return
+        self._finish(job_id)
+
+    def _run_merged(self, jobs: queue.Queue[Item | None], items: list[Item]) -> None:
+        """First attempts of one mergeable job, run as one call on the union of their ids.
+
+        Should that call fail, each job is retried on its own, as if never merged."""
+        func = items[0][1]
+        ids = sorted({i for item in items for i in item[2][0]})
+        try:
+            self._call(func, (ids,))
+        except Exception as exc:
+            for job_id, _, args, attempt in items:
+                self._retry_later_or_fail(job_id, func, args, attempt, exc, jobs)
+            return
+        for item in items:
+            self._finish(item[0])
+
+    def _call(self, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        token = current_owner.set(self.owner)
+        try:
+            func(*args)
+        finally:
+            current_owner.reset(token)
 
     def _retry_later_or_fail(
-        self, job_id: str, func: Callable[..., Any], args: tuple, attempt: int, exc: Exception
+        self,
+        job_id: str,
+        func: Callable[..., Any],
+        args: tuple,
+        attempt: int,
+        exc: Exception,
+        jobs: queue.Queue[Item | None],
     ) -> None:
         # A failing job waits on a timer, not on the worker thread, so other jobs go on.
         if attempt > len(self._retry_delays):
@@ -106,7 +207,7 @@ class InProcessQueue:
         log.warning(
             "job %s (%s) failed on attempt %d; retrying in %ss", job_id, _name(func), attempt, delay
         )
-        timer = threading.Timer(delay, self._queue.put, ((job_id, func, args, attempt + 1),))
+        timer = threading.Timer(delay, jobs.put, ((job_id, func, args, attempt + 1),))
         timer.daemon = True
         timer.start()
 
@@ -119,6 +220,24 @@ class InProcessQueue:
         self.failed.append(FailedJob(job_id, _name(func), str(exc), traceback.format_exc()))
 
 
+def _merge_waiting(jobs: queue.Queue[Item | None], first: Item) -> list[Item]:
+    """Take from the queue every first attempt of `first`'s function; put the rest back."""
+    taken: list[Item] = []
+    others: list[Item | None] = []
+    while True:
+        try:
+            item = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if item is not None and item[1] is first[1] and item[3] == 1:
+            taken.append(item)
+        else:
+            others.append(item)
+    for item in others:
+        jobs.put(item)
+    return taken
+
+
 class RqQueue:
     """Jobs on a Redis-backed rq queue, run by `ccr worker` processes on any machine."""
 
@@ -126,17 +245,28 @@ class RqQueue:
         from redis import Redis
         from rq import Queue
 
-        self.connection = Redis.from_url(redis_url)
+        # Timeouts: an unreachable Redis must fail an enqueue (the sweep catches up), not
+        # hang the caller.
+        self.connection = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.queue = Queue(QUEUE_NAME, connection=self.connection)
+        self.background = Queue(BACKGROUND_QUEUE_NAME, connection=self.connection)
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, job_id: str | None = None) -> str:
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        background: bool = False,
+    ) -> str:
         from rq import Retry
 
-        job = self.queue.enqueue(
+        job = (self.background if background else self.queue).enqueue(
             func,
             *args,
             job_id=job_id,
             retry=Retry(max=len(RETRY_DELAYS), interval=list(RETRY_DELAYS)),
+            # rq's default of 180 s would stop a delivery batch behind a slow downstream.
+            job_timeout=JOB_TIMEOUT_SECONDS,
         )
         return job.id
 

@@ -57,7 +57,7 @@ class Scheduler:
 
     def _enqueue_or_release(self, name: str, slot: str, task: PeriodicTask) -> str:
         try:
-            return self._rt.jobs.enqueue(task.func, job_id=f"{name}:{slot}")
+            return self._rt.jobs.enqueue(task.func, job_id=f"{name}-{slot}")
         except Exception:
             # The queue is down: give the slot back so this or another process tries again.
             with self._rt.uow() as session:
@@ -93,12 +93,17 @@ class Scheduler:
 
 
 def default_tasks(rt: Runtime) -> dict[str, PeriodicTask]:
-    """Register upkeep, and the sweep that finds stored mail still to deliver."""
+    """Register upkeep, the sweep that finds stored mail still to deliver, and (when
+    CCR_CALLS_DROP is set) the call-log drop folder."""
+    from gateway.calls.drop import poll_calls_drop
     from gateway.delivery import sweep_due_deliveries
     from gateway.maintenance import run_maintenance
 
     settings = rt.settings
-    return {
+    tasks = {
         "maintenance": PeriodicTask(run_maintenance, settings.maintenance_interval_seconds),
         "mail-sweep": PeriodicTask(sweep_due_deliveries, settings.delivery_sweep_seconds),
     }
+    if settings.calls_drop:
+        tasks["calls-drop"] = PeriodicTask(poll_calls_drop, settings.calls_drop_poll_seconds)
+    return tasks

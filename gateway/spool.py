@@ -28,16 +28,27 @@ class Spool:
         return f"{time.time_ns():x}{secrets.token_hex(6)}"
 
     def store(self, queue_id: str, data: bytes) -> Path:
-        """Write the message and make it durable; raises OSError if the disk refuses."""
-        final = self._messages / queue_id
+        """Write one message and make it durable; raises OSError if the disk refuses."""
+        self.write(queue_id, data)
+        self.sync()
+        return self._messages / queue_id
+
+    def write(self, queue_id: str, data: bytes) -> None:
+        """Write one message's file durably; it is findable after a crash once `sync` ran.
+
+        Callers on several threads write at once, so their fsyncs share journal commits;
+        one `sync` afterwards makes all their names durable.
+        """
         temporary = self._tmp / queue_id
         with open(temporary, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.rename(temporary, final)
+        os.rename(temporary, self._messages / queue_id)
+
+    def sync(self) -> None:
+        """Make every message renamed into the spool so far durable (its directory entry)."""
         _fsync_directory(self._messages)
-        return final
 
     def read(self, queue_id: str) -> bytes:
         return (self._messages / queue_id).read_bytes()

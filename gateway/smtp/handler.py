@@ -1,8 +1,8 @@
 """The SMTP handler: aiosmtpd owns the protocol, this small object owns the answers.
 
-handle_RCPT checks the domain and the recipient limit; handle_DATA hands the message to the
-intake on a worker thread (routing, fsync and the database must not stall the event loop)
-and returns the reply it gets.
+handle_RCPT checks the domain and the recipient limit; handle_DATA has the message decided on
+a worker thread, then awaits the group-commit writer (fsync and the database must not stall
+the event loop) and returns the reply it gets.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from gateway.intake import MailIntake
+from gateway.intake import IntakeResult, MailIntake
 from gateway.smtp import replies
 
 
@@ -29,6 +29,16 @@ class GatewayHandler:
         self._max_recipients = max_recipients
         self._executor = executor
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """Advertise PIPELINING (RFC 2920): the reader takes commands sent ahead, in order.
+
+        Senders then send MAIL, RCPT and DATA in one go instead of waiting for each reply.
+        """
+        session.host_name = hostname  # aiosmtpd leaves this to a handler that answers EHLO
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
@@ -43,7 +53,11 @@ class GatewayHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = envelope.original_content or envelope.content or b""
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._executor, self._intake.receive, envelope.mail_from or "", envelope.rcpt_tos, data
+        prepared = await loop.run_in_executor(
+            self._executor, self._intake.prepare, envelope.mail_from or "", envelope.rcpt_tos, data
         )
+        if isinstance(prepared, IntakeResult):
+            return prepared.reply
+        # Many sessions wait here together; the writer commits them as one batch.
+        result = await asyncio.wrap_future(self._intake.store(prepared))
         return result.reply

@@ -18,9 +18,11 @@ class SmtpGateway:
     def __init__(self, rt: Runtime) -> None:
         settings = rt.settings
         host, _, port = settings.smtp_listen.rpartition(":")
+        self._register = rt.register
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ccr-intake")
+        self._intake = MailIntake(rt, Spool(settings.spool_dir))
         handler = GatewayHandler(
-            MailIntake(rt, Spool(settings.spool_dir)),
+            self._intake,
             settings.accepted_domains,
             settings.max_recipients,
             self._executor,
@@ -42,12 +44,15 @@ class SmtpGateway:
         return int(self._controller.port)
 
     def start(self) -> SmtpGateway:
+        # Load the register before listening: the first senders must not wait for it.
+        self._register.snapshot()
         self._controller.start()
         return self
 
     def stop(self) -> None:
         self._controller.stop()
         self._executor.shutdown(wait=True)
+        self._intake.close()
 
 
 def _tls_context(cert_file: str | None, key_file: str | None) -> ssl.SSLContext | None:

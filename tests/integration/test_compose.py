@@ -210,6 +210,11 @@ def test_gateway_spool_is_on_a_named_volume(compose):
     assert "spool" in compose["volumes"]
 
 
+def test_the_worker_reads_the_spool_the_gateway_writes(compose):
+    # Delivery jobs run on the worker and read each message from the spool.
+    assert volume_mounts(service(compose, "worker")).get("/srv/ccr/var") == "spool"
+
+
 def test_worker_watches_the_call_log_drop_volume(compose):
     worker = service(compose, "worker")
     assert worker["environment"]["CCR_CALLS_DROP"] == "/srv/ccr/calls-drop"

@@ -3,34 +3,38 @@ into real Maildirs, and the register in the real database (SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
+import os
 import smtplib
 import socket
+import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from gateway import register_service
 from gateway.bootstrap import Runtime, bootstrap
+from gateway.delivery import sweep_due_deliveries
 from gateway.jobs import InProcessQueue
 from gateway.settings import Settings
 from gateway.smtp import replies
 from gateway.smtp.server import SmtpGateway
 from routing.enums import (
-    Category,
+    DeliveryStatus,
     EmailMeasure,
     IdentityKind,
     Mode,
     Outcome,
     Role,
-    Stage,
 )
 from routing.lifecycle import Actor
-from routing.models import Alert, ContactEvent, MailDelivery
-from routing.terms import RestrictionDraft
+from routing.models import Alert, ContactEvent, MailDelivery, utcnow
+from tests.integration.register_helpers import impose_restriction
 
 CUSTOMER = "jo.example@example.org"
 OTHER = "pat.other@example.org"
@@ -76,37 +80,9 @@ def restrict(gateway_rt: Runtime, make_staff: Callable[[str, Role], Actor]):
     approver = make_staff("approver@council.example.org", Role.APPROVER)
 
     def impose(**terms: object) -> str:
-        now = dt.datetime.now(dt.UTC)
-        values: dict = {
-            "stage": Stage.STAGE1,
-            "category": Category.C,
-            "starts_on": dt.date(2026, 1, 1),
-            "spoc_email": SPOC,
-            "spoc_phone": "020 7946 0999",
-            **terms,
-        }
-        with gateway_rt.uow() as session:
-            customer = register_service.add_customer(session, manager, now, name="Jo")
-            register_service.link_raw_identity(
-                session,
-                manager,
-                now,
-                customer,
-                CUSTOMER,
-                IdentityKind.EMAIL,
-                fold_plus=True,
-                region="GB",
-            )
-            restriction = register_service.draft_restriction(
-                session, manager, now, customer, RestrictionDraft(**values)
-            )
-            register_service.submit(session, manager, now, restriction.id)
-            register_service.approve(
-                session, approver, now, restriction.id, today=gateway_rt.today(now), appeal_days=14
-            )
-            reference = restriction.reference
-        gateway_rt.register.invalidate()
-        return reference
+        return impose_restriction(
+            gateway_rt, manager, approver, [(CUSTOMER, IdentityKind.EMAIL)], **terms
+        )
 
     return impose
 
@@ -361,3 +337,133 @@ def test_malformed_messages_are_routed_not_crashed_on(gateway_rt, restrict, data
     assert code == 250
     [copy] = delivered(gateway_rt, SPOC)  # the envelope sender is the restricted customer
     assert copy.endswith(data)
+
+
+# --- claims held by a process that died --------------------------------------------------------
+
+
+def _claim_as(rt: Runtime, delivery_id: int, claimed_by: str) -> None:
+    """Put a delivery back as if a process were sending it right now."""
+    with rt.uow() as session:
+        delivery = session.get(MailDelivery, delivery_id)
+        delivery.status = DeliveryStatus.SENDING
+        delivery.claimed_by = claimed_by
+        delivery.claimed_until = utcnow() + dt.timedelta(hours=1)
+
+
+def _status(rt: Runtime, delivery_id: int) -> DeliveryStatus:
+    with rt.session_factory() as session:
+        return session.get(MailDelivery, delivery_id).status
+
+
+def test_a_copy_claimed_by_a_dead_process_is_delivered_at_the_next_sweep(gateway_rt) -> None:
+    gate = threading.Event()
+    for _ in range(gateway_rt.jobs.workers):  # holds every worker: the deliveries stay queued
+        gateway_rt.jobs.enqueue(gate.wait, 30)
+    for n in range(3):
+        message = raw_message(OTHER, HOUSING, subject=f"bins {n}")
+        assert send(gateway_rt, OTHER, [HOUSING], message)[0] == 250
+    with gateway_rt.session_factory() as session:
+        dead_claim, live_claim, past_self = session.scalars(
+            select(MailDelivery.id).order_by(MailDelivery.id)
+        ).all()
+    host = socket.gethostname()
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    _claim_as(gateway_rt, dead_claim, f"{host}:{exited.pid}:0000")
+    _claim_as(gateway_rt, live_claim, f"{host}:{os.getppid()}:0000")  # alive: left to lapse
+    _claim_as(gateway_rt, past_self, f"{host}:{os.getpid()}:not-this-run")
+    gate.set()
+    assert delivered(gateway_rt, HOUSING) == []  # the queued jobs leave claimed copies alone
+
+    gateway_rt.jobs.enqueue(sweep_due_deliveries)
+
+    assert len(delivered(gateway_rt, HOUSING)) == 2
+    assert _status(gateway_rt, dead_claim) is DeliveryStatus.DELIVERED
+    assert _status(gateway_rt, past_self) is DeliveryStatus.DELIVERED
+    assert _status(gateway_rt, live_claim) is DeliveryStatus.SENDING
+
+
+# --- pipelining --------------------------------------------------------------------------------
+
+
+def test_pipelined_commands_get_their_replies_in_order_and_the_message_arrives(gateway_rt) -> None:
+    port = int(gateway_rt.settings.smtp_listen.rpartition(":")[2])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        replies_in = conn.makefile("rb")
+
+        def reply() -> bytes:
+            lines = [replies_in.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(replies_in.readline())
+            return b"".join(lines)
+
+        assert reply().startswith(b"220")
+        conn.sendall(b"EHLO client.example.org\r\n")
+        assert b"250-PIPELINING" in reply()
+        conn.sendall(
+            f"MAIL FROM:<{OTHER}>\r\nRCPT TO:<{HOUSING}>\r\nRCPT TO:<x@elsewhere.example.org>\r\n"
+            f"RCPT TO:<{TAX}>\r\nDATA\r\n".encode()
+        )
+        answers = [reply()[:3] for _ in range(5)]
+        assert answers == [b"250", b"250", b"550", b"250", b"354"]
+        conn.sendall(raw_message(OTHER, HOUSING) + b".\r\nQUIT\r\n")
+        assert reply().startswith(b"250")
+        assert reply().startswith(b"221")
+    assert len(delivered(gateway_rt, HOUSING)) == 1
+    assert len(delivered(gateway_rt, TAX)) == 1
+
+
+# --- senders that go away ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database_writes_held(rt: Runtime) -> Iterator[None]:
+    """Hold the database's write lock, as a long transaction elsewhere would."""
+    engine = rt.engine
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.begin()
+            connection.execute(text("LOCK TABLE mail_messages IN EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            connection.rollback()
+
+
+def _send_and_hang_up(port: int, data: bytes) -> None:
+    """Send a whole message, then close our side without waiting for the answer."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+    envelope = f"MAIL FROM:<{OTHER}>\r\nRCPT TO:<{HOUSING}>\r\nDATA\r\n"
+    conn.sendall(b"EHLO client.example.org\r\n" + envelope.encode())
+    time.sleep(0.3)  # the 354 has come back; the body follows
+    conn.sendall(data + b".\r\n")
+    time.sleep(0.3)  # the message is decided and waits for the writer
+    conn.shutdown(socket.SHUT_WR)
+    conn.close()
+
+
+def test_a_sender_hanging_up_before_its_answer_does_not_stop_the_gateway(gateway_rt) -> None:
+    port = int(gateway_rt.settings.smtp_listen.rpartition(":")[2])
+    first = raw_message(OTHER, HOUSING, subject="waits for the database")
+    with database_writes_held(gateway_rt):
+        waiting = threading.Thread(target=send, args=(gateway_rt, OTHER, [HOUSING], first))
+        waiting.start()
+        time.sleep(0.5)  # its batch is being written, blocked on the lock
+        _send_and_hang_up(port, raw_message(OTHER, HOUSING, subject="hangs up"))
+        time.sleep(0.5)
+    waiting.join(timeout=60)
+
+    code, reply = send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING, subject="later"))
+    assert code == 250, reply
+    subjects = {headers_of(m)["Subject"] for m in delivered(gateway_rt, HOUSING)}
+    assert {"waits for the database", "later"} <= subjects
+
+
+def test_a_mailbox_named_twice_gets_one_copy(gateway_rt) -> None:
+    upper = HOUSING.upper()
+    code, reply = send(gateway_rt, OTHER, [HOUSING, upper], raw_message(OTHER, HOUSING))
+    assert code == 250, reply
+    assert len(delivered(gateway_rt, HOUSING)) == 1

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from gateway import register_service
 from gateway.bootstrap import Runtime, bootstrap, runtime
-from gateway.jobs import QUEUE_NAME, InProcessQueue, RqQueue
+from gateway.jobs import QUEUE_NAME, InProcessQueue, RqQueue, mergeable
 from gateway.maintenance import run_maintenance
 from gateway.scheduler import PeriodicTask, Scheduler
 from gateway.settings import Settings
@@ -58,6 +58,20 @@ def fail_job(marker: str) -> None:
 def record_tick() -> None:
     """A scheduled task: one audit row per run."""
     _audit(TICK, "tick")
+
+
+@mergeable
+def write_id_markers(ids: list[int]) -> None:
+    """A mergeable job: one audit row per call, naming every id it was given."""
+    _audit(MARKER, ",".join(map(str, ids)))
+
+
+@mergeable
+def fail_on_merged_ids(ids: list[int]) -> None:
+    """A mergeable job that fails whenever it is given more than one id."""
+    _audit(ATTEMPT, ",".join(map(str, ids)))
+    if len(ids) > 1:
+        raise RuntimeError("cannot take these together")
 
 
 def _audit(action: str, marker: str) -> None:
@@ -226,17 +240,78 @@ def test_deterministic_job_enqueued_twice_while_pending_runs_once(
 ) -> None:
     gate = threading.Event()
     try:
-        jobs.enqueue(gate.wait, 10)  # keeps the worker busy so the next jobs stay pending
-        first = jobs.enqueue(write_marker, "once", job_id="marker:once")
-        second = jobs.enqueue(write_marker, "once", job_id="marker:once")
+        for _ in range(jobs.workers):  # keeps every worker busy so the next jobs stay pending
+            jobs.enqueue(gate.wait, 10)
+        first = jobs.enqueue(write_marker, "once", job_id="marker-once")
+        second = jobs.enqueue(write_marker, "once", job_id="marker-once")
         jobs.enqueue(write_marker, "twice")
         jobs.enqueue(write_marker, "twice")
     finally:
         gate.set()
     assert jobs.join(timeout=10)
-    assert first == second == "marker:once"
+    assert first == second == "marker-once"
     assert count(rt, MARKER, "once") == 1
     assert count(rt, MARKER, "twice") == 2  # without an id, every enqueue is a job
+
+
+def test_a_long_job_does_not_hold_up_the_jobs_queued_behind_it(
+    rt: Runtime, jobs: InProcessQueue
+) -> None:
+    gate = threading.Event()
+    try:
+        jobs.enqueue(gate.wait, 10)  # a maintenance run over a large register, say
+        jobs.enqueue(write_marker, "behind-a-long-job")
+        deadline = time.monotonic() + 5
+        while count(rt, MARKER, "behind-a-long-job") == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert count(rt, MARKER, "behind-a-long-job") == 1
+    finally:
+        gate.set()
+
+
+def test_background_work_never_holds_up_the_jobs_that_deliver_mail(
+    rt: Runtime, jobs: InProcessQueue
+) -> None:
+    gate = threading.Event()
+    try:
+        for _ in range(3):  # a backlog of contact volume evaluations, say
+            jobs.enqueue(gate.wait, 10, background=True)
+        jobs.enqueue(write_marker, "mail")
+        assert wait_for(lambda: count(rt, MARKER, "mail") == 1, timeout=5)
+    finally:
+        gate.set()
+    assert jobs.join(timeout=10)
+
+
+def test_mergeable_jobs_waiting_together_run_as_one(rt: Runtime, jobs: InProcessQueue) -> None:
+    gate = threading.Event()
+    try:
+        jobs.enqueue(gate.wait, 10, background=True)  # the lane is busy: the next ones wait
+        for ids in ([3, 1], [2], [1, 4]):
+            jobs.enqueue(write_id_markers, ids, background=True)
+        jobs.enqueue(write_marker, "not merged", background=True)
+    finally:
+        gate.set()
+    assert jobs.join(timeout=10)
+    assert count(rt, MARKER) == 2
+    assert count(rt, MARKER, "1,2,3,4") == 1
+    assert count(rt, MARKER, "not merged") == 1
+
+
+def test_a_merged_run_that_fails_retries_each_job_on_its_own(
+    rt: Runtime, jobs: InProcessQueue
+) -> None:
+    gate = threading.Event()
+    try:
+        jobs.enqueue(gate.wait, 10, background=True)
+        for ids in ([1], [2]):
+            jobs.enqueue(fail_on_merged_ids, ids, background=True)
+    finally:
+        gate.set()
+    assert jobs.join(timeout=20)
+    assert count(rt, ATTEMPT, "1,2") == 1  # merged, and failed
+    assert (count(rt, ATTEMPT, "1"), count(rt, ATTEMPT, "2")) == (1, 1)  # each retried alone
+    assert jobs.failed == []
 
 
 # --- rq with real Redis and real `ccr worker` processes ------------------------------------
@@ -251,6 +326,24 @@ def test_rq_job_runs_in_a_ccr_worker_process_and_writes_to_the_database(
     assert "Traceback" not in log, log
     assert count(rt, MARKER, "from-rq") == 1
     assert rq_jobs.queue.count == 0
+
+
+@pytest.mark.redis
+def test_ccr_worker_takes_mail_before_background_work(
+    rt: Runtime, rq_jobs: RqQueue, rq_env: dict[str, str]
+) -> None:
+    rq_jobs.enqueue(write_marker, "background", background=True)
+    rq_jobs.enqueue(write_marker, "mail")
+    run_burst_worker(rq_env)
+    with rt.uow() as session:
+        order = list(
+            session.scalars(
+                select(AuditEntry.subject_ref)
+                .where(AuditEntry.action == MARKER)
+                .order_by(AuditEntry.id)
+            )
+        )
+    assert order == ["mail", "background"]
 
 
 @pytest.mark.redis
@@ -368,11 +461,11 @@ def test_two_processes_ticking_in_one_slot_run_the_task_once_then_once_per_slot(
         Scheduler(rt, {"tick": PeriodicTask(record_tick, INTERVAL)}, clock) for rt in two_processes
     ]
 
-    assert tick_together(schedulers) == [f"tick:{slot}"]
+    assert tick_together(schedulers) == [f"tick-{slot}"]
     clock.seconds += INTERVAL / 2  # later in the same slot: nothing more
     assert tick_together(schedulers) == []
     clock.seconds += INTERVAL
-    assert tick_together(schedulers) == [f"tick:{slot + 1}"]
+    assert tick_together(schedulers) == [f"tick-{slot + 1}"]
 
     for rt in two_processes:
         drain(rt)
