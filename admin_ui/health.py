@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template_string
+from flask import Blueprint, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
+from admin_ui.access import public
 from gateway import repository
 from gateway.bootstrap import Runtime
 
 bp = Blueprint("health", __name__)
 STALE_AFTER_REFRESHES = 10
 
-STATUS_PAGE = """<!doctype html>
-<html lang="en-GB">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ccr-gateway status</title></head>
-<body>
-<main>
-<h1>ccr-gateway</h1>
-<p>The service is running.</p>
-<dl>
-  <dt>Register version</dt><dd>{{ version }}</dd>
-  <dt>Restrictions in force</dt><dd>{{ restrictions }}</dd>
-  <dt>Background jobs</dt><dd>{{ jobs }}</dd>
-</dl>
-<p>The staff pages (sign-in, register, alerts, audit) are not in this release yet.</p>
-</main>
-</body>
-</html>"""
+
+def register_is_stale(rt: Runtime) -> bool:
+    """Whether the register snapshot is clearly out of date: /healthz then answers 503, and
+    so does the lookup (one test, so the two never disagree)."""
+    return rt.register.age_seconds > STALE_AFTER_REFRESHES * rt.settings.register_refresh_seconds
 
 
 def _rt() -> Runtime:
@@ -36,6 +25,7 @@ def _rt() -> Runtime:
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> ResponseReturnValue:
     """200 when the database answers and the register is fresh; 503 otherwise."""
     rt = _rt()
@@ -47,18 +37,20 @@ def healthz() -> ResponseReturnValue:
         return jsonify(status="unavailable", database="unreachable"), 503
     age = round(rt.register.age_seconds, 1)
     # Decisions go on with the last register known; say so once it is clearly out of date.
-    if age > STALE_AFTER_REFRESHES * rt.settings.register_refresh_seconds:
+    if register_is_stale(rt):
         return jsonify(status="unavailable", register_age_seconds=age), 503
     return jsonify(status="ok", register_age_seconds=age)
 
 
-@bp.get("/")
+@bp.get("/status")
+@public
 def status() -> ResponseReturnValue:
+    """That the service runs, for the IT team: counts only, no personal data."""
     rt = _rt()
     with rt.session_factory() as session:
         version = repository.register_version(session)
-    return render_template_string(
-        STATUS_PAGE,
+    return render_template(
+        "status.html",
         version=version,
         restrictions=rt.register.snapshot().restriction_count,
         jobs="rq (Redis)" if rt.settings.redis_url else "in-process",

@@ -15,7 +15,10 @@ from routing.enums import Role
 from routing.identity import normalise_email
 from routing.models import ApiToken, AuditEntry, StaffUser
 
-TOKEN_SCOPES = frozenset({"lookup", "calls", "register:read", "register:write", "alerts"})
+# Scopes an API token can carry; each endpoint of the JSON API names the one it needs.
+SCOPE_LOOKUP = "lookup"  # GET /api/v1/lookup: the live caller lookup (screen pop)
+SCOPE_CALLS = "calls"  # POST /api/v1/calls and /api/v1/call-logs: call events and files
+TOKEN_SCOPES = frozenset({SCOPE_LOOKUP, SCOPE_CALLS, "register:read", "register:write", "alerts"})
 _hasher = PasswordHasher()
 
 
@@ -118,3 +121,81 @@ def token_by_secret(session: Session, token: str) -> ApiToken | None:
     """The live token matching a presented bearer secret, or None."""
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     return record if record and record.revoked_at is None else None
+
+
+def revoke_token(session: Session, *, name: str, actor: str, now: dt.datetime) -> ApiToken:
+    """Revoke a token by name; it stops working everywhere within the API's cache lifetime."""
+    record = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    if record is None:
+        raise AccountError(f"no token named {name!r}")
+    if record.revoked_at is not None:
+        raise AccountError(f"the token {name!r} is already revoked")
+    record.revoked_at = now
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="token.revoked",
+            subject_type="token",
+            subject_ref=str(record.id),
+            detail={"name": name},
+        )
+    )
+    return record
+
+
+def change_role(
+    session: Session, *, user_id: int, role: Role, actor: str, actor_id: int, now: dt.datetime
+) -> StaffUser:
+    """Give a staff account another role. An admin cannot take away their own admin role, so
+    the one acting always leaves at least one admin behind."""
+    user = _account(session, user_id)
+    if user.id == actor_id and user.role is Role.ADMIN and role is not Role.ADMIN:
+        raise AccountError("you cannot remove your own admin role: ask another admin to do it")
+    if user.role is role:
+        raise AccountError(f"{user.email} is already {_a(role)}")
+    previous, user.role = user.role, role
+    session.add(_user_audit(user, "user.role_changed", actor, now, was=previous.value))
+    return user
+
+
+def set_active(
+    session: Session, *, user_id: int, active: bool, actor: str, actor_id: int, now: dt.datetime
+) -> StaffUser:
+    """Switch a staff account off (signed out at its next request) or on again. Nobody
+    switches off their own account: an admin cannot lock every admin out by mistake."""
+    user = _account(session, user_id)
+    if not active and user.id == actor_id:
+        raise AccountError("you cannot deactivate your own account: ask another admin to do it")
+    if user.active is active:
+        raise AccountError(f"{user.email} is already {'active' if active else 'deactivated'}")
+    user.active = active
+    if active:  # a fresh start: earlier failed sign-ins no longer count against it
+        user.failed_sign_ins, user.locked_until = 0, None
+    action = "user.reactivated" if active else "user.deactivated"
+    session.add(_user_audit(user, action, actor, now))
+    return user
+
+
+def _account(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id, with_for_update=True)
+    if user is None:
+        raise AccountError(f"no staff account with id {user_id}")
+    return user
+
+
+def _a(role: Role) -> str:
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
+
+
+def _user_audit(
+    user: StaffUser, action: str, actor: str, now: dt.datetime, **detail: str
+) -> AuditEntry:
+    return AuditEntry(
+        at=now,
+        actor=actor,
+        action=action,
+        subject_type="user",
+        subject_ref=str(user.id),
+        detail={"role": user.role.value, **detail},
+    )

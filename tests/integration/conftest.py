@@ -1,0 +1,59 @@
+"""Fixtures for the JSON API tests: the real app served by waitress on a free loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from admin_ui import create_app
+from gateway import accounts
+from gateway.bootstrap import Runtime, bootstrap
+from gateway.settings import Settings
+from gateway.webserver import WebServer, start_web
+from routing.models import utcnow
+from tests.integration.api_helpers import Api, Clock, free_port
+
+
+@pytest.fixture
+def api_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
+    # Bank holidays off: a test run on a bank holiday must not see every window closed.
+    rt = bootstrap(
+        settings.model_copy(
+            update={
+                "web_listen": f"127.0.0.1:{free_port()}",
+                "exclude_bank_holidays": False,
+                "spool_dir": str(tmp_path / "spool"),
+            }
+        )
+    )
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def api(api_rt: Runtime, clock: Clock) -> Iterator[Api]:
+    """The real app served by waitress (gateway.webserver) on a free loopback port."""
+    app = create_app(
+        test_config={"CCR_CLOCK": clock, "CCR_TOKEN_CACHE_SECONDS": 0.2}, runtime=api_rt
+    )
+    server: WebServer = start_web(api_rt, app)
+    yield Api(f"http://127.0.0.1:{server.port}")
+    server.close()
+
+
+@pytest.fixture
+def make_token(api_rt: Runtime) -> Callable[..., str]:
+    def make(*scopes: str, name: str = "screen-pop") -> str:
+        with api_rt.uow() as session:
+            return accounts.add_token(
+                session, name=name, scopes=list(scopes), actor="test", now=utcnow()
+            )
+
+    return make
