@@ -1,0 +1,104 @@
+"""What a manager may do with an alert, and the audit entry each step leaves.
+
+open -> acknowledged -> dismissed (with a reason) or escalated (toward a warning or a
+restriction, always as a draft for people to decide). An open alert can also be dismissed
+or escalated at once. Each function checks the step, changes the alert and returns the
+audit entry; the caller adds both to its unit of work. Audit entries name the alert and
+the person by id only, never an address, a number or the free text of a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from routing.enums import AlertStatus, Role
+from routing.lifecycle import Actor
+from routing.models import Alert, AuditEntry
+
+A = AlertStatus
+
+LIVE = frozenset({A.OPEN, A.ACKNOWLEDGED})  # one of these per person and rule at most
+MANAGERS = frozenset({Role.MANAGER, Role.APPROVER})
+
+
+class AlertRefused(ValueError):
+    """An alert step that is not allowed; the message says why in one line."""
+
+
+def acknowledge(alert: Alert, actor: Actor, now: dt.datetime) -> AuditEntry:
+    """A manager has seen the alert and is looking into it."""
+    _require_manager(actor, "acknowledge an alert")
+    _require_status(alert, frozenset({A.OPEN}), "acknowledge")
+    alert.status = A.ACKNOWLEDGED
+    return alert_audit(actor, "alert.acknowledged", alert, now)
+
+
+def dismiss(alert: Alert, actor: Actor, now: dt.datetime, reason: str | None) -> AuditEntry:
+    """A manager judges the contact reasonable; the reason is kept on the alert."""
+    _require_manager(actor, "dismiss an alert")
+    if not reason or not reason.strip():
+        raise AlertRefused(f"a reason is required to dismiss alert {alert.id}")
+    _require_status(alert, LIVE, "dismiss")
+    _close(alert, A.DISMISSED, now, reason.strip())
+    return alert_audit(actor, "alert.dismissed", alert, now, reason_given=True)
+
+
+def escalate(
+    alert: Alert, actor: Actor, now: dt.datetime, restriction_ref: str, reason: str | None = None
+) -> AuditEntry:
+    """A manager takes the alert forward: the draft ``restriction_ref`` was made for it."""
+    _require_manager(actor, "escalate an alert")
+    _require_status(alert, LIVE, "escalate")
+    _close(alert, A.ESCALATED, now, (reason or "").strip() or None)
+    return alert_audit(actor, "alert.escalated", alert, now, restriction=restriction_ref)
+
+
+def check_escalation(alert: Alert, actor: Actor) -> None:
+    """Refuse an escalation before anything is drafted for it."""
+    _require_manager(actor, "escalate an alert")
+    _require_status(alert, LIVE, "escalate")
+    if alert.customer_id is None and alert.identity_id is None:
+        raise AlertRefused(f"alert {alert.id} names no person to propose a restriction for")
+
+
+def merge(alert: Alert, into_id: int, now: dt.datetime) -> AuditEntry:
+    """Identities were linked: this person's alert continues as alert ``into_id``."""
+    _close(alert, A.MERGED, now, f"continued as alert {into_id}")
+    return alert_audit(Actor.system(), "alert.merged", alert, now, into=into_id)
+
+
+def alert_audit(
+    actor: Actor, action: str, alert: Alert, now: dt.datetime, **detail: Any
+) -> AuditEntry:
+    """The append-only record of an alert step: ids and the rule, nothing personal."""
+    return AuditEntry(
+        at=now,
+        actor=actor.name,
+        action=action,
+        subject_type="alert",
+        subject_ref=str(alert.id),
+        detail={
+            "status": alert.status.value,
+            "rule": alert.rule,
+            "customer_id": alert.customer_id,
+            "identity_id": alert.identity_id,
+            **detail,
+        },
+    )
+
+
+def _close(alert: Alert, status: AlertStatus, now: dt.datetime, reason: str | None) -> None:
+    alert.status = status
+    alert.closed_at = now
+    alert.closed_reason = reason
+
+
+def _require_manager(actor: Actor, what: str) -> None:
+    if actor.role not in MANAGERS:
+        raise AlertRefused(f"only a manager or an approver may {what}")
+
+
+def _require_status(alert: Alert, allowed: frozenset[AlertStatus], verb: str) -> None:
+    if alert.status not in allowed:
+        raise AlertRefused(f"cannot {verb} alert {alert.id}: it is {alert.status.value}")
