@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 from gateway.bootstrap import Runtime, runtime
 
@@ -13,14 +13,53 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     """Build the Flask app around a runtime (the process's own when none is given)."""
     app = Flask(__name__)
     rt = runtime or _process_runtime()
-    app.config.from_mapping(SECRET_KEY=rt.settings.secret_key, CCR_RUNTIME=rt)
+    # rt.secret is CCR_SECRET_KEY, or the installation's own key file in embedded mode.
+    app.config.from_mapping(SECRET_KEY=rt.secret, CCR_RUNTIME=rt)
     if test_config:
         app.config.from_mapping(test_config)
 
-    from admin_ui import health
+    # calls_api attaches its views to the API blueprint, so it is imported before init_app.
+    from admin_ui import access, api, auth, calls_api, health, security, templating  # noqa: F401
 
+    security.init_app(app)
+    access.init_app(app)
+    auth.init_app(app)
+    templating.init_app(app)
     app.register_blueprint(health.bp)
+    for blueprint in page_blueprints():
+        app.register_blueprint(blueprint)
+    api.init_app(app, rt)
     return app
+
+
+def page_blueprints() -> list[Blueprint]:
+    """The staff pages, one blueprint per concern. A new page area is added here; its views
+    use access.require_role and its templates extend base.html."""
+    from admin_ui import (
+        alert_pages,
+        api_tokens_pages,
+        audit_log,
+        call_flags,
+        customers,
+        dashboard,
+        mail_log,
+        restrictions,
+        retention,
+        staff_accounts,
+    )
+
+    return [
+        dashboard.bp,
+        customers.bp,
+        restrictions.bp,
+        alert_pages.bp,
+        call_flags.bp,
+        mail_log.bp,
+        audit_log.bp,
+        staff_accounts.bp,
+        api_tokens_pages.bp,
+        retention.bp,
+    ]
 
 
 def _process_runtime() -> Runtime:

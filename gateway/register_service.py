@@ -78,7 +78,20 @@ def link_identity(
             )
         )
         repository.bump_register_version(session)
+        _volume_alerts_follow(session, stored.id, customer.id, now)
     return stored
+
+
+def _volume_alerts_follow(
+    session: Session, identity_id: int, customer_id: int, now: dt.datetime
+) -> None:
+    # Contact volume (gateway/linking.py): an identity's alerts become its customer's, so
+    # linking by any route (a manager, a register import, an escalation) leaves one alert
+    # per person and rule. Imported here: gateway.linking imports this module.
+    from gateway.linking import move_alerts_to_customer
+
+    session.flush()
+    move_alerts_to_customer(session, [identity_id], customer_id, now)
 
 
 def link_raw_identity(

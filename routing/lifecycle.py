@@ -184,9 +184,11 @@ def _successor(
 
 
 def lift(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) -> AuditEntry:
-    """An approver ends a restriction early."""
+    """An approver who did not propose it ends a restriction early."""
     _require_role(actor, {Role.APPROVER}, "lift a restriction")
     _require_text(reason, "a reason for lifting")
+    if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
+        raise TransitionRefused(f"cannot lift {restriction.reference}: the approver proposed it")
     _move(restriction, S.LIFTED, "lift")
     restriction.ended_at = now
     restriction.end_reason = reason

@@ -208,7 +208,7 @@ def test_approver_cannot_approve_their_own_proposal() -> None:
     assert r.status is S.PENDING_APPROVAL
 
 
-def test_proposer_cannot_review_or_vary_their_own_restriction() -> None:
+def test_proposer_cannot_review_vary_or_lift_their_own_restriction() -> None:
     r = restriction()
     lifecycle.submit(r, APPROVER, NOW)
     lifecycle.approve(r, OTHER_APPROVER, NOW, today=TODAY, appeal_days=14)
@@ -216,6 +216,9 @@ def test_proposer_cannot_review_or_vary_their_own_restriction() -> None:
         lifecycle.record_review(r, APPROVER, NOW, today=TODAY, outcome=ReviewOutcome.CONTINUE)
     with pytest.raises(TransitionRefused, match="proposed it"):
         lifecycle.vary(r, APPROVER, NOW, {"mode": Mode.SHADOW}, today=TODAY, reason="x")
+    with pytest.raises(TransitionRefused, match="proposed it"):
+        lifecycle.lift(r, APPROVER, NOW, reason="no longer needed")
+    assert r.status is S.ACTIVE
 
 
 @pytest.mark.parametrize("actor", [MANAGER, AGENT, ADMIN])

@@ -1,0 +1,74 @@
+"""Call flags for the contact centre: calls that broke a restriction, today's first, with the
+restriction, the kind of flag, the time (UK time) and the line called. Never the
+confidential notes: agents read this page, and it shows nothing of a restriction's terms but
+its reference."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
+from wtforms import DateField, SelectField
+from wtforms.validators import Optional
+
+from admin_ui import web
+from admin_ui.access import CALL_FLAG_READERS, require_role
+from admin_ui.forms import WebForm, choices
+from admin_ui.paging import offset_links, positive_int
+from gateway import web_queries
+from routing.enums import FlagKind
+
+bp = Blueprint("calls", __name__, url_prefix="/call-flags")
+
+RECENT_DAYS = 7  # shown when no dates are chosen: today and the six days before
+LONGEST_RANGE_DAYS = 366
+FLAG_KINDS = [("", "Every kind")] + [(k.value, k.value.replace("_", " ")) for k in FlagKind]
+
+
+class FlagFilter(WebForm):
+    start = DateField("From", validators=[Optional()], format="%Y-%m-%d")
+    end = DateField("To", validators=[Optional()], format="%Y-%m-%d")
+    kind = SelectField("Kind of flag", choices=choices(FLAG_KINDS), validators=[Optional()])
+
+    def chosen_days(self, today: dt.date) -> tuple[dt.date, dt.date]:
+        """The first and last day to show (both included), or the recent days by default."""
+        last = self.end.data or today
+        first = self.start.data or last - dt.timedelta(days=RECENT_DAYS - 1)
+        if first > last:
+            self.add_problem("start", "The first day must not be after the last day")
+        elif (last - first).days >= LONGEST_RANGE_DAYS:
+            self.add_problem("start", "Choose at most a year of days")
+        else:
+            return first, last
+        return last - dt.timedelta(days=RECENT_DAYS - 1), last
+
+
+@bp.get("")
+@require_role(CALL_FLAG_READERS)
+def flags() -> ResponseReturnValue:
+    form = FlagFilter(formdata=request.args)
+    form.validate()
+    first, last = form.chosen_days(web.today())
+    kind = FlagKind(form.kind.data) if form.kind.data and not form.kind.errors else None
+    offset = positive_int(request.args.get("from")) or 0
+    start, end = _bounds(first, last)
+    with web.unit_of_work() as session:
+        rows, more = web_queries.call_flags(session, start, end, kind=kind, offset=offset)
+    return render_template(
+        "calls/flags.html",
+        form=form,
+        rows=rows,
+        pages=offset_links("calls.flags", offset, web_queries.FLAG_PAGE_SIZE, more),
+        first=first,
+        last=last,
+        today=web.today(),
+    )
+
+
+def _bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The council's calendar days as UTC instants [start, end)."""
+    zone = web.runtime().timezone
+    start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+    return start, end

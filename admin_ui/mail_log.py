@@ -1,0 +1,72 @@
+"""The mail log: how the gateway routed each message and how each copy went, with the dead
+letters and a button to try one again (the same function as `ccr mail retry ID`).
+
+Caseworkers see who sent each message; admins run the mail flow, not the cases, so they see
+the routing without the sender's address. Every look at the log is audited.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from admin_ui import web
+from admin_ui.access import CASEWORKERS, MAIL_READERS, require_role
+from admin_ui.paging import link, positive_int
+from gateway import delivery, web_queries
+from routing.enums import EmailMeasure
+from routing.models import AuditEntry
+
+bp = Blueprint("mail", __name__, url_prefix="/mail")
+
+# What a copy can have been routed as (the email measures, plus ordinary delivery).
+DECISIONS = ("deliver", *(m.value for m in EmailMeasure if m is not EmailMeasure.NONE))
+
+
+@bp.get("")
+@require_role(MAIL_READERS)
+def index() -> ResponseReturnValue:
+    before = positive_int(request.args.get("before"))
+    decision = request.args.get("decision") or None
+    decision = decision if decision in DECISIONS else None
+    with web.unit_of_work() as session:
+        page = web_queries.mail_log(session, before=before, decision=decision)
+        dead = web_queries.dead_letters(session)
+        session.add(_audit(shown=len(page.messages), dead_letters=len(dead)))
+        # Rendered inside the unit of work: each message's copies are read as it goes.
+        return render_template(
+            "mail/index.html",
+            page=page,
+            dead=dead,
+            decision=decision,
+            decisions=DECISIONS,
+            newest=link("mail.index", before=None) if before else None,
+            older=link("mail.index", before=page.older_than) if page.older_than else None,
+            show_senders=g.staff.role in CASEWORKERS,
+        )
+
+
+@bp.post("/dead-letters/<int:delivery_id>/retry")
+@require_role(MAIL_READERS)
+def retry(delivery_id: int) -> ResponseReturnValue:
+    """Put a dead letter back in the queue; its delivery starts at once."""
+    try:
+        delivery.retry_dead_letter(web.runtime_for_request(), delivery_id, actor=g.staff.email)
+    except LookupError:
+        flash(
+            f"Copy {delivery_id} is not a dead letter (it may have been retried already).", "error"
+        )
+    else:
+        flash(f"Copy {delivery_id} is queued for delivery again.", "success")
+    return redirect(url_for("mail.index"))
+
+
+def _audit(**detail: object) -> AuditEntry:
+    return AuditEntry(
+        at=web.now(),
+        actor=g.staff.email,
+        action="mail.listed",
+        subject_type="mail",
+        subject_ref=None,
+        detail=detail,
+    )

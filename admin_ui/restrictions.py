@@ -1,0 +1,294 @@
+"""The register and its restrictions: list, view, propose, approve, vary, lift, review, export.
+
+Views only translate between forms and gateway/register_service.py: the rules (who may
+approve, what sound terms are, what each move does) live in routing/ and the register
+service, and a refusal from them is shown to the member of staff as it is worded there.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+
+from admin_ui import web
+from admin_ui.access import APPROVERS, CASEWORKERS, REGISTER_READERS, require_role
+from admin_ui.forms import (
+    LiftForm,
+    ProposeForm,
+    ReviewForm,
+    VaryForm,
+    WebForm,
+    choices,
+    terms_of,
+)
+from gateway import register_service, web_queries
+from gateway.register_csv import export_register
+from gateway.register_service import RegisterError
+from routing.enums import ReviewOutcome
+from routing.lifecycle import TransitionRefused
+from routing.models import AuditEntry, Restriction
+
+bp = Blueprint("restrictions", __name__)
+
+REFUSALS = (RegisterError, TransitionRefused)
+
+
+# --- the register -----------------------------------------------------------------------------
+
+
+@bp.get("/register")
+@require_role(CASEWORKERS)
+def register() -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        restrictions = web_queries.register_list(session)
+        session.add(_audit("register.listed", None, shown=len(restrictions)))
+    return render_template("restrictions/register.html", restrictions=restrictions)
+
+
+@bp.post("/register/export")
+@require_role(CASEWORKERS)
+def export() -> ResponseReturnValue:
+    """The register as CSV, in the columns `ccr register import` reads (audited)."""
+    out = io.StringIO()
+    export_register(web.runtime_for_request(), out, actor=g.staff.email, now=web.now())
+    response = Response(out.getvalue(), mimetype="text/csv")
+    filename = f"ccr-register-{web.today().isoformat()}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- one restriction --------------------------------------------------------------------------
+
+
+@bp.get("/restrictions/<int:restriction_id>")
+@require_role(REGISTER_READERS)
+def show(restriction_id: int) -> ResponseReturnValue:
+    return _restriction_page(restriction_id)
+
+
+def _restriction_page(
+    restriction_id: int, *, errors: list[str] | None = None, status: int = 200
+) -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        restriction = web_queries.restriction(session, restriction_id) or abort(404)
+        revisions = web_queries.revisions(session, restriction.reference)
+        page = {
+            "restriction": restriction,
+            "revisions": revisions,
+            "current": revisions[-1],
+            "history": web_queries.restriction_history(session, restriction.reference),
+            "staff_names": _staff_of(session, revisions),
+            "errors": errors or [],
+        }
+        session.add(_audit("restriction.viewed", restriction, customer_id=restriction.customer_id))
+    return render_template("restrictions/show.html", **page), status
+
+
+def _staff_of(session: Session, revisions: list[Restriction]) -> dict[int, str]:
+    ids = {r.proposed_by_id for r in revisions} | {r.approved_by_id for r in revisions}
+    ids |= {review.reviewer_id for r in revisions for review in r.reviews}
+    return web_queries.staff_names(session, ids)
+
+
+@bp.route("/customers/<int:customer_id>/restrictions/new", methods=["GET", "POST"])
+@require_role(CASEWORKERS)
+def propose(customer_id: int) -> ResponseReturnValue:
+    """Propose a restriction: drafted and put forward for a different approver at once."""
+    settings = web.runtime().settings
+    with web.unit_of_work() as session:
+        customer = web_queries.customer(session, customer_id) or abort(404)
+        service_names = [s.name for s in web_queries.services(session)]
+    form = ProposeForm(
+        data={"starts_on": web.today(), "review_every_months": settings.default_review_months}
+    )
+    form.scope_services.choices = choices([(name, name) for name in service_names])
+    if form.validate_on_submit():
+        restriction_id = _propose(form, customer_id)
+        if restriction_id is not None:
+            return redirect(url_for("restrictions.show", restriction_id=restriction_id))
+    return _form_page("restrictions/propose.html", form, customer=customer)
+
+
+def _propose(form: ProposeForm, customer_id: int) -> int | None:
+    terms = form.terms()
+    problems = terms.problems()
+    if problems:
+        form.show_problems(problems)
+        return None
+    actor, now = web.actor(), web.now()
+    try:
+        with web.unit_of_work() as session:
+            customer = web_queries.customer(session, customer_id) or abort(404)
+            restriction = register_service.draft_restriction(session, actor, now, customer, terms)
+            register_service.submit(session, actor, now, restriction.id)
+            reference, restriction_id = restriction.reference, restriction.id
+    except REFUSALS as refused:
+        form.add_problem("form", str(refused))
+        return None
+    flash(f"{reference} proposed. A different approver must approve it.", "success")
+    return restriction_id
+
+
+@bp.post("/restrictions/<int:restriction_id>/submit")
+@require_role(CASEWORKERS)
+def submit(restriction_id: int) -> ResponseReturnValue:
+    """Put a draft (one an alert escalated, say) forward for approval."""
+    return _act(
+        restriction_id,
+        lambda s: register_service.submit(s, web.actor(), web.now(), restriction_id),
+        "{reference} proposed. A different approver must approve it.",
+    )
+
+
+@bp.post("/restrictions/<int:restriction_id>/approve")
+@require_role(APPROVERS)
+def approve(restriction_id: int) -> ResponseReturnValue:
+    appeal_days = web.runtime().settings.appeal_days
+    return _act(
+        restriction_id,
+        lambda s: register_service.approve(
+            s, web.actor(), web.now(), restriction_id, today=web.today(), appeal_days=appeal_days
+        ),
+        "{reference} approved: it is in force now.",
+        changes_register=True,
+    )
+
+
+def _act(
+    restriction_id: int,
+    change: Callable[[Session], Restriction],
+    done: str,
+    *,
+    changes_register: bool = False,
+) -> ResponseReturnValue:
+    """Make one register change; on refusal show the restriction with the reason (409)."""
+    try:
+        with web.unit_of_work() as session:
+            web_queries.restriction(session, restriction_id) or abort(404)
+            reference = change(session).reference
+    except REFUSALS as refused:
+        return _restriction_page(restriction_id, errors=[str(refused)], status=409)
+    if changes_register:
+        web.register_changed()
+    flash(done.format(reference=reference), "success")
+    return redirect(url_for("restrictions.show", restriction_id=restriction_id))
+
+
+@bp.route("/restrictions/<int:restriction_id>/vary", methods=["GET", "POST"])
+@require_role(APPROVERS)
+def vary(restriction_id: int) -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        restriction = web_queries.restriction(session, restriction_id) or abort(404)
+    form = VaryForm(data=terms_of(restriction))
+    if form.validate_on_submit():
+        successor_id = _vary(form, restriction)
+        if successor_id is not None:
+            return redirect(url_for("restrictions.show", restriction_id=successor_id))
+    return _form_page("restrictions/vary.html", form, restriction=restriction)
+
+
+def _vary(form: VaryForm, restriction: Restriction) -> int | None:
+    changes = form.changes(restriction)
+    if changes is None:
+        return None
+    if not changes:
+        form.add_problem("stage", "Nothing has changed: change at least one term to vary it")
+        return None
+    try:
+        with web.unit_of_work() as session:
+            successor = register_service.vary(
+                session,
+                web.actor(),
+                web.now(),
+                restriction.id,
+                changes,
+                today=web.today(),
+                reason=form.variation_reason.data or "",
+            )
+            reference, successor_id = successor.reference, successor.id
+    except REFUSALS as refused:
+        form.add_problem("form", str(refused))
+        return None
+    web.register_changed()
+    flash(f"{reference} varied: the new terms are in force now.", "success")
+    return successor_id
+
+
+@bp.route("/restrictions/<int:restriction_id>/lift", methods=["GET", "POST"])
+@require_role(APPROVERS)
+def lift(restriction_id: int) -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        restriction = web_queries.restriction(session, restriction_id) or abort(404)
+    form = LiftForm()
+    if form.validate_on_submit():
+        try:
+            with web.unit_of_work() as session:
+                register_service.lift(
+                    session, web.actor(), web.now(), restriction_id, reason=form.reason.data or ""
+                )
+        except REFUSALS as refused:
+            form.add_problem("form", str(refused))
+        else:
+            web.register_changed()
+            flash(f"{restriction.reference} lifted: it no longer applies.", "success")
+            return redirect(url_for("restrictions.show", restriction_id=restriction_id))
+    return _form_page("restrictions/lift.html", form, restriction=restriction)
+
+
+@bp.route("/restrictions/<int:restriction_id>/review", methods=["GET", "POST"])
+@require_role(APPROVERS)
+def review(restriction_id: int) -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        restriction = web_queries.restriction(session, restriction_id) or abort(404)
+    form = ReviewForm()
+    if form.validate_on_submit():
+        outcome = ReviewOutcome(form.outcome.data)
+        try:
+            with web.unit_of_work() as session:
+                register_service.review(
+                    session,
+                    web.actor(),
+                    web.now(),
+                    restriction_id,
+                    today=web.today(),
+                    outcome=outcome,
+                    notes=(form.notes.data or "").strip() or None,
+                )
+        except REFUSALS as refused:
+            form.add_problem("form", str(refused))
+        else:
+            flash(f"Review of {restriction.reference} recorded.", "success")
+            return redirect(_after_review(restriction_id, outcome))
+    return _form_page("restrictions/review.html", form, restriction=restriction)
+
+
+def _after_review(restriction_id: int, outcome: ReviewOutcome) -> str:
+    # A decision to vary or lift is carried out on the page that does it.
+    endpoint = {
+        ReviewOutcome.VARY: "restrictions.vary",
+        ReviewOutcome.LIFT: "restrictions.lift",
+    }.get(outcome, "restrictions.show")
+    return url_for(endpoint, restriction_id=restriction_id)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _form_page(template: str, form: WebForm, **context: object) -> ResponseReturnValue:
+    status = 400 if form.error_list() else 200
+    return render_template(template, form=form, **context), status
+
+
+def _audit(action: str, restriction: Restriction | None, **detail: object) -> AuditEntry:
+    return AuditEntry(
+        at=web.now(),
+        actor=g.staff.email,
+        action=action,
+        subject_type="restriction" if restriction else "register",
+        subject_ref=f"{restriction.reference}/{restriction.revision}" if restriction else None,
+        detail=detail,
+    )

@@ -1,0 +1,95 @@
+"""Protections every response gets: CSRF checks on every form, security headers, and error
+pages that give nothing away (JSON under the API, HTML for staff pages)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from admin_ui.api import API_PREFIX, error_response
+from admin_ui.api import bp as api_bp
+
+csrf = CSRFProtect()
+
+# Only this site's own files: no inline script or style, no CDN, no framing by anyone.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+# A year, once staff reach the site over HTTPS only (web_secure_cookies).
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+ERROR_PAGES = {
+    400: ("Something was wrong with that request", "Go back and try again."),
+    403: (
+        "You cannot use this page",
+        "Your role does not include this page. Ask an administrator if you need it.",
+    ),
+    404: ("Page not found", "Check the address, or start again from the dashboard."),
+    405: ("Page not found", "Check the address, or start again from the dashboard."),
+    500: ("Sorry, something went wrong", "Nothing was changed. Try again in a few minutes."),
+}
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own limits apply
+    csrf.init_app(app)
+    # Integrations authenticate each call with a bearer token, not a cookie: no CSRF there.
+    csrf.exempt(api_bp)
+    secure = app.config["CCR_RUNTIME"].settings.web_secure_cookies
+    app.after_request(_with_security_headers(secure))
+    app.register_error_handler(CSRFError, _csrf_refused)
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, _error_page)
+
+
+def _with_security_headers(secure: bool):
+    def add(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if secure:
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+        # Staff pages hold personal data: no browser or proxy may keep a copy.
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return add
+
+
+def _is_api_request() -> bool:
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
+def _error_page(exc: HTTPException) -> ResponseReturnValue:
+    code = exc.code or 500
+    if _is_api_request():
+        name = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(code, name, exc.description or exc.name)
+    title, advice = ERROR_PAGES.get(code, ERROR_PAGES[500])
+    return render_template("errors/error.html", title=title, advice=advice), code
+
+
+def _csrf_refused(exc: CSRFError) -> ResponseReturnValue:
+    title = "This form has expired"
+    advice = "Nothing was changed. Go back, reload the page and try again."
+    return render_template("errors/error.html", title=title, advice=advice), 400

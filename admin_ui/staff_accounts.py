@@ -1,0 +1,152 @@
+"""Staff accounts for admins: the list, adding an account (with a password typed or made up
+here, hashed with argon2 by gateway/accounts.py), changing a role, switching an account off
+and on. The rules (no admin removes their own admin role or switches themselves off) are
+gateway/accounts.py's; a refusal is shown as it is worded there. Each change is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+from wtforms import EmailField, PasswordField, RadioField, StringField
+from wtforms.validators import InputRequired, Optional
+
+from admin_ui import web
+from admin_ui.access import ADMINS, require_role
+from admin_ui.forms import WebForm, choices
+from gateway import accounts, web_queries
+from gateway.accounts import AccountError
+from routing.enums import Role
+from routing.models import StaffUser
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+ROLES = [
+    (Role.AGENT.value, "Agent: caller lookup and call flags"),
+    (Role.MANAGER.value, "Manager: customers, alerts, proposing restrictions"),
+    (Role.APPROVER.value, "Approver: also approves, varies, lifts and reviews restrictions"),
+    (Role.ADMIN.value, "Admin: staff accounts, API tokens, the audit log"),
+]
+PASSWORD_CHOICES = [
+    ("generate", "Make one up for me (shown once, on the next page)"),
+    ("enter", "I will type one (at least 12 characters)"),
+]
+
+
+class AddStaffForm(WebForm):
+    email = EmailField("Email address", validators=[InputRequired("Enter the email address")])
+    display_name = StringField("Name", validators=[Optional()], description="As others see it")
+    role = RadioField("Role", choices=choices(ROLES), validators=[InputRequired("Choose a role")])
+    password_choice = RadioField("Password", choices=choices(PASSWORD_CHOICES), default="generate")
+    password = PasswordField(
+        "The password", validators=[Optional()], description="Only if you chose to type one"
+    )
+
+    def chosen_password(self) -> str | None:
+        """The password to set (made up here when asked); None with a problem shown."""
+        if self.password_choice.data != "enter":
+            return accounts.generate_password()
+        if not self.password.data:
+            self.add_problem("password", "Enter the password, or choose to have one made up")
+            return None
+        return self.password.data
+
+
+class RoleForm(WebForm):
+    role = RadioField("New role", choices=choices(ROLES), validators=[InputRequired()])
+
+
+@bp.get("")
+@require_role(ADMINS)
+def index() -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        users = web_queries.staff_accounts(session)
+    return render_template("users/index.html", users=users, roles=ROLES)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require_role(ADMINS)
+def new() -> ResponseReturnValue:
+    form = AddStaffForm()
+    if form.validate_on_submit():
+        password = form.chosen_password()
+        if password is not None:
+            created = _add(form, password)
+            if created is not None:
+                # Shown on this response only: the password is stored nowhere but as its hash.
+                shown = password if form.password_choice.data != "enter" else None
+                return render_template("users/created.html", email=created, password=shown)
+    status = 400 if form.error_list() else 200
+    return render_template("users/new.html", form=form), status
+
+
+def _add(form: AddStaffForm, password: str) -> str | None:
+    try:
+        with web.unit_of_work() as session:
+            user = accounts.add_user(
+                session,
+                email=form.email.data or "",
+                role=Role(form.role.data),
+                password=password,
+                actor=g.staff.email,
+                now=web.now(),
+                display_name=(form.display_name.data or "").strip() or None,
+            )
+            return user.email
+    except AccountError as refused:
+        form.add_problem("password" if "password" in str(refused) else "email", str(refused))
+        return None
+
+
+@bp.post("/<int:user_id>/role")
+@require_role(ADMINS)
+def change_role(user_id: int) -> ResponseReturnValue:
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose the new role.", "error")
+        return redirect(url_for("users.index"))
+    return _change(
+        user_id,
+        lambda session: accounts.change_role(
+            session, user_id=user_id, role=Role(form.role.data), **_acting()
+        ),
+        "{email} is now {role}.",
+    )
+
+
+@bp.post("/<int:user_id>/deactivate")
+@require_role(ADMINS)
+def deactivate(user_id: int) -> ResponseReturnValue:
+    return _change(
+        user_id,
+        lambda session: accounts.set_active(session, user_id=user_id, active=False, **_acting()),
+        "{email} is deactivated: signed out now, and cannot sign in.",
+    )
+
+
+@bp.post("/<int:user_id>/reactivate")
+@require_role(ADMINS)
+def reactivate(user_id: int) -> ResponseReturnValue:
+    return _change(
+        user_id,
+        lambda session: accounts.set_active(session, user_id=user_id, active=True, **_acting()),
+        "{email} can sign in again.",
+    )
+
+
+def _acting() -> dict[str, object]:
+    return {"actor": g.staff.email, "actor_id": g.staff.id, "now": web.now()}
+
+
+def _change(user_id: int, change: Callable[[Session], StaffUser], done: str) -> ResponseReturnValue:
+    try:
+        with web.unit_of_work() as session:
+            user = change(session)
+            message = done.format(email=user.email, role=user.role.value)
+    except AccountError as refused:
+        flash(str(refused).capitalize() + ".", "error")
+    else:
+        flash(message, "success")
+    return redirect(url_for("users.index") + f"#user-{user_id}")

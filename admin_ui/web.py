@@ -1,0 +1,80 @@
+"""What every staff page needs from the request: the runtime, the clock, the acting staff member,
+and a unit of work whose audit entries say where the request came from."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import current_app, g, request
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from gateway.bootstrap import Runtime
+from routing.lifecycle import Actor
+from routing.models import AuditEntry
+
+# audit_entries.source is 64 characters: "web " and the longest IPv6 text (45) fit.
+_SOURCE_PREFIX = "web "
+
+
+def runtime() -> Runtime:
+    return current_app.config["CCR_RUNTIME"]
+
+
+def now() -> dt.datetime:
+    """The current time (a test's clock when the app was given one as CCR_CLOCK)."""
+    clock = current_app.config.get("CCR_CLOCK")
+    return clock() if clock else dt.datetime.now(dt.UTC)
+
+
+def today() -> dt.date:
+    """The council's calendar date now."""
+    return runtime().today(now())
+
+
+def request_source() -> str:
+    """Where the request came from, for the audit log: "web <remote address>"."""
+    return _SOURCE_PREFIX + (request.remote_addr or "unknown")
+
+
+def actor() -> Actor:
+    """The signed-in staff member as the register's Actor (inside a require_role view)."""
+    staff = g.staff
+    return Actor(staff.email, staff.role, staff.id)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One transaction for the request; every audit entry written in it gets the request's
+    source, including those written deep inside the register service."""
+    source = request_source()
+    with runtime().uow() as session:
+        event.listen(session, "before_flush", _stamp_source(source))
+        yield session
+
+
+def _stamp_source(source: str) -> Any:
+    def stamp(session: Session, _context: Any, _instances: Any) -> None:
+        for item in session.new:
+            if isinstance(item, AuditEntry) and item.source is None:
+                item.source = source
+
+    return stamp
+
+
+def register_changed() -> None:
+    """Reload this process's register now; other processes follow within seconds."""
+    runtime().register.invalidate()
+
+
+def runtime_for_request() -> Runtime:
+    """The runtime, for gateway functions that take one and open their own unit of work
+    (register export, dead-letter retry): their audit entries then get the request's
+    source too. Everything but `uow` is the process's runtime itself."""
+    request_rt = copy.copy(runtime())
+    request_rt.uow = unit_of_work  # type: ignore[method-assign]
+    return request_rt

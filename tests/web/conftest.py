@@ -1,0 +1,225 @@
+"""Fixtures for the staff web UI: the real app on a real migrated database (SQLite or
+PostgreSQL), staff accounts for every role, and a small register to look at."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from admin_ui import create_app
+from gateway import accounts, register_service
+from gateway.bootstrap import Runtime, bootstrap
+from gateway.settings import Settings
+from gateway.smtp.server import SmtpGateway
+from gateway.webserver import start_web
+from routing.enums import Category, EmailMeasure, IdentityKind, PhoneMeasure, Role, Stage
+from routing.lifecycle import Actor
+from routing.models import utcnow
+from routing.terms import RestrictionDraft
+from tests.integration.api_helpers import Clock, free_port
+from tests.web.helpers import PASSWORD, StaffBrowser
+
+AGENT = "agent@council.example.org"
+MANAGER = "manager@council.example.org"
+APPROVER = "approver@council.example.org"
+SECOND_APPROVER = "second.approver@council.example.org"
+ADMIN = "admin@council.example.org"
+STAFF = {AGENT: Role.AGENT, MANAGER: Role.MANAGER, APPROVER: Role.APPROVER, ADMIN: Role.ADMIN}
+EMAIL_OF_ROLE = {role: email for email, role in STAFF.items()}
+
+CUSTOMER_EMAIL = "jo.example@example.org"
+CUSTOMER_PHONE = "01632 960123"
+SPOC = "spoc@council.example.org"
+CONFIDENTIAL = "Lives with a relative who is also known to adult social care (test note)"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(rt: Runtime, clock: Clock) -> Flask:
+    return create_app(test_config={"TESTING": True, "CCR_CLOCK": clock}, runtime=rt)
+
+
+@pytest.fixture
+def staff(rt: Runtime) -> dict[str, Actor]:
+    """One account per role, plus a second approver; all with the same test password."""
+    made = {}
+    with rt.uow() as session:
+        for email, role in [*STAFF.items(), (SECOND_APPROVER, Role.APPROVER)]:
+            user = accounts.add_user(
+                session, email=email, role=role, password=PASSWORD, actor="test", now=utcnow()
+            )
+            made[email] = Actor(user.email, role, user.id)
+    return made
+
+
+@pytest.fixture
+def browser_for(app: Flask, staff: dict[str, Actor]) -> Callable[[str], StaffBrowser]:
+    """A signed-in session for a member of staff, by email."""
+
+    def sign_in(email: str) -> StaffBrowser:
+        browser = StaffBrowser(app)
+        response = browser.sign_in(email)
+        assert response.status_code == 302, f"{email} could not sign in"
+        return browser
+
+    return sign_in
+
+
+@dataclass(frozen=True)
+class Register:
+    customer_id: int
+    active_id: int  # an active restriction, with confidential notes
+    pending_id: int  # a proposal waiting for approval (proposed by the manager)
+    reference: str
+
+
+@pytest.fixture
+def register(rt: Runtime, staff: dict[str, Actor]) -> Register:
+    """A customer with an email address and a number, one restriction in force and one
+    proposal waiting for approval."""
+    manager, approver = staff[MANAGER], staff[APPROVER]
+    now = utcnow()
+    with rt.uow() as session:
+        customer = register_service.add_customer(
+            session, manager, now, name="Jo Example", customer_ref="C-1001"
+        )
+        for raw, kind in (
+            (CUSTOMER_EMAIL, IdentityKind.EMAIL),
+            (CUSTOMER_PHONE, IdentityKind.PHONE),
+        ):
+            register_service.link_raw_identity(
+                session, manager, now, customer, raw, kind, fold_plus=True, region="GB"
+            )
+        active = _propose(session, manager, now, customer, confidential_notes=CONFIDENTIAL)
+        register_service.approve(
+            session, approver, now, active.id, today=rt.today(now), appeal_days=14
+        )
+        pending = _propose(
+            session, manager, now, customer, phone_measure=PhoneMeasure.BARRED, stage=Stage.STAGE2
+        )
+        result = Register(customer.id, active.id, pending.id, active.reference)
+    rt.register.invalidate()
+    return result
+
+
+def _propose(session, manager: Actor, now: dt.datetime, customer, **terms: object):
+    values: dict = {
+        "stage": Stage.STAGE1,
+        "category": Category.C,
+        "starts_on": dt.date(2026, 1, 1),
+        "email_measure": EmailMeasure.REDIRECT,
+        "spoc_email": SPOC,
+        "reason": "Unreasonable levels of contact (test).",
+        **terms,
+    }
+    restriction = register_service.draft_restriction(
+        session, manager, now, customer, RestrictionDraft(**values)
+    )
+    register_service.submit(session, manager, now, restriction.id)
+    return restriction
+
+
+# --- the browser tests: the real service and Debian's chromium --------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (Debian's package; never `playwright install`), one per module.
+
+    Without it the browser tests skip on a developer's machine but fail in CI (CI=true).
+    """
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class LiveService:
+    """The service as `ccr serve` runs it: SMTP gateway and web server on loopback ports."""
+
+    rt: Runtime
+    base_url: str
+    smtp_port: int
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    @property
+    def maildir(self) -> Path:
+        return Path(self.rt.settings.downstream.removeprefix("maildir:"))
+
+
+@pytest.fixture
+def live(settings: Settings, tmp_path: Path) -> Iterator[LiveService]:
+    """The real SMTP gateway and web server (waitress) on free loopback ports, with a staff
+    account for every role (and a second approver)."""
+    rt = bootstrap(
+        settings.model_copy(
+            update={
+                "smtp_listen": f"127.0.0.1:{free_port()}",
+                "web_listen": f"127.0.0.1:{free_port()}",
+                "spool_dir": str(tmp_path / "spool"),
+                "downstream": f"maildir:{tmp_path / 'mail'}",
+                # A test run on a bank holiday must not see every call window closed.
+                "exclude_bank_holidays": False,
+            }
+        )
+    )
+    with rt.uow() as session:
+        for email, role in [*STAFF.items(), (SECOND_APPROVER, Role.APPROVER)]:
+            accounts.add_user(
+                session, email=email, role=role, password=PASSWORD, actor="test", now=utcnow()
+            )
+    smtp = SmtpGateway(rt).start()
+    web_server = start_web(rt)
+    yield LiveService(rt, f"http://127.0.0.1:{web_server.port}", smtp.port)
+    web_server.close()
+    smtp.stop()
+    rt.close()
+
+
+@pytest.fixture
+def page(chromium: Any, live: LiveService) -> Iterator[Any]:
+    """A fresh browser tab (its own cookies) on the live service; fails the test if the
+    page breaks the content security policy."""
+    context = chromium.new_context(base_url=live.base_url, locale="en-GB")
+    tab = context.new_page()
+    refusals: list[str] = []
+    tab.on(
+        "console",
+        lambda message: (
+            refusals.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield tab
+    context.close()
+    assert refusals == [], "the content security policy refused something"

@@ -1,0 +1,82 @@
+"""Data for the later staff pages, made the way the service makes it: contact events as the
+channels record them, evaluated by the contact volume job into a real alert; a call flagged by
+the call recorder's engine; API tokens through gateway/accounts.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select
+
+from gateway import volume
+from gateway.bootstrap import Runtime
+from gateway.calls.live import CallInput, record_call
+from routing.enums import Channel, IdentityKind, Outcome
+from routing.models import Alert, ContactEvent, Identity
+
+HOUSING = "housing@council.example.org"
+MAIN_LINE = "+441632960100"
+
+
+def email_identity(rt: Runtime, customer_id: int) -> int:
+    """The id of the customer's (first) email address."""
+    with rt.uow() as session:
+        return session.scalar(
+            select(Identity.id)
+            .where(Identity.customer_id == customer_id, Identity.kind == IdentityKind.EMAIL)
+            .order_by(Identity.id)
+        )
+
+
+def raise_email_alert(rt: Runtime, identity_id: int, end: dt.datetime, count: int = 11) -> int:
+    """`count` emails in the hours up to `end` (over the default 10 a day), evaluated by the
+    contact volume job: returns the id of the alert it opened."""
+    rows = [
+        {
+            "occurred_at": end - dt.timedelta(minutes=20 * (count - 1 - n)),
+            "channel": Channel.EMAIL,
+            "source": "test",
+            "source_key": f"alert-{identity_id}-{end.isoformat()}-{n}",
+            "identity_id": identity_id,
+            "to_value": HOUSING,
+            "outcome": Outcome.DELIVER,
+            "reasons": [],
+        }
+        for n in range(count)
+    ]
+    with rt.uow() as session:
+        statement = insert(ContactEvent).returning(ContactEvent.id, sort_by_parameter_order=True)
+        ids = list(session.scalars(statement, rows))
+    volume.evaluate(rt, ids, now=end)
+    with rt.uow() as session:
+        return session.scalar(
+            select(Alert.id).where(Alert.rule == "emails_1d").order_by(Alert.id.desc())
+        )
+
+
+def call_in(rt: Runtime, caller: str, at: dt.datetime, line: str = MAIN_LINE) -> list[str]:
+    """A call reported as the telephony platform reports one (the live call API's function);
+    returns the kinds of the flags it got."""
+    result = record_call(
+        rt, CallInput(caller=caller, called=line, started_at=at, duration_seconds=240)
+    )
+    return [flag.kind for flag in result.flags]
+
+
+def unlinked_identity(rt: Runtime, address: str) -> int:
+    """An email address the gateway has seen but nobody has linked to a customer yet."""
+    with rt.uow() as session:
+        identity = Identity(kind=IdentityKind.EMAIL, value=address)
+        session.add(identity)
+        session.flush()
+        return identity.id
+
+
+def email_identity_of(rt: Runtime, address: str) -> int:
+    """The id of a stored email address (already normalised)."""
+    with rt.uow() as session:
+        return session.scalar(
+            select(Identity.id).where(
+                Identity.kind == IdentityKind.EMAIL, Identity.value == address
+            )
+        )

@@ -1,0 +1,72 @@
+"""Call flags through the real app and database: calls decided and recorded by the live
+call API's function against a barred restriction, listed for agents by day and kind, in UK
+time, with the restriction's reference and never its confidential notes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+
+from gateway.bootstrap import Runtime
+from routing.enums import FlagKind, IdentityKind, PhoneMeasure
+from routing.lifecycle import Actor
+from tests.integration.register_helpers import impose_restriction
+from tests.web.conftest import AGENT, APPROVER, CONFIDENTIAL, MANAGER
+from tests.web.helpers import StaffBrowser, text_of
+from tests.web.page_data import MAIN_LINE, call_in
+
+CALLER = "07700 900456"
+
+
+@pytest.fixture
+def barred(rt: Runtime, staff: dict[str, Actor]) -> str:
+    """A customer barred from calling, with a confidential note on the restriction."""
+    return impose_restriction(
+        rt,
+        staff[MANAGER],
+        staff[APPROVER],
+        [(CALLER, IdentityKind.PHONE)],
+        phone_measure=PhoneMeasure.BARRED,
+        confidential_notes=CONFIDENTIAL,
+    )
+
+
+def test_agents_see_todays_flags_with_the_restriction_and_never_its_notes(
+    rt: Runtime, barred: str, browser_for: Callable[[str], StaffBrowser]
+) -> None:
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    assert call_in(rt, CALLER, at) == [FlagKind.PHONE_BARRED]
+    page = text_of(browser_for(AGENT).get("/call-flags"))
+    assert ">phone barred</strong>" in page
+    assert f">{barred}</a>" in page
+    assert f"<td>{MAIN_LINE}</td>" in page
+    local = at.astimezone(rt.timezone)
+    assert f"{local.day} {local:%b %Y, %H:%M}" in page  # UK time, not UTC
+    assert CONFIDENTIAL not in page and "Confidential" not in page
+
+
+def test_flags_are_filtered_by_day_and_kind(
+    rt: Runtime, barred: str, browser_for: Callable[[str], StaffBrowser]
+) -> None:
+    today = rt.today()
+    long_ago = dt.datetime.combine(today - dt.timedelta(days=20), dt.time(11), rt.timezone)
+    call_in(rt, CALLER, long_ago.astimezone(dt.UTC))
+    agent = browser_for(AGENT)
+    recent = text_of(agent.get("/call-flags"))
+    assert "No flagged calls on these days." in recent  # the last 7 days by default
+    day = long_ago.date().isoformat()
+    that_day = text_of(agent.get(f"/call-flags?start={day}&end={day}"))
+    assert ">phone barred</strong>" in that_day
+    other_kind = text_of(agent.get(f"/call-flags?start={day}&end={day}&kind=outside_window"))
+    assert "No flagged calls of that kind on these days." in other_kind
+
+
+def test_a_range_that_ends_before_it_starts_is_shown_as_a_problem(
+    browser_for: Callable[[str], StaffBrowser], staff
+) -> None:
+    page = text_of(browser_for(AGENT).get("/call-flags?start=2026-03-10&end=2026-03-01"))
+    assert "There is a problem" in page
+    assert '<a href="#start">The first day must not be after the last day</a>' in page
+    assert "<title>Error: Call flags" in page

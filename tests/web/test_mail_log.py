@@ -1,0 +1,166 @@
+"""The mail log through the real app, with mail sent through the real SMTP gateway into a
+Maildir: how each copy was routed, who sees the sender, paging, and a dead letter retried
+from the page until it arrives."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from admin_ui import create_app
+from gateway import accounts, web_queries
+from gateway.bootstrap import Runtime, bootstrap
+from gateway.jobs import InProcessQueue
+from gateway.settings import Settings
+from gateway.smtp.server import SmtpGateway
+from routing.enums import DeliveryStatus
+from routing.models import AuditEntry, MailDelivery, utcnow
+from tests.integration.api_helpers import free_port
+from tests.web.conftest import ADMIN, AGENT, MANAGER, STAFF
+from tests.web.helpers import PASSWORD, StaffBrowser, text_of
+
+SENDER = "pat.sample@example.org"
+HOUSING = "housing@council.example.org"
+PLANNING = "planning@council.example.org"
+
+
+class MailService:
+    """The SMTP gateway delivering into a Maildir, and the staff web app on the same runtime."""
+
+    def __init__(self, rt: Runtime, port: int) -> None:
+        self.rt, self.port = rt, port
+        self.app: Flask = create_app(test_config={"TESTING": True}, runtime=rt)
+
+    @property
+    def maildir(self) -> Path:
+        return Path(self.rt.settings.downstream.removeprefix("maildir:"))
+
+    def send(self, recipient: str, subject: str = "Bins") -> None:
+        message = f"From: {SENDER}\r\nTo: {recipient}\r\nSubject: {subject}\r\n\r\nHello\r\n"
+        with smtplib.SMTP("127.0.0.1", self.port, local_hostname="client.test") as client:
+            client.sendmail(SENDER, [recipient], message.encode())
+        self.settle()
+
+    def settle(self) -> None:
+        assert isinstance(self.rt.jobs, InProcessQueue)
+        assert self.rt.jobs.join(timeout=60)
+
+    def browser(self, email: str) -> StaffBrowser:
+        browser = StaffBrowser(self.app)
+        assert browser.sign_in(email, PASSWORD).status_code == 302
+        return browser
+
+    def copies(self) -> list[MailDelivery]:
+        with self.rt.uow() as session:
+            return list(session.scalars(select(MailDelivery).order_by(MailDelivery.id)))
+
+
+@pytest.fixture
+def mail(settings: Settings, tmp_path: Path) -> Iterator[MailService]:
+    """Copies that fail are given up at once (a lifetime of a fraction of a second), so a
+    Maildir folder that cannot be written makes a dead letter without waiting five days."""
+    rt = bootstrap(
+        settings.model_copy(
+            update={
+                "smtp_listen": f"127.0.0.1:{free_port()}",
+                "spool_dir": str(tmp_path / "spool"),
+                "downstream": f"maildir:{tmp_path / 'mail'}",
+                "delivery_lifetime_hours": 1e-7,
+            }
+        )
+    )
+    with rt.uow() as session:
+        for email, role in STAFF.items():
+            accounts.add_user(
+                session, email=email, role=role, password=PASSWORD, actor="test", now=utcnow()
+            )
+    smtp = SmtpGateway(rt).start()
+    yield MailService(rt, smtp.port)
+    smtp.stop()
+    rt.close()
+
+
+def test_each_copy_shows_how_it_was_routed_and_delivered(mail: MailService) -> None:
+    mail.send(HOUSING)
+    page = text_of(mail.browser(MANAGER).get("/mail"))
+    [copy] = mail.copies()
+    assert copy.status is DeliveryStatus.DELIVERED
+    with mail.rt.uow() as session:
+        [message] = web_queries.mail_log(session).messages
+    assert message.queue_id in page
+    assert "<td>deliver</td>" in page and f"<td>{HOUSING}</td>" in page
+    assert "Delivered " in page
+    assert SENDER in page  # caseworkers see who wrote
+    assert "None: every copy has been delivered" in page
+
+
+def test_admins_see_the_routing_but_not_who_sent_it(mail: MailService) -> None:
+    mail.send(HOUSING)
+    page = text_of(mail.browser(ADMIN).get("/mail"))
+    assert f"<td>{HOUSING}</td>" in page
+    assert SENDER not in page
+    assert mail.browser(AGENT).get("/mail").status_code == 403
+
+
+def test_looking_at_the_mail_log_is_audited(mail: MailService) -> None:
+    mail.send(HOUSING)
+    mail.browser(MANAGER).get("/mail")
+    with mail.rt.uow() as session:
+        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "mail.listed"))
+    assert (entry.actor, entry.source, entry.detail["shown"]) == (MANAGER, "web 127.0.0.1", 1)
+
+
+def test_pages_continue_by_message_id_and_keep_the_filter(mail: MailService) -> None:
+    for subject in ("one", "two", "three"):
+        mail.send(HOUSING, subject)
+    with mail.rt.uow() as session:
+        first = web_queries.mail_log(session, limit=2)
+        second = web_queries.mail_log(session, before=first.older_than, limit=2)
+        redirected = web_queries.mail_log(session, decision="redirect")
+    ids = [m.id for m in first.messages] + [m.id for m in second.messages]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 3
+    assert second.older_than is None
+    assert redirected.messages == []
+
+    manager = mail.browser(MANAGER)
+    older = text_of(manager.get(f"/mail?before={ids[1]}&decision=deliver"))
+    assert older.count("<code>") == 1  # only the oldest message
+    assert "Newest messages" in older
+    assert "No messages routed as redirect" in text_of(manager.get("/mail?decision=redirect"))
+
+
+def test_a_dead_letter_retried_from_the_page_arrives_in_the_maildir(mail: MailService) -> None:
+    # A file where the mailbox's folder should be: every delivery to it fails.
+    blocker = mail.maildir / PLANNING
+    mail.maildir.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    mail.send(PLANNING)
+    [copy] = mail.copies()
+    assert copy.status is DeliveryStatus.DEAD
+
+    admin = mail.browser(ADMIN)
+    page = text_of(admin.get("/mail"))
+    assert f'Retry<span class="visually-hidden"> copy {copy.id} to {PLANNING}</span>' in page
+    assert "expired: " in page  # the reason, as the delivery recorded it
+
+    blocker.unlink()  # the cause is fixed
+    response = admin.post(f"/mail/dead-letters/{copy.id}/retry")
+    assert response.status_code == 302 and response.location == "/mail"
+    mail.settle()
+    [copy] = mail.copies()
+    assert copy.status is DeliveryStatus.DELIVERED
+    assert len(list((mail.maildir / PLANNING / "new").iterdir())) == 1
+    after = text_of(admin.get("/mail"))
+    assert f"Copy {copy.id} is queued for delivery again." in after
+    assert "None: every copy has been delivered" in after
+    with mail.rt.uow() as session:
+        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "mail.retried"))
+    assert (entry.actor, entry.subject_ref, entry.source) == (ADMIN, str(copy.id), "web 127.0.0.1")
+
+    again = admin.post(f"/mail/dead-letters/{copy.id}/retry", follow_redirects=True)
+    assert f"Copy {copy.id} is not a dead letter" in text_of(again)
