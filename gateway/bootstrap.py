@@ -61,8 +61,11 @@ class Runtime:
         return (now or dt.datetime.now(dt.UTC)).astimezone(self.policy.timezone).date()
 
     def close(self) -> None:
+        from gateway.delivery import close_transports  # delivery imports this module
+
         self.register.close()
         self.jobs.close()
+        close_transports(self.settings.downstream)
         self.engine.dispose()
 
 

@@ -19,6 +19,7 @@ from gateway.accounts import AccountError
 from gateway.jobs import InProcessQueue
 from gateway.register_service import RegisterError
 from gateway.settings import SettingsError
+from routing.alerts import AlertRefused
 from routing.enums import Role
 from routing.lifecycle import TransitionRefused
 from routing.windows import WindowSyntaxError
@@ -31,6 +32,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     AccountError,
     TransitionRefused,
     WindowSyntaxError,
+    AlertRefused,
 )
 
 
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except click.ClickException as exc:
         _fail(exc.format_message(), 2)
     except USER_ERRORS as exc:
+        _fail(str(exc), 2)
+    except _call_format_errors() as exc:
         _fail(str(exc), 2)
     except _csv_errors() as exc:
         # The summary line first, then the line-numbered report the spreadsheet owner needs.
@@ -71,6 +75,12 @@ def _csv_errors() -> tuple[type[Exception], ...]:
     from gateway.register_csv import CsvImportError
 
     return (CsvImportError,)
+
+
+def _call_format_errors() -> tuple[type[Exception], ...]:
+    from gateway.calls.formats import CallFormatError
+
+    return (CallFormatError,)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -182,6 +192,18 @@ def token_add(name: str, scopes: tuple[str, ...]) -> None:
     click.echo(secret)
 
 
+@token.command("revoke", help="Revoke an API token; it stops working within seconds.")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    from admin_ui.tokens import DEFAULT_CACHE_SECONDS
+    from gateway.accounts import revoke_token
+
+    rt = _runtime()
+    with rt.uow() as session:
+        revoke_token(session, name=name, actor=_cli_actor(), now=_now())
+    click.echo(f"token {name} revoked; refused everywhere within {DEFAULT_CACHE_SECONDS:g} s")
+
+
 # --- the register -------------------------------------------------------------------------
 
 
@@ -234,6 +256,51 @@ def register_export(output: Path | None) -> None:
     click.echo(f"wrote {rows} restriction(s) to {output}", err=True)
 
 
+# --- call logs ----------------------------------------------------------------------------
+
+
+@cli.group(help="Call logs: import files of calls, list the formats they can be in.")
+def calls() -> None:
+    pass
+
+
+@calls.command("import", help="Import a call-log file; prints a summary with the flag counts.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "format_name",
+    help="Format name (see `ccr calls formats`) or a mapping .toml file; "
+    "default: recognised from the file's first row.",
+)
+def calls_import(file: Path, format_name: str | None) -> None:
+    from gateway.calls import CallImportError, import_file, summary_lines
+    from routing.enums import CallImportStatus
+
+    if not file.is_file():
+        raise click.ClickException(f"{file}: no such file")
+    rt = _runtime()
+    try:
+        report = import_file(rt, file, format_name, source="cli")
+    except CallImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in summary_lines(report):
+        click.echo(line)
+    if isinstance(rt.jobs, InProcessQueue):
+        # This process is the worker for the jobs the import queued (contact volume).
+        rt.jobs.join(timeout=600)
+    if report.status is not CallImportStatus.DONE:
+        raise click.ClickException(report.error or "nothing was imported")
+
+
+@calls.command("formats", help="List the call-log formats (mapping files) available.")
+def calls_formats() -> None:
+    from gateway.calls.formats import available_formats, read_format_file
+    from gateway.settings import load_settings
+
+    for name, path in available_formats(load_settings()).items():
+        click.echo(f"{name}\t{read_format_file(path).description}\t({path})")
+
+
 @cli.command(help="Load fictional demo data (example.org addresses, Ofcom drama numbers).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the register has customers.")
 def demo(if_empty: bool) -> None:
@@ -265,6 +332,145 @@ def maintenance_run() -> None:
     click.echo(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in counts.items()))
 
 
+# --- contact volume alerts (gateway/alerts.py, gateway/volume.py, gateway/linking.py) --------
+
+
+@cli.group(
+    help="Alerts for managers (contact volume, safeguarding, reviews). Alone: list them.",
+    invoke_without_command=True,
+)
+@click.pass_context
+def alerts(ctx: click.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(alerts_list)
+
+
+@alerts.command("list", help="Open and acknowledged alerts, one line each, by reference only.")
+def alerts_list() -> None:
+    from gateway.alerts import live_alerts, record_listing
+
+    rt = _runtime()
+    with rt.uow() as session:
+        lines = live_alerts(session)
+        record_listing(session, _cli_actor(), _now(), len(lines))
+    for line in lines:
+        click.echo(line.text(rt.timezone))
+    click.echo(f"{len(lines)} open alert(s)", err=True)
+
+
+@alerts.command("show", help="One alert's evidence, with a chart of the days up to it.")
+@click.argument("alert_id", type=int)
+def alerts_show(alert_id: int) -> None:
+    from gateway.alerts import describe_alert
+
+    rt = _runtime()
+    with rt.uow() as session:
+        lines = describe_alert(session, rt, alert_id, actor=_cli_actor(), now=_now())
+    for line in lines:
+        click.echo(line)
+
+
+@alerts.command("acknowledge", help="Mark an alert as being looked into.")
+@click.argument("alert_id", type=int)
+@click.option("--by", "by", required=True, help="Email of the manager acting.")
+def alerts_acknowledge(alert_id: int, by: str) -> None:
+    from gateway.alerts import acknowledge_alert, staff_actor
+
+    rt = _runtime()
+    with rt.uow() as session:
+        acknowledge_alert(session, staff_actor(session, by), _now(), alert_id)
+    click.echo(f"alert {alert_id} acknowledged")
+
+
+@alerts.command("dismiss", help="Close an alert as reasonable contact; a reason is required.")
+@click.argument("alert_id", type=int)
+@click.option("--by", "by", required=True, help="Email of the manager acting.")
+@click.option("--reason", help="Why the contact is reasonable (kept with the alert).")
+def alerts_dismiss(alert_id: int, by: str, reason: str | None) -> None:
+    from gateway.alerts import dismiss_alert, staff_actor
+
+    rt = _runtime()
+    with rt.uow() as session:
+        dismiss_alert(session, staff_actor(session, by), _now(), alert_id, reason=reason)
+    click.echo(f"alert {alert_id} dismissed")
+
+
+@alerts.command("escalate", help="Close an alert and draft a warning for the person (a draft).")
+@click.argument("alert_id", type=int)
+@click.option("--by", "by", required=True, help="Email of the manager acting.")
+@click.option("--reason", help="Note kept with the alert.")
+def alerts_escalate(alert_id: int, by: str, reason: str | None) -> None:
+    from gateway.alerts import escalate_alert, staff_actor
+
+    rt = _runtime()
+    with rt.uow() as session:
+        actor = staff_actor(session, by)
+        draft = escalate_alert(session, rt, actor, _now(), alert_id, reason=reason)
+        reference = draft.reference
+    rt.register.invalidate()
+    click.echo(
+        f"alert {alert_id} escalated: draft warning {reference} (submit it for approval "
+        "before it applies)"
+    )
+
+
+@alerts.command("rescan", help="Rebuild the open contact volume alerts from recorded contacts.")
+@click.option("--days", type=click.IntRange(1, 366), help="How far back (volume.rescan_days).")
+def alerts_rescan(days: int | None) -> None:
+    from gateway.volume import rescan
+
+    rt = _runtime()
+    report = rescan(rt, days=days, actor=_cli_actor())
+    click.echo(
+        f"rescanned {report.events} contact(s) of {report.people} people over "
+        f"{report.days} days in {report.seconds:.1f} s: {report.opened} alert(s) open, "
+        f"{report.removed} removed and rebuilt, {report.refreshed} acknowledged brought up to date"
+    )
+
+
+@alerts.command("rules", help="The contact volume rules in force, in plain words.")
+def alerts_rules() -> None:
+    from gateway.settings import load_settings
+
+    for rule in load_settings().volume.rule_set.rules:
+        click.echo(f"{rule.key}\t{rule.title}")
+
+
+@cli.group(help="Customers on the register.")
+def customers() -> None:
+    pass
+
+
+@customers.command(
+    "link", help="Link email addresses and phone numbers to one customer; contacts count together."
+)
+@click.option("--email", "emails", multiple=True, help="An email address (repeatable).")
+@click.option("--phone", "phones", multiple=True, help="A phone number (repeatable).")
+@click.option("--customer-ref", help="The customer (created if new); default: theirs, or new.")
+@click.option("--by", "by", required=True, help="Email of the manager acting.")
+def customers_link(
+    emails: tuple[str, ...], phones: tuple[str, ...], customer_ref: str | None, by: str
+) -> None:
+    from gateway.alerts import staff_actor
+    from gateway.linking import link_identities
+    from routing.enums import IdentityKind
+
+    wanted = [(e, IdentityKind.EMAIL) for e in emails] + [(p, IdentityKind.PHONE) for p in phones]
+    rt = _runtime()
+    with rt.uow() as session:
+        result = link_identities(
+            session, rt, staff_actor(session, by), _now(), wanted, customer_ref=customer_ref
+        )
+    rt.register.invalidate()
+    who = result.customer_ref or f"#{result.customer_id}"
+    click.echo(
+        f"linked {len(result.identity_ids)} address(es) or number(s) to "
+        f"{'new ' if result.customer_created else ''}customer {who}; alerts: "
+        f"{result.alerts_moved} moved, {result.alerts_merged} merged, "
+        f"{len(result.alerts_opened)} opened"
+    )
+
+
 # --- long-running processes ---------------------------------------------------------------
 
 
@@ -286,6 +492,8 @@ def serve() -> None:
     click.echo(f"web UI and API: http://{rt.settings.web_listen}/")
     jobs = f"rq via {rt.settings.redis_url}" if rt.settings.redis_url else "in-process"
     click.echo(f"jobs: {jobs}; delivering to {rt.settings.downstream}")
+    if rt.settings.calls_drop:
+        click.echo(f"call-log drop folder: {rt.settings.calls_drop}")
     _wait_for_signal(lambda: (smtp.stop(), web.close(), scheduler.stop(), rt.close()))
 
 
@@ -349,9 +557,10 @@ def web() -> None:
 @cli.command(help="Run jobs from Redis (needs CCR_REDIS_URL), and the schedule.")
 @click.option("--burst", is_flag=True, help="Run queued jobs, then exit.")
 def worker(burst: bool) -> None:
-    from rq import Worker
+    from redis import Redis
+    from rq import SimpleWorker
 
-    from gateway.jobs import QUEUE_NAME, RqQueue
+    from gateway.jobs import BACKGROUND_QUEUE_NAME, QUEUE_NAME, RqQueue
     from gateway.scheduler import Scheduler, default_tasks
 
     rt = _runtime()
@@ -363,8 +572,15 @@ def worker(burst: bool) -> None:
     scheduler = Scheduler(rt, default_tasks(rt))
     if not burst:
         scheduler.start()
-    # rq's scheduler moves jobs whose retry back-off has passed back onto the queue.
-    Worker([QUEUE_NAME], connection=rt.jobs.connection).work(
+    # SimpleWorker runs each job in this process. rq's default forks a child per job, and a
+    # child forked while the schedule thread holds a lock (the connection pool's, say)
+    # waits for it forever; a fork per job also costs more than most of our jobs take.
+    # rq's scheduler moves jobs whose retry back-off has passed back onto the queue. The
+    # worker blocks on Redis for minutes at a time, so it gets a connection without the
+    # enqueue connection's short socket timeout.
+    listening = Redis.from_url(rt.settings.redis_url)
+    # Queues in priority order: a worker takes background work only when no mail waits.
+    SimpleWorker([QUEUE_NAME, BACKGROUND_QUEUE_NAME], connection=listening).work(
         burst=burst, logging_level="WARNING", with_scheduler=True
     )
     scheduler.stop()

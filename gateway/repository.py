@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 
 from sqlalchemy import Integer, Select, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from routing.enums import IdentityKind, RestrictionStatus
@@ -83,6 +85,42 @@ def get_or_create_identity(session: Session, identity: NormalisedIdentity) -> Id
     return found
 
 
+def ensure_identities(
+    session: Session, identities: Sequence[NormalisedIdentity]
+) -> dict[str, Identity]:
+    """The stored identities for these values (by value), creating the new ones.
+
+    Insert-or-ignore, so two gateway processes meeting the same new sender at once do not
+    fail each other's batches.
+    """
+    wanted = {(i.kind, i.value) for i in identities if i.ok and i.value}
+    found = _identities_by_value(session, wanted)
+    missing = wanted - {(i.kind, i.value) for i in found.values()}
+    if missing:
+        now = utcnow()
+        rows = [{"kind": kind, "value": value, "created_at": now} for kind, value in missing]
+        session.execute(_insert_ignoring_duplicates(session, Identity, rows))
+        found.update(_identities_by_value(session, missing))
+    return found
+
+
+def _identities_by_value(
+    session: Session, wanted: set[tuple[IdentityKind, str]]
+) -> dict[str, Identity]:
+    found: dict[str, Identity] = {}
+    for kind in {k for k, _ in wanted}:
+        values = [v for k, v in wanted if k == kind]
+        query = select(Identity).where(Identity.kind == kind, Identity.value.in_(values))
+        found.update((identity.value, identity) for identity in session.scalars(query))
+    return found
+
+
+def _insert_ignoring_duplicates(session: Session, model: type, rows: list[dict]):
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(model).values(rows).on_conflict_do_nothing()
+
+
 def customer_by_ref(session: Session, customer_ref: str) -> Customer | None:
     return session.scalar(select(Customer).where(Customer.customer_ref == customer_ref))
 
@@ -157,8 +195,11 @@ def _active() -> Select[tuple[Restriction]]:
     return select(Restriction).where(Restriction.status == LIVE)
 
 
-def staff_by_email(session: Session, email: str) -> StaffUser | None:
-    return session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+def staff_by_email(session: Session, email: str, *, for_update: bool = False) -> StaffUser | None:
+    """The account with this email. `for_update` locks its row until the transaction ends,
+    so concurrent sign-in attempts count their failures one after another."""
+    query = select(StaffUser).where(StaffUser.email == email.strip().lower())
+    return session.scalar(query.with_for_update() if for_update else query)
 
 
 def service_by_name(session: Session, name: str) -> Service | None:

@@ -22,6 +22,8 @@ from pydantic import (
     ValidationError,
 )
 
+from gateway.volume_settings import VolumeSettings
+
 DEFAULT_CONFIG_FILE = Path("config/ccr.toml")
 
 
@@ -71,6 +73,24 @@ def _mailbox(value: str) -> str:
     return value.lower()
 
 
+def _folder(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError("expected a folder path, got an empty value")
+    if Path(value).exists() and not Path(value).is_dir():
+        raise ValueError(f"expected a folder, but {value!r} is a file")
+    return value
+
+
+def _readable_file(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not Path(value).is_file():
+        raise ValueError(f"no such file: {value!r}")
+    return value
+
+
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -82,6 +102,7 @@ def _timezone(value: str) -> str:
 HostPort = Annotated[str, AfterValidator(_host_port)]
 Mailbox = Annotated[str, AfterValidator(_mailbox)]
 MailboxList = Annotated[list[Mailbox], BeforeValidator(_split_list)]
+ReadableFile = Annotated[str | None, AfterValidator(_readable_file)]
 DomainList = Annotated[list[str], BeforeValidator(_split_list)]
 
 
@@ -94,10 +115,31 @@ class Settings(BaseModel):
     redis_url: Annotated[str | None, AfterValidator(_redis_url)] = None
     smtp_listen: HostPort = "127.0.0.1:2525"
     web_listen: HostPort = "127.0.0.1:8025"
+    # waitress worker threads: requests run on these, connections wait on one event loop.
+    web_threads: Annotated[int, Field(ge=1, le=256)] = 8
+    # Staff sign-in cookies carry the Secure flag: set it when the web UI is reached over
+    # HTTPS (a TLS-terminating proxy in front of waitress), which production must be.
+    web_secure_cookies: bool = False
+    # A signed-in session ends after this long without a request, and after web_session_hours
+    # whatever happens, so a shared contact-centre screen does not stay signed in.
+    web_session_idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    web_session_hours: Annotated[int, Field(ge=1, le=24)] = 10
+    # Failed sign-ins in a row before an account is locked; each further failure doubles
+    # the lock (1 minute, 2, 4, ... up to an hour).
+    web_lockout_after: Annotated[int, Field(ge=1, le=100)] = 5
     downstream: Annotated[str, AfterValidator(_downstream)] = "maildir:var/mail"
     accepted_domains: DomainList = Field(default_factory=lambda: ["council.example.org"])
     secret_key: str | None = None
-    calls_drop: str | None = None
+    calls_drop: Annotated[str | None, AfterValidator(_folder)] = None
+    # How often the drop folder is looked at, and how long a file must be left unchanged
+    # before it is taken (so a file still being copied in is not read half-way).
+    calls_drop_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 10
+    calls_drop_settle_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # Format of every file in the drop folder; unset: recognised from each file's first line.
+    calls_drop_format: str | None = None
+    # Call-log format mappings (one TOML file per format); the shipped presets are found
+    # here, and a council adds its own export by adding a file.
+    call_formats_dir: str = "config/call_formats"
 
     smtp_hostname: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")] = (
         "ccr-gateway.localdomain"
@@ -105,9 +147,12 @@ class Settings(BaseModel):
     spool_dir: str = "var/spool"
     max_message_bytes: Annotated[int, Field(ge=1024, le=200 * 1024 * 1024)] = 25 * 1024 * 1024
     max_recipients: Annotated[int, Field(ge=1, le=1000)] = 100
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
+    tls_cert_file: ReadableFile = None
+    tls_key_file: ReadableFile = None
     downstream_starttls: bool = True
+    # A private CA bundle for the downstream's certificate (councils' internal relays often
+    # use one); without it the system's trusted CAs apply.
+    downstream_ca_file: ReadableFile = None
     delivery_lifetime_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 120.0
     delivery_sweep_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
     delivery_retry_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
@@ -131,6 +176,8 @@ class Settings(BaseModel):
     retention_months: Annotated[int, Field(ge=1, le=240)] = 24
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).
+    volume: VolumeSettings = Field(default_factory=VolumeSettings)
 
 
 def load_settings(

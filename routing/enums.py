@@ -99,6 +99,7 @@ class AlertStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     DISMISSED = "dismissed"
     ESCALATED = "escalated"
+    MERGED = "merged"  # identities were linked: the person's alert continues as another one
 
 
 class Role(StrEnum):
@@ -113,3 +114,12 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"  # claimed by a worker until claimed_until
     DELIVERED = "delivered"
     DEAD = "dead"  # given up: listed by `ccr mail dead-letters`, retried by `ccr mail retry`
+
+
+class CallImportStatus(StrEnum):
+    """Where one call-log file is on its way into the contact events."""
+
+    QUEUED = "queued"  # uploaded, waiting for a worker
+    RUNNING = "running"
+    DONE = "done"  # read to the end; bad rows, if any, are listed in the import's report
+    FAILED = "failed"  # nothing usable: unknown format, unreadable file, or no readable row

@@ -19,11 +19,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from routing.enums import (
     AlertStatus,
+    CallImportStatus,
     Category,
     Channel,
     DeliveryStatus,
@@ -273,6 +275,13 @@ class ContactEvent(Base):
         UniqueConstraint("source", "source_key", name="uq_contact_events_source_key"),
         Index("ix_contact_events_identity_time", "identity_id", "occurred_at"),
         Index("ix_contact_events_customer_time", "customer_id", "occurred_at"),
+        # Flagged calls by time, for today's call flags (migration 0006).
+        Index(
+            "ix_contact_events_flagged_time",
+            "occurred_at",
+            postgresql_where=text("outcome = 'flag' OR would_outcome = 'flag'"),
+            sqlite_where=text("outcome = 'flag' OR would_outcome = 'flag'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -319,15 +328,34 @@ class Alert(Base):
     """A possible unreasonable level of contact, for a manager to judge (never a restriction)."""
 
     __tablename__ = "alerts"
+    __table_args__ = (
+        # Contact volume: at most one open or acknowledged alert per person and rule, held by
+        # the database so two workers evaluating the same person cannot both open one.
+        Index(
+            "uq_alerts_live_person_rule",
+            "person_key",
+            "rule",
+            unique=True,
+            postgresql_where=text("status IN ('open', 'acknowledged')"),
+            sqlite_where=text("status IN ('open', 'acknowledged')"),
+        ),
+        Index("ix_alerts_person_key", "person_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule: Mapped[str] = mapped_column(String(64))
+    # "c:<customer id>" or "i:<identity id>" for contact volume alerts (routing.volume); other
+    # alerts (safeguarding, reviews) leave it empty and are never deduplicated.
+    person_key: Mapped[str | None] = mapped_column(String(32))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"), index=True)
     status: Mapped[AlertStatus] = mapped_column(_enum(AlertStatus), default=AlertStatus.OPEN)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Contact volume: the figure the alert shows (evidence["value"]), kept in a column so each
+    # new contact compares with it without reading and decoding the evidence.
+    value: Mapped[int | None] = mapped_column(Integer)
     opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(Text)
@@ -344,7 +372,7 @@ class MailMessage(Base):
     envelope_from: Mapped[str] = mapped_column(String(320))
     size: Mapped[int] = mapped_column(Integer)
     header_message_id: Mapped[str | None] = mapped_column(String(200))
-    spool_removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    spool_removed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     deliveries: Mapped[list[MailDelivery]] = relationship(
         back_populates="message", order_by="MailDelivery.id"
@@ -371,6 +399,9 @@ class MailDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_until: Mapped[dt.datetime | None]
+    # host:pid:token of the process holding the claim, so a restart can take back the claims
+    # of a process that died instead of waiting for them to lapse.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -416,11 +447,47 @@ class ScheduledRun(Base):
     claimed_by: Mapped[str] = mapped_column(String(128))
 
 
+class CallImport(Base):
+    """One call-log file read into contact events: where it came from, how it went, and why.
+
+    Written by every way in (`ccr calls import`, the drop folder, an API upload), so the
+    upload status the API reports and the command line's summary are the same record.
+    Only counts, line numbers and reasons are kept here, never a caller's number.
+    """
+
+    __tablename__ = "call_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    # Where an upload waits for its job; None for files imported in place.
+    stored_path: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    format: Mapped[str | None] = mapped_column(String(64))
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # cli, drop or api
+    status: Mapped[CallImportStatus] = mapped_column(
+        _enum(CallImportStatus), default=CallImportStatus.QUEUED
+    )
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
+    rows_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    rows_bad: Mapped[int] = mapped_column(Integer, default=0)
+    flag_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # The first bad rows as {"line": n, "reason": "..."}; rows_bad has the full count.
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
 __all__ = [
     "Alert",
     "ApiToken",
     "AuditEntry",
     "Base",
+    "CallImport",
     "ContactEvent",
     "Customer",
     "Flag",

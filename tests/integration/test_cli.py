@@ -178,8 +178,10 @@ def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(env: dict[str,
         answer = json.loads(health)
         assert answer["status"] == "ok"
         assert 0 <= answer["register_age_seconds"] < 10
-        status_page = _get_when_up(f"http://127.0.0.1:{port}/")
+        status_page = _get_when_up(f"http://127.0.0.1:{port}/status")
         assert "Restrictions in force</dt><dd>4" in status_page
+        # The staff pages are there too, behind the sign-in page.
+        assert "Sign in" in _get_when_up(f"http://127.0.0.1:{port}/")
         assert "example.org" not in status_page.replace("council.example.org", "")
     finally:
         process.send_signal(signal.SIGTERM)

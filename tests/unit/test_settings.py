@@ -56,6 +56,10 @@ def test_lists_come_comma_separated_from_the_environment() -> None:
         ({"CCR_IG_MAILBOX": "not-an-address"}, "setting ig_mailbox (CCR_IG_MAILBOX)"),
         ({"CCR_SMTP_LSITEN": "127.0.0.1:25"}, "unknown setting CCR_SMTP_LSITEN"),
         (
+            {"CCR_DOWNSTREAM_CA_FILE": "/nonexistent/ca.pem"},
+            "setting downstream_ca_file (CCR_DOWNSTREAM_CA_FILE): no such file",
+        ),
+        (
             {"CCR_CONFIG": "/nonexistent/ccr.toml"},
             "configuration file /nonexistent/ccr.toml does not exist",
         ),
