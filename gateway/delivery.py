@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import secrets
@@ -16,6 +17,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -25,17 +27,25 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from gateway.bootstrap import Runtime, runtime
+from gateway.jobs import mergeable
 from gateway.smtp.message import decision_signature
 from gateway.spool import Spool
 from routing.enums import DeliveryStatus
 from routing.models import AuditEntry, MailDelivery, MailMessage, utcnow
 
 log = logging.getLogger(__name__)
+DELIVERIES = MailDelivery.__table__
+MESSAGES = MailMessage.__table__
 
 # Long enough for the slowest single send (smtplib allows 60 s per step of a transaction).
 CLAIM_SECONDS = 900
+# Copies sent between two records of progress: at most this many go out twice after a crash.
+RECORD_EVERY = 20
+# A spool file this old that no stored message needs is left over from a crash.
+ORPHAN_AFTER_SECONDS = 3600
 BACKOFF_MAX_SECONDS = 3600
 
 
@@ -54,28 +64,38 @@ class Transport(Protocol):
 # --- jobs --------------------------------------------------------------------------------------
 
 
+@mergeable
 def deliver_messages(message_ids: list[int]) -> int:
     """Deliver every due copy of these messages; returns how many were delivered now.
 
-    The job claims the copies under its own token. Before each send it renews the claim on
-    that one copy, and it records each success in the same transaction: a copy is sent only
-    while this job holds it, and one sent is recorded before the next is started.
+    The job claims the copies under its own token for CLAIM_SECONDS, renewing the claim on
+    what is left before it could lapse, so a copy is only ever sent while this job holds
+    it. Successes are recorded in bulk, every RECORD_EVERY copies and at the end: a crash
+    can make at most that many copies go out a second time (Maildir copies never: their
+    file names are fixed), and a job costs a few transactions rather than one per copy.
     """
     rt = runtime()
     token = f"{claimant()}:{secrets.token_hex(4)}"
-    sent: int | None = None  # sent, not yet recorded
+    claim = _Claim(rt, token, claim_due(rt, message_ids, token))
+    sent: list[int] = []  # sent, not yet recorded
     delivered = 0
     try:
-        for copy in claim_due(rt, message_ids, token):
-            held = _settle_and_hold(rt, token, sent, copy.id)
-            delivered += sent is not None
-            sent = copy.id if held and attempt(rt, copy, token) else None
-        _settle_and_hold(rt, token, sent, None)
-        delivered += sent is not None
-        sent = None
-    finally:
+        for copy in claim.copies:
+            if claim.needs_renewal():
+                delivered += _record_sent(rt, token, sent)
+                sent = []
+                claim.renew()
+            if not claim.holds(copy.id):
+                continue  # taken back while this job was away too long: its new holder sends
+            if attempt(rt, copy, token):
+                sent.append(copy.id)
+            if len(sent) >= RECORD_EVERY:
+                delivered += _record_sent(rt, token, sent)
+                sent = []
+        delivered += _record_sent(rt, token, sent, finished_among=message_ids)
+    except BaseException:
         _give_back(rt, token, sent)
-    forget_if_done(rt, message_ids)
+        raise
     return delivered
 
 
@@ -88,7 +108,7 @@ def sweep_due_deliveries() -> int:
     """Queue delivery of stored messages that are due (after a crash, an outage, a back-off).
 
     It also takes back the claims of processes on this host that died holding them, and
-    removes the spool files of finished messages that a crash left behind.
+    removes spool files that a crash left behind (see forget_if_done).
     """
     rt = runtime()
     release_dead_claims(rt)
@@ -175,26 +195,103 @@ def _held_by(token: str, delivery_id: int):
     )
 
 
-def _settle_and_hold(rt: Runtime, token: str, sent: int | None, next_id: int | None) -> bool:
-    """Record the copy just sent, and renew the claim on the next; False if it was lost."""
+class _Claim:
+    """The copies one job holds, and until when (on this process's clock, conservatively)."""
+
+    def __init__(self, rt: Runtime, token: str, copies: list[ClaimedCopy]) -> None:
+        self._rt, self._token = rt, token
+        self.copies = copies
+        self._held = {copy.id for copy in copies}
+        self._until = time.monotonic() + CLAIM_SECONDS  # read before the claim was made
+
+    def holds(self, delivery_id: int) -> bool:
+        return delivery_id in self._held
+
+    def needs_renewal(self) -> bool:
+        # Well before the lapse: one send can take minutes when the downstream is slow.
+        return time.monotonic() > self._until - CLAIM_SECONDS / 2
+
+    def renew(self) -> None:
+        """Extend the claim on every copy still held; one lost meanwhile is dropped."""
+        until = time.monotonic() + CLAIM_SECONDS
+        with self._rt.uow() as session:
+            renewed = session.scalars(
+                update(MailDelivery)
+                .where(
+                    MailDelivery.id.in_(self._held),
+                    MailDelivery.claimed_by == self._token,
+                    MailDelivery.status == DeliveryStatus.SENDING,
+                )
+                .values(claimed_until=utcnow() + dt.timedelta(seconds=CLAIM_SECONDS))
+                .returning(MailDelivery.id)
+            ).all()
+        self._held = set(renewed)
+        self._until = until
+
+
+def _record_sent(
+    rt: Runtime, token: str, sent: list[int], finished_among: list[int] | None = None
+) -> int:
+    """Record copies sent; with `finished_among`, also let go of finished messages' files.
+
+    A finished message is marked in the same transaction and its file removed after the
+    commit: a crash in between leaves a file that the sweep's orphan clean-up removes,
+    never a mark missing on a file still needed.
+    """
+    if not sent and finished_among is None:
+        return 0
     with rt.uow() as session:
-        if sent is not None:
-            recorded = update(MailDelivery).where(_held_by(token, sent))
-            session.execute(recorded.values(**_delivered_now()))
-        if next_id is None:
-            return False
-        renewed = session.execute(
-            update(MailDelivery)
-            .where(_held_by(token, next_id))
-            .values(claimed_until=utcnow() + dt.timedelta(seconds=CLAIM_SECONDS))
+        recorded = 0
+        if sent:
+            recorded = (
+                session.connection()
+                .execute(
+                    update(DELIVERIES)
+                    .where(
+                        DELIVERIES.c.id.in_(sent),
+                        DELIVERIES.c.claimed_by == token,
+                        DELIVERIES.c.status == DeliveryStatus.SENDING,
+                    )
+                    .values(**_delivered_now())
+                )
+                .rowcount
+            )
+        finished = _mark_finished(session, finished_among) if finished_among else []
+    _remove_files(rt, finished)
+    return recorded
+
+
+def _mark_finished(session: Session, message_ids: list[int] | None = None) -> list[str]:
+    """Mark messages every copy of which is delivered as having no spool file; their ids."""
+    unfinished = (
+        select(MailDelivery.id)
+        .where(
+            MailDelivery.message_id == MailMessage.id,
+            MailDelivery.status != DeliveryStatus.DELIVERED,
         )
-        return renewed.rowcount == 1
+        .exists()
+    )
+    finished = [MailMessage.spool_removed.is_(False), ~unfinished]
+    if message_ids is not None:
+        finished.append(MailMessage.id.in_(message_ids))
+    marked = session.connection().scalars(
+        update(MESSAGES).where(*finished).values(spool_removed=True).returning(MESSAGES.c.queue_id)
+    )
+    return list(marked)
 
 
-def _give_back(rt: Runtime, token: str, sent: int | None) -> None:
+def _remove_files(rt: Runtime, queue_ids: list[str]) -> None:
+    for queue_id in queue_ids:
+        try:
+            spool(rt).remove(queue_id)
+        except OSError:  # the sweep's orphan clean-up tries again
+            log.warning("could not remove a delivered message's spool file")
+
+
+def _give_back(rt: Runtime, token: str, sent: list[int]) -> None:
     """After a job stopped early: record what it sent and free what it never started."""
     try:
-        _settle_and_hold(rt, token, sent, None)
+        _record_sent(rt, token, sent)
         with rt.uow() as session:
             session.execute(
                 update(MailDelivery)
@@ -235,15 +332,16 @@ def claim_due(rt: Runtime, message_ids: list[int], token: str) -> list[ClaimedCo
     """Claim these messages' due copies in one statement; a concurrent job gets none of them."""
     now = utcnow()
     with rt.uow() as session:
-        claimed = session.scalars(
-            update(MailDelivery)
-            .where(MailDelivery.message_id.in_(message_ids), _due(now))
+        conn = session.connection()  # Core statements: a job is a few of them, no ORM work
+        claimed = conn.scalars(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.message_id.in_(message_ids), _due(now))
             .values(
                 status=DeliveryStatus.SENDING,
                 claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
                 claimed_by=token,
             )
-            .returning(MailDelivery.id)
+            .returning(DELIVERIES.c.id)
         ).all()
         if not claimed:
             return []
@@ -263,7 +361,7 @@ def claim_due(rt: Runtime, message_ids: list[int], token: str) -> list[ClaimedCo
             .where(MailDelivery.id.in_(claimed))
             .order_by(MailDelivery.id)
         )
-        return [ClaimedCopy(*row) for row in session.execute(query)]
+        return [ClaimedCopy(*row) for row in conn.execute(query)]
 
 
 def attempt(rt: Runtime, copy: ClaimedCopy, token: str) -> bool:
@@ -286,7 +384,7 @@ def _delivered_now() -> dict[str, object]:
         "delivered_at": utcnow(),
         "claimed_until": None,
         "claimed_by": None,
-        "attempts": MailDelivery.attempts + 1,
+        "attempts": DELIVERIES.c.attempts + 1,
         "last_error": None,
     }
 
@@ -324,37 +422,33 @@ def backoff(attempts: int, first_seconds: float) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def forget_if_done(rt: Runtime, message_ids: list[int] | None = None) -> None:
-    """Remove the spool files of messages every copy of which has been delivered.
-
-    Without ids it looks at every message whose file is still kept (the sweep does that, to
-    clear up after a crash between recording a delivery and removing the file).
-    """
-    unfinished = (
-        select(MailDelivery.id)
-        .where(
-            MailDelivery.message_id == MailMessage.id,
-            MailDelivery.status != DeliveryStatus.DELIVERED,
-        )
-        .exists()
-    )
-    finished = [MailMessage.spool_removed.is_(False), ~unfinished]
-    if message_ids is not None:
-        finished.append(MailMessage.id.in_(message_ids))
-    with rt.session_factory() as session:
-        done = session.execute(select(MailMessage.id, MailMessage.queue_id).where(*finished)).all()
-    if not done:
-        return
-    # Files first, then the mark: a crash in between leaves a mark still to set, never a
-    # file that nothing will remove. A finished message never becomes unfinished again.
-    for row in done:
-        spool(rt).remove(row.queue_id)
+def forget_if_done(rt: Runtime) -> None:
+    """Let go of the spool files of messages that are finished but still marked as kept, and
+    of files no stored message needs (after a crash between a commit and a file removal,
+    or a failed intake that could not clean up after itself)."""
     with rt.uow() as session:
-        session.execute(
-            update(MailMessage)
-            .where(MailMessage.id.in_([row.id for row in done]))
-            .values(spool_removed=True)
-        )
+        finished = _mark_finished(session)
+    _remove_files(rt, finished)
+    _remove_orphans(rt)
+
+
+def _remove_orphans(rt: Runtime) -> None:
+    # Only old files: a younger one may belong to a message whose batch is being committed.
+    candidates = spool(rt).older_than(ORPHAN_AFTER_SECONDS)
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start : start + 500]
+        with rt.session_factory() as session:
+            kept = set(
+                session.scalars(
+                    select(MailMessage.queue_id).where(
+                        MailMessage.queue_id.in_(chunk), MailMessage.spool_removed.is_(False)
+                    )
+                )
+            )
+        orphans = [queue_id for queue_id in chunk if queue_id not in kept]
+        _remove_files(rt, orphans)
+        if orphans:
+            log.info("removed %d spool file(s) no stored message needs", len(orphans))
 
 
 def retry_dead_letter(rt: Runtime, delivery_id: int, *, actor: str) -> MailDelivery:
@@ -478,7 +572,12 @@ def make_transport(rt: Runtime) -> Transport:
 
 
 def spool(rt: Runtime) -> Spool:
-    return Spool(rt.settings.spool_dir)
+    return _spool_at(rt.settings.spool_dir)
+
+
+@functools.lru_cache(maxsize=8)
+def _spool_at(root: str) -> Spool:
+    return Spool(root)  # made once: it creates its folders
 
 
 class MaildirTransport:

@@ -19,7 +19,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -39,6 +38,10 @@ from routing.models import Alert, ContactEvent, Identity, MailDelivery, MailMess
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 200
+MESSAGES = MailMessage.__table__
+DELIVERIES = MailDelivery.__table__
+EVENTS = ContactEvent.__table__
+ALERTS = Alert.__table__
 NO_CONTENT = ContentFacts(fingerprint=None, statutory=False)
 
 
@@ -302,18 +305,19 @@ def _insert_messages(
 ) -> list[int]:
     """Insert the batch's messages, their deliveries and contacts: a few statements in all.
 
-    Rows go in as plain values (executemany), not as ORM objects: at hundreds of messages a
-    second the unit of work's bookkeeping would cost more than the database does.
+    Rows go in as plain values through Core (executemany), not through the ORM: at hundreds
+    of messages a second its bookkeeping would cost more than the database does.
     """
-    returning = insert(MailMessage).returning(MailMessage.id, sort_by_parameter_order=True)
-    message_ids = list(session.scalars(returning, [_message_row(p) for p in batch]))
+    conn = session.connection()
+    returning = MESSAGES.insert().returning(MESSAGES.c.id, sort_by_parameter_order=True)
+    message_ids = list(conn.execute(returning, [_message_row(p) for p in batch]).scalars())
     deliveries = [
         _delivery_row(message_id, route, p.received_at)
         for p, message_id in zip(batch, message_ids, strict=True)
         for route in _routes(p.decisions, p.envelope_from)
     ]
     if deliveries:
-        session.execute(insert(MailDelivery), deliveries)
+        conn.execute(DELIVERIES.insert(), deliveries)
     _insert_contacts(session, batch, identities)
     return message_ids
 
@@ -342,11 +346,12 @@ def _insert_contacts(
             events.append(event)
             if decision.safeguarding:
                 alerts.append(_safeguarding_alert_row(event, decision, identity, p.queue_id))
+    conn = session.connection()
     if events:
-        returning = insert(ContactEvent).returning(ContactEvent.id, sort_by_parameter_order=True)
-        _remember_event_ids(batch, list(session.scalars(returning, events)))
+        returning = EVENTS.insert().returning(EVENTS.c.id, sort_by_parameter_order=True)
+        _remember_event_ids(batch, list(conn.execute(returning, events).scalars()))
     if alerts:
-        session.execute(insert(Alert), alerts)
+        conn.execute(ALERTS.insert(), alerts)
 
 
 def _read_content(data: bytes) -> ContentFacts:

@@ -29,11 +29,14 @@ current_owner: ContextVar[Any] = ContextVar("ccr_job_owner", default=None)
 RETRY_DELAYS = (5, 30, 120)  # seconds between attempts of a failing job
 # In-process background work shares the interpreter lock with the SMTP intake: after each
 # background job its thread rests this many times the job's own duration (at most
-# BACKGROUND_REST_MAX seconds), so it takes at most a quarter of the time. Work queued
-# meanwhile is merged, so a flood costs fewer, larger evaluations rather than a backlog.
-BACKGROUND_REST_RATIO = 3.0
-BACKGROUND_REST_MAX = 2.0
+# BACKGROUND_REST_MAX seconds), so it takes at most a tenth of the time. Work queued
+# meanwhile is merged, so a flood costs fewer, larger evaluations rather than a backlog,
+# and an alert is late by seconds, which no manager notices.
+BACKGROUND_REST_RATIO = 9.0
+BACKGROUND_REST_MAX = 5.0
 JOB_TIMEOUT_SECONDS = 1800
+# The most ids one merged call takes: its statements stay well inside SQLite's variable limit.
+MERGE_LIMIT = 1000
 # rq refuses any other job id; both queues apply its rule so the embedded mode finds a bad id
 # in tests rather than the first production deployment with Redis.
 VALID_JOB_ID = re.compile(r"[A-Za-z0-9_-]+")
@@ -70,8 +73,9 @@ class FailedJob:
 
 
 def mergeable(func: Callable[[list[int]], Any]) -> Callable[[list[int]], Any]:
-    """Mark a job taking one list of ids as mergeable: the in-process background lane runs
-    the ids of every such job waiting behind it in one call (see InProcessQueue)."""
+    """Mark a job taking one list of ids as mergeable: an in-process worker runs the ids of
+    such jobs waiting behind it in one call (see InProcessQueue), so that under load the
+    fixed cost of a job (its transactions) is shared by many messages or contacts."""
     func.merge_ids = True  # type: ignore[attr-defined]
     return func
 
@@ -83,9 +87,10 @@ class InProcessQueue:
     """Worker threads in this process, for the embedded defaults (no Redis).
 
     More than one, so that a long job (a maintenance run over a large register) never holds
-    up the delivery of mail queued behind it. Background jobs have a thread of their own;
-    a mergeable one takes with it every job of the same function waiting behind it, so a
-    flood of contacts costs a few large evaluations instead of one per intake batch.
+    up the delivery of mail queued behind it. Background jobs have a thread of their own.
+    A mergeable job takes with it the jobs of the same function waiting behind it, so a
+    flood of mail or contacts costs a few large deliveries and evaluations instead of one
+    per intake batch.
     """
 
     def __init__(
@@ -150,7 +155,7 @@ class InProcessQueue:
     def _work(self, jobs: queue.Queue[Item | None], background: bool = False) -> None:
         while (item := jobs.get()) is not None:
             started = time.monotonic()
-            if background and item[3] == 1 and getattr(item[1], "merge_ids", False):
+            if item[3] == 1 and getattr(item[1], "merge_ids", False):
                 self._run_merged(jobs, [item, *_merge_waiting(jobs, item)])
             else:
                 self._run(jobs, item)
@@ -221,16 +226,19 @@ class InProcessQueue:
 
 
 def _merge_waiting(jobs: queue.Queue[Item | None], first: Item) -> list[Item]:
-    """Take from the queue every first attempt of `first`'s function; put the rest back."""
+    """Take from the queue first attempts of `first`'s function, up to MERGE_LIMIT ids in
+    all; put the rest back."""
     taken: list[Item] = []
     others: list[Item | None] = []
-    while True:
+    ids = len(first[2][0])
+    while ids < MERGE_LIMIT:
         try:
             item = jobs.get_nowait()
         except queue.Empty:
             break
         if item is not None and item[1] is first[1] and item[3] == 1:
             taken.append(item)
+            ids += len(item[2][0])
         else:
             others.append(item)
     for item in others:

@@ -6,6 +6,7 @@ happen before the gateway answers 250, so an acknowledged message survives a cra
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -59,6 +60,17 @@ class Spool:
 
     def exists(self, queue_id: str) -> bool:
         return (self._messages / queue_id).exists()
+
+    def older_than(self, seconds: float) -> list[str]:
+        """Queue ids of the message files last written more than `seconds` ago."""
+        cutoff = time.time() - seconds
+        found = []
+        with os.scandir(self._messages) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):  # removed while we looked
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        found.append(entry.name)
+        return found
 
 
 def _fsync_directory(path: Path) -> None:

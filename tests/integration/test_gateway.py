@@ -384,6 +384,34 @@ def test_a_copy_claimed_by_a_dead_process_is_delivered_at_the_next_sweep(gateway
     assert _status(gateway_rt, live_claim) is DeliveryStatus.SENDING
 
 
+def test_the_sweep_removes_old_spool_files_no_message_needs_and_keeps_the_rest(
+    gateway_rt,
+) -> None:
+    gate = threading.Event()
+    for _ in range(gateway_rt.jobs.workers):  # the message stays undelivered, its file kept
+        gateway_rt.jobs.enqueue(gate.wait, 30)
+    try:
+        assert send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING))[0] == 250
+        messages = Path(gateway_rt.settings.spool_dir) / "messages"
+        [needed] = list(messages.iterdir())
+        left_over = messages / "0000-left-by-a-crash"
+        fresh = messages / "0001-being-committed-now"
+        for path in (left_over, fresh):
+            path.write_bytes(b"Subject: not stored\r\n\r\n")
+        two_hours_ago = time.time() - 7200
+        for path in (left_over, needed):
+            os.utime(path, (two_hours_ago, two_hours_ago))
+
+        sweep_due_deliveries()
+
+        assert not left_over.exists()
+        assert fresh.exists()  # may belong to a batch whose commit is under way
+        assert needed.exists()  # its message is not delivered yet
+    finally:
+        gate.set()
+    assert len(delivered(gateway_rt, HOUSING)) == 1
+
+
 # --- pipelining --------------------------------------------------------------------------------
 
 

@@ -298,6 +298,22 @@ def test_mergeable_jobs_waiting_together_run_as_one(rt: Runtime, jobs: InProcess
     assert count(rt, MARKER, "not merged") == 1
 
 
+def test_mergeable_jobs_merge_on_the_main_lane_too(rt: Runtime, jobs: InProcessQueue) -> None:
+    # Delivery jobs queued behind busy workers go out as one job: one claim, one record.
+    gates = [threading.Event() for _ in range(jobs.workers)]
+    try:
+        for gate in gates:
+            jobs.enqueue(gate.wait, 10)
+        for ids in ([5], [6, 7], [8]):
+            jobs.enqueue(write_id_markers, ids)
+    finally:
+        for gate in gates:
+            gate.set()
+    assert jobs.join(timeout=10)
+    assert count(rt, MARKER) == 1
+    assert count(rt, MARKER, "5,6,7,8") == 1
+
+
 def test_a_merged_run_that_fails_retries_each_job_on_its_own(
     rt: Runtime, jobs: InProcessQueue
 ) -> None:
