@@ -43,6 +43,7 @@ def page_blueprints() -> list[Blueprint]:
         customers,
         dashboard,
         mail_log,
+        passwords,
         restrictions,
         retention,
         staff_accounts,
@@ -59,6 +60,7 @@ def page_blueprints() -> list[Blueprint]:
         staff_accounts.bp,
         api_tokens_pages.bp,
         retention.bp,
+        passwords.bp,
     ]
 
 

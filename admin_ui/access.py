@@ -28,16 +28,20 @@ View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 
 # Named groups of roles, so each view says which kind of work it belongs to.
 ANY_STAFF = frozenset(Role)
-# Caller lookup and the customer record without confidential notes (contact-centre agents).
-REGISTER_READERS = frozenset({Role.AGENT, Role.MANAGER, Role.APPROVER})
-# Customers, alerts, proposing restrictions, confidential notes, the register and its export.
+# Finding a customer and what applies to a call from them. Agents get the caller view only
+# (restrictions in force, their measures, SPOC and script, and call flags); caseworkers get
+# the full record at the same address (see customers.show).
+CALLER_LOOKUP = frozenset({Role.AGENT, Role.MANAGER, Role.APPROVER})
+# The full customer record and casework: confidential notes, reasons, reviews, who proposed
+# and approved, history, contacts and their chart, alerts, proposing restrictions, the
+# register and its export, and each restriction's own page.
 CASEWORKERS = frozenset({Role.MANAGER, Role.APPROVER})
 # Approving, varying, lifting and reviewing restrictions (never one they proposed).
 APPROVERS = frozenset({Role.APPROVER})
 # Staff accounts, API tokens, retention and the audit log.
 ADMINS = frozenset({Role.ADMIN})
 # Call flags (agents act on them; managers and approvers follow them up).
-CALL_FLAG_READERS = REGISTER_READERS
+CALL_FLAG_READERS = CALLER_LOOKUP
 # Mail the gateway could not deliver: casework for managers, operations for admins.
 MAIL_READERS = CASEWORKERS | ADMINS
 

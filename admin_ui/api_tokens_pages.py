@@ -47,6 +47,8 @@ class TokenForm(WebForm):
 def index() -> ResponseReturnValue:
     with web.unit_of_work() as session:
         tokens = web_queries.api_tokens(session)
+        # Which integrations hold which powers: the look is audited (the list has no filter).
+        session.add(web.list_viewed("tokens.listed", "tokens", shown=len(tokens)))
     return render_template("tokens/index.html", tokens=tokens)
 
 

@@ -1,10 +1,15 @@
 """Signing staff in and out, and knowing on every request who is signed in.
 
 The session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure with
-web_secure_cookies). It holds only the account id and two times; the account is read again
-on every request, so switching an account off or changing its role applies at once. A
-session ends after web_session_idle_minutes without a request and after
-web_session_hours in any case.
+web_secure_cookies). It holds only the account id, the account's session generation at
+sign-in and two times. The account is read again on every request (one primary-key read), so
+switching an account off applies at once, and a session whose generation is no longer the
+account's is treated as signed out: that is how signing out, a new password, a role change
+or deactivation ends a cookie that may have been copied. A session ends after
+web_session_idle_minutes without a request and after web_session_hours in any case.
+
+An account given a temporary password by an admin may use only the change-password page
+(and sign out) until it has chosen its own.
 """
 
 from __future__ import annotations
@@ -31,7 +36,11 @@ SIGN_IN_REFUSED = (
     "The email address or password is not right, or the account is locked after repeated "
     "failed attempts. Check them and try again in a few minutes."
 )
-_SESSION_KEYS = ("staff_id", "signed_in_at", "seen_at")
+_SESSION_KEYS = ("staff_id", "generation", "signed_in_at", "seen_at")
+CHANGE_PASSWORD_ENDPOINT = "account.change_password"
+# What an account that must choose a new password may still reach. (Static files and the API
+# never have a signed-in member of staff: _load_signed_in skips them.)
+_BEFORE_NEW_PASSWORD = frozenset({CHANGE_PASSWORD_ENDPOINT, "auth.sign_out"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,7 @@ class SignedIn:
     email: str
     display_name: str | None
     role: Role
+    must_change_password: bool = False
 
     @property
     def name(self) -> str:
@@ -61,7 +71,9 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.web_secure_cookies,
     )
+    # In this order: who is signed in, then whether they must choose a new password first.
     app.before_request(_load_signed_in)
+    app.before_request(_insist_on_new_password)
     app.register_blueprint(bp)
 
 
@@ -75,12 +87,29 @@ def _load_signed_in() -> None:
         _forget()
         return
     with web.runtime().uow() as db:
-        user = staff_sign_in.signed_in_user(db, staff_id)
+        # A session from before generations were recorded has none, and is signed out.
+        user = staff_sign_in.signed_in_user(db, staff_id, session.get("generation"))
         if user is None:
             _forget()
             return
-        g.staff = SignedIn(user.id, user.email, user.display_name, user.role)
+        g.staff = SignedIn(
+            user.id, user.email, user.display_name, user.role, user.must_change_password
+        )
     session["seen_at"] = time.time()
+
+
+def _insist_on_new_password() -> ResponseReturnValue | None:
+    staff = g.get("staff")
+    if staff is None or not staff.must_change_password:
+        return None
+    if request.endpoint in _BEFORE_NEW_PASSWORD:
+        return None
+    return redirect(url_for(CHANGE_PASSWORD_ENDPOINT))
+
+
+def renew_session(generation: int) -> None:
+    """Keep this session after the account's sessions were ended by its own password change."""
+    session["generation"] = generation
 
 
 def _expired() -> bool:
@@ -105,9 +134,9 @@ def sign_in() -> ResponseReturnValue:
     form = SignInForm()
     refused = False
     if form.validate_on_submit():
-        user_id = _attempt(form.email.data or "", form.password.data or "")
-        if user_id is not None:
-            _start_session(user_id)
+        signed_in = _attempt(form.email.data or "", form.password.data or "")
+        if signed_in is not None:
+            _start_session(*signed_in)
             return redirect(_next_page())
         refused = True
     status = 400 if request.method == "POST" else 200
@@ -116,7 +145,8 @@ def sign_in() -> ResponseReturnValue:
     ), status
 
 
-def _attempt(email: str, password: str) -> int | None:
+def _attempt(email: str, password: str) -> tuple[int, int] | None:
+    """(account id, session generation) on success."""
     rt = web.runtime()
     with web.unit_of_work() as db:
         result = staff_sign_in.attempt_sign_in(
@@ -127,15 +157,15 @@ def _attempt(email: str, password: str) -> int | None:
             source=web.request_source(),
             lockout_after=rt.settings.web_lockout_after,
         )
-        return result.user.id if result.user else None
+        return (result.user.id, result.user.session_generation) if result.user else None
 
 
-def _start_session(user_id: int) -> None:
+def _start_session(user_id: int, generation: int) -> None:
     # A fresh session: nothing from before signing in (an attacker's planted cookie
     # included) survives into the signed-in one.
     session.clear()
     moment = time.time()
-    session.update(staff_id=user_id, signed_in_at=moment, seen_at=moment)
+    session.update(staff_id=user_id, generation=generation, signed_in_at=moment, seen_at=moment)
 
 
 def _next_page() -> str:
@@ -151,9 +181,7 @@ def _next_page() -> str:
 @require_role(ANY_STAFF)
 def sign_out() -> ResponseReturnValue:
     with web.unit_of_work() as db:
-        staff_sign_in.record_sign_out(
-            db, g.staff.id, g.staff.email, web.now(), web.request_source()
-        )
+        staff_sign_in.sign_out(db, g.staff.id, g.staff.email, web.now(), web.request_source())
     session.clear()
     flash("You have signed out.", "success")
     return redirect(url_for("auth.sign_in"))

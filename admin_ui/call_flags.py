@@ -1,7 +1,8 @@
 """Call flags for the contact centre: calls that broke a restriction, today's first, with the
 restriction, the kind of flag, the time (UK time) and the line called. Never the
 confidential notes: agents read this page, and it shows nothing of a restriction's terms but
-its reference."""
+its reference. It shows callers' names and the lines they called, so every look at it is
+audited (by the days and kind chosen)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from wtforms.validators import Optional
 
 from admin_ui import web
 from admin_ui.access import CALL_FLAG_READERS, require_role
+from admin_ui.caller_view import restriction_anchor
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
 from gateway import web_queries
 from routing.enums import FlagKind
+from routing.models import AuditEntry
 
 bp = Blueprint("calls", __name__, url_prefix="/call-flags")
 
@@ -55,6 +58,7 @@ def flags() -> ResponseReturnValue:
     start, end = _bounds(first, last)
     with web.unit_of_work() as session:
         rows, more = web_queries.call_flags(session, start, end, kind=kind, offset=offset)
+        session.add(_listed(first, last, kind, offset, len(rows)))
     return render_template(
         "calls/flags.html",
         form=form,
@@ -63,6 +67,24 @@ def flags() -> ResponseReturnValue:
         first=first,
         last=last,
         today=web.today(),
+        # Agents follow a reference to the customer's caller view, not the restriction page.
+        restriction_anchor=restriction_anchor,
+    )
+
+
+def _listed(
+    first: dt.date, last: dt.date, kind: FlagKind | None, offset: int, shown: int
+) -> AuditEntry:
+    # The page shows callers' names and the lines they called: each look is recorded by the
+    # filter used (days, kind, page), never by what it showed.
+    return web.list_viewed(
+        "call_flags.listed",
+        "call_flags",
+        first=first.isoformat(),
+        last=last.isoformat(),
+        kind=kind.value if kind else None,
+        offset=offset,
+        shown=shown,
     )
 
 

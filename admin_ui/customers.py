@@ -1,6 +1,7 @@
 """Customers: search by name, reference, email address or phone number; add one; the customer
-record with identities, restrictions, contacts and a chart. Every view of a record, and every
-search, is audited (by customer id and result count: never the words searched for)."""
+record with identities, restrictions, contacts and a chart (for agents, the caller view
+instead). Every view of a record, and every search, is audited (by customer id and result
+count: never the words searched for)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from admin_ui import web
-from admin_ui.access import CASEWORKERS, REGISTER_READERS, require_role
+from admin_ui.access import CALLER_LOOKUP, CASEWORKERS, require_role
+from admin_ui.caller_view import caller_view
 from admin_ui.charts import daily_contacts_chart
 from admin_ui.forms import CustomerForm, LinkForm, lines_of
 from gateway import register_service, repository, web_queries
@@ -28,7 +30,7 @@ MAX_QUERY_LENGTH = 200
 
 
 @bp.get("")
-@require_role(REGISTER_READERS)
+@require_role(CALLER_LOOKUP)
 def search() -> ResponseReturnValue:
     query = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
     matches: list[web_queries.CustomerMatch] = []
@@ -85,15 +87,32 @@ def _add_customer(form: CustomerForm) -> int:
 
 
 @bp.get("/<int:customer_id>")
-@require_role(REGISTER_READERS)
+@require_role(CALLER_LOOKUP)
 def show(customer_id: int) -> ResponseReturnValue:
+    """The full record for caseworkers; for agents, the caller view (admin_ui/caller_view.py):
+    decided here, on the server, so an agent's page is never given the casework to hide."""
+    if g.staff.role in CASEWORKERS:
+        return _full_record(customer_id)
+    return _caller_page(customer_id)
+
+
+def _full_record(customer_id: int) -> ResponseReturnValue:
     zone = web.runtime().timezone
     with web.unit_of_work() as session:
         customer = web_queries.customer(session, customer_id) or abort(404)
         page = _record(session, customer, zone)
-        session.add(_audit("customer.viewed", customer_id))
+        session.add(_audit("customer.viewed", customer_id, view="record"))
         # Rendered inside the unit of work: the page reads relationships as it goes.
         return render_template("customers/show.html", link_form=LinkForm(formdata=None), **page)
+
+
+def _caller_page(customer_id: int) -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        customer = web_queries.customer(session, customer_id) or abort(404)
+        view = caller_view(session, web.runtime(), customer, web.now())
+        session.add(_audit("customer.viewed", customer_id, view="caller"))
+    # Plain values only, rendered after the unit of work: nothing here can lazily load more.
+    return render_template("customers/caller.html", caller=view)
 
 
 def _record(session: Session, customer: Customer, zone: dt.tzinfo) -> dict[str, object]:

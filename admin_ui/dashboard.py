@@ -1,7 +1,8 @@
 """The dashboard: the figures each role works from, and the reviews falling due.
 
 Each figure names the roles that may see it; a figure a role may not see is not even
-counted for it.
+counted for it. The reviews due are read once, capped, with their total: the figure and
+the list both come from that one read, and the full list has a page of its own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -22,12 +23,18 @@ from admin_ui.access import (
     MAIL_READERS,
     require_role,
 )
+from admin_ui.paging import offset_links, positive_int
 from gateway import web_queries
 from routing.enums import Role
+from routing.models import AuditEntry
 
 bp = Blueprint("dashboard", __name__)
 
 REVIEW_HORIZON_DAYS = 14
+REVIEW_READERS = CASEWORKERS
+# The dashboard lists this many reviews, then says how many more and links to them all.
+REVIEWS_ON_DASHBOARD = 50
+REVIEWS_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,20 @@ class Day:
     start: dt.datetime
     end: dt.datetime
 
+    @property
+    def horizon(self) -> dt.date:
+        """The last day the reviews due reach to."""
+        return self.date + dt.timedelta(days=REVIEW_HORIZON_DAYS)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the figures are counted from: the day, and the reviews due (None for a role
+    that does not see reviews)."""
+
+    day: Day
+    reviews: web_queries.ReviewsDue | None
+
 
 @dataclass(frozen=True, slots=True)
 class Figure:
@@ -45,7 +66,7 @@ class Figure:
 
     label: str
     roles: frozenset[Role]
-    count: Callable[[Session, Day], int]
+    count: Callable[[Session, Reading], int]
     link: str | None = None  # an endpoint; linked when it exists and the role may use it
 
 
@@ -53,27 +74,31 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "Active restrictions",
         CASEWORKERS,
-        lambda s, _day: web_queries.active_restriction_count(s),
+        lambda s, _read: web_queries.active_restriction_count(s),
         "restrictions.register",
     ),
     Figure(
         f"Reviews due in the next {REVIEW_HORIZON_DAYS} days",
-        CASEWORKERS,
-        lambda s, day: len(web_queries.reviews_due(s, _horizon(day))),
+        REVIEW_READERS,
+        lambda _s, read: read.reviews.total if read.reviews else 0,
+        "dashboard.reviews_due",
     ),
     Figure(
-        "Open alerts", CASEWORKERS, lambda s, _day: web_queries.open_alert_count(s), "alerts.index"
+        "Open alerts",
+        CASEWORKERS,
+        lambda s, _read: web_queries.open_alert_count(s),
+        "alerts.index",
     ),
     Figure(
         "Call flags today",
         CALL_FLAG_READERS,
-        lambda s, day: web_queries.call_flag_count(s, day.start, day.end),
+        lambda s, read: web_queries.call_flag_count(s, read.day.start, read.day.end),
         "calls.flags",
     ),
     Figure(
         "Dead letters",
         MAIL_READERS,
-        lambda s, _day: web_queries.dead_letter_count(s),
+        lambda s, _read: web_queries.dead_letter_count(s),
         "mail.index",
     ),
 )
@@ -92,13 +117,43 @@ def index() -> ResponseReturnValue:
     day = _today()
     role = g.staff.role
     with web.unit_of_work() as session:
-        figures = [
-            Shown(f.label, f.count(session, day), f.link) for f in FIGURES if role in f.roles
-        ]
         # None: this role does not see reviews at all (not "no reviews due").
-        reviews = web_queries.reviews_due(session, _horizon(day)) if role in CASEWORKERS else None
+        reviews = (
+            web_queries.reviews_due(session, day.horizon, limit=REVIEWS_ON_DASHBOARD)
+            if role in REVIEW_READERS
+            else None
+        )
+        reading = Reading(day, reviews)
+        figures = [
+            Shown(f.label, f.count(session, reading), f.link) for f in FIGURES if role in f.roles
+        ]
     return render_template(
-        "dashboard.html", figures=figures, reviews=reviews, today=day.date, horizon=_horizon(day)
+        "dashboard.html", figures=figures, reviews=reviews, today=day.date, horizon=day.horizon
+    )
+
+
+@bp.get("/reviews-due")
+@require_role(REVIEW_READERS)
+def reviews_due() -> ResponseReturnValue:
+    """Every review due by the dashboard's horizon (overdue ones first), a page at a time."""
+    day = _today()
+    offset = positive_int(request.args.get("from")) or 0
+    with web.unit_of_work() as session:
+        due = web_queries.reviews_due(session, day.horizon, limit=REVIEWS_PAGE_SIZE, offset=offset)
+        session.add(_listed(day.horizon, offset, len(due.shown)))
+    return render_template(
+        "reviews_due.html",
+        due=due,
+        today=day.date,
+        horizon=day.horizon,
+        pages=offset_links("dashboard.reviews_due", offset, REVIEWS_PAGE_SIZE, due.more > 0),
+    )
+
+
+def _listed(until: dt.date, offset: int, shown: int) -> AuditEntry:
+    # Restriction references and dates: register data, so each look is recorded.
+    return web.list_viewed(
+        "register.reviews_listed", "register", until=until.isoformat(), offset=offset, shown=shown
     )
 
 
@@ -108,7 +163,3 @@ def _today() -> Day:
     start = dt.datetime.combine(date, dt.time(), zone).astimezone(dt.UTC)
     end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
     return Day(date, start, end)
-
-
-def _horizon(day: Day) -> dt.date:
-    return day.date + dt.timedelta(days=REVIEW_HORIZON_DAYS)

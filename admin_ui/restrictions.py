@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from admin_ui import web
-from admin_ui.access import APPROVERS, CASEWORKERS, REGISTER_READERS, require_role
+from admin_ui.access import APPROVERS, CASEWORKERS, require_role
 from admin_ui.forms import (
     LiftForm,
     ProposeForm,
@@ -65,7 +65,7 @@ def export() -> ResponseReturnValue:
 
 
 @bp.get("/restrictions/<int:restriction_id>")
-@require_role(REGISTER_READERS)
+@require_role(CASEWORKERS)  # casework: agents read the terms on the customer's caller view
 def show(restriction_id: int) -> ResponseReturnValue:
     return _restriction_page(restriction_id)
 

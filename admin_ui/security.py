@@ -7,6 +7,7 @@ from flask import Flask, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin_ui.api import API_PREFIX, error_response
 from admin_ui.api import bp as api_bp
@@ -55,11 +56,21 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     # Integrations authenticate each call with a bearer token, not a cookie: no CSRF there.
     csrf.exempt(api_bp)
-    secure = app.config["CCR_RUNTIME"].settings.web_secure_cookies
-    app.after_request(_with_security_headers(secure))
+    settings = app.config["CCR_RUNTIME"].settings
+    _trust_proxies(app, settings.web_trusted_proxies)
+    app.after_request(_with_security_headers(settings.web_secure_cookies))
     app.register_error_handler(CSRFError, _csrf_refused)
     for code in ERROR_PAGES:
         app.register_error_handler(code, _error_page)
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind `hops` reverse proxies, take the client's address and scheme from the headers
+    they add, so audit entries and sign-in records name the staff member's address, not the
+    proxy's, and a TLS-terminating proxy's requests count as HTTPS. Without proxies the
+    headers are left alone: anyone can send X-Forwarded-For."""
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _with_security_headers(secure: bool):

@@ -1,13 +1,14 @@
 """Staff accounts for admins: the list, adding an account (with a password typed or made up
 here, hashed with argon2 by gateway/accounts.py), changing a role, switching an account off
-and on. The rules (no admin removes their own admin role or switches themselves off) are
-gateway/accounts.py's; a refusal is shown as it is worded there. Each change is audited."""
+and on, and resetting a password to a temporary one (gateway/staff_passwords.py). The rules
+(no admin removes their own admin role or switches themselves off) are gateway/accounts.py's;
+a refusal is shown as it is worded there. Each change is audited."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from wtforms import EmailField, PasswordField, RadioField, StringField
@@ -16,7 +17,7 @@ from wtforms.validators import InputRequired, Optional
 from admin_ui import web
 from admin_ui.access import ADMINS, require_role
 from admin_ui.forms import WebForm, choices
-from gateway import accounts, web_queries
+from gateway import accounts, staff_passwords, web_queries
 from gateway.accounts import AccountError
 from routing.enums import Role
 from routing.models import StaffUser
@@ -63,6 +64,8 @@ class RoleForm(WebForm):
 def index() -> ResponseReturnValue:
     with web.unit_of_work() as session:
         users = web_queries.staff_accounts(session)
+        # Colleagues' names and addresses: the look is audited (the list has no filter).
+        session.add(web.list_viewed("users.listed", "users", shown=len(users)))
     return render_template("users/index.html", users=users, roles=ROLES)
 
 
@@ -134,6 +137,33 @@ def reactivate(user_id: int) -> ResponseReturnValue:
         lambda session: accounts.set_active(session, user_id=user_id, active=True, **_acting()),
         "{email} can sign in again.",
     )
+
+
+@bp.route("/<int:user_id>/password", methods=["GET", "POST"])
+@require_role(ADMINS)
+def reset_password(user_id: int) -> ResponseReturnValue:
+    """Ask first (GET), then give the account a temporary password, shown on this response
+    only; its owner must choose a new one at their next sign-in."""
+    if user_id == g.staff.id:
+        return redirect(url_for("account.change_password"))
+    if request.method == "GET":
+        return _confirm_reset(user_id)
+    try:
+        with web.unit_of_work() as session:
+            reset = staff_passwords.reset_password(session, user_id=user_id, **_acting())
+    except AccountError as refused:
+        flash(str(refused).capitalize() + ".", "error")
+        return redirect(url_for("users.index"))
+    return render_template("users/password_reset.html", reset=reset)
+
+
+def _confirm_reset(user_id: int) -> ResponseReturnValue:
+    with web.unit_of_work() as session:
+        user = web_queries.staff_account(session, user_id)
+        if user is None:
+            abort(404)
+        email = user.email
+    return render_template("users/reset_password.html", user_id=user_id, email=email)
 
 
 def _acting() -> dict[str, object]:

@@ -66,6 +66,19 @@ def _stamp_source(source: str) -> Any:
     return stamp
 
 
+def list_viewed(action: str, subject_type: str, **detail: object) -> AuditEntry:
+    """The audit entry for one look at a list that shows personal data (staff accounts,
+    tokens, call flags...): who looked and with which filter, never what the list held."""
+    return AuditEntry(
+        at=now(),
+        actor=g.staff.email,
+        action=action,
+        subject_type=subject_type,
+        subject_ref=None,
+        detail=detail,
+    )
+
+
 def register_changed() -> None:
     """Reload this process's register now; other processes follow within seconds."""
     runtime().register.invalidate()

@@ -19,6 +19,8 @@ from routing.models import ApiToken, AuditEntry, StaffUser
 SCOPE_LOOKUP = "lookup"  # GET /api/v1/lookup: the live caller lookup (screen pop)
 SCOPE_CALLS = "calls"  # POST /api/v1/calls and /api/v1/call-logs: call events and files
 TOKEN_SCOPES = frozenset({SCOPE_LOOKUP, SCOPE_CALLS, "register:read", "register:write", "alerts"})
+# Long enough that a few unrelated words make one; argon2 makes each guess slow.
+MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()
 
 
@@ -35,6 +37,20 @@ def password_matches(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def password_problem(password: str) -> str | None:
+    """Why a password cannot be used (one line for the user), or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the password must be at least {MIN_PASSWORD_LENGTH} characters long"
+    return None
+
+
+def end_sessions(user: StaffUser) -> None:
+    """End every session of the account: each carries the generation it began in, and the
+    web UI refuses one whose generation is no longer the account's."""
+    # Done in SQL (generation + 1), so two changes at once both count, on SQLite too.
+    user.session_generation = StaffUser.session_generation + 1
 
 
 def generate_password() -> str:
@@ -58,8 +74,9 @@ def add_user(
         raise AccountError(f"{email!r} is not an email address")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == address.value)):
         raise AccountError(f"a staff account for {address.value} already exists")
-    if len(password) < 12:
-        raise AccountError("the password must be at least 12 characters long")
+    problem = password_problem(password)
+    if problem:
+        raise AccountError(problem)
     user = StaffUser(
         email=address.value,
         role=role,
@@ -155,6 +172,8 @@ def change_role(
     if user.role is role:
         raise AccountError(f"{user.email} is already {_a(role)}")
     previous, user.role = user.role, role
+    # A session is trusted for the role it was begun in: sign in again to use the new one.
+    end_sessions(user)
     session.add(_user_audit(user, "user.role_changed", actor, now, was=previous.value))
     return user
 
@@ -170,6 +189,9 @@ def set_active(
     if user.active is active:
         raise AccountError(f"{user.email} is already {'active' if active else 'deactivated'}")
     user.active = active
+    if not active:
+        # Also ends sessions for good: reactivating later must not bring old cookies back.
+        end_sessions(user)
     if active:  # a fresh start: earlier failed sign-ins no longer count against it
         user.failed_sign_ins, user.locked_until = 0, None
     action = "user.reactivated" if active else "user.deactivated"

@@ -257,6 +257,33 @@ def set_legal_hold(
     return restriction
 
 
+def set_legal_hold_on_reference(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    reference: str,
+    *,
+    hold: bool,
+    reason: str,
+) -> list[Restriction]:
+    """Hold (or release) every revision under a reference that is not yet purged: the terms
+    that applied earlier are evidence too, and each revision is purged on its own. Each
+    revision changed gets its own audit entry. Returns the revisions changed."""
+    revisions = repository.revisions_for_update(session, reference)
+    if not revisions:
+        raise RegisterError(f"no restriction has the reference {reference}")
+    kept = [r for r in revisions if r.status is not RestrictionStatus.PURGED]
+    if not kept:
+        raise RegisterError(f"{reference} has been purged: there is nothing left to hold")
+    changing = kept if hold else [r for r in kept if r.legal_hold]
+    if not changing:
+        raise RegisterError(f"{reference} is not under a legal hold")
+    for restriction in changing:
+        session.add(lifecycle.set_legal_hold(restriction, actor, now, hold=hold, reason=reason))
+    session.flush()
+    return changing
+
+
 def _load(session: Session, restriction_id: int) -> Restriction:
     restriction = repository.restriction_for_update(session, restriction_id)
     if restriction is None:

@@ -141,6 +141,17 @@ def restriction_for_update(session: Session, restriction_id: int) -> Restriction
     )
 
 
+def revisions_for_update(session: Session, reference: str) -> Sequence[Restriction]:
+    """Every revision under one reference, oldest first, their rows locked (PostgreSQL)."""
+    query = (
+        select(Restriction)
+        .where(Restriction.reference == reference)
+        .order_by(Restriction.revision)
+        .with_for_update()
+    )
+    return session.scalars(query).all()
+
+
 def next_reference_number(session: Session, year: int) -> int:
     """The next free sequence number for CCR-<year>-NNNN references (numeric, past 9999 too)."""
     prefix = f"CCR-{year}-"

@@ -120,6 +120,11 @@ class Settings(BaseModel):
     # Staff sign-in cookies carry the Secure flag: set it when the web UI is reached over
     # HTTPS (a TLS-terminating proxy in front of waitress), which production must be.
     web_secure_cookies: bool = False
+    # How many reverse proxies stand in front of the web server. Each one adds the address it
+    # heard from to X-Forwarded-For; the last this-many entries are believed (and the scheme
+    # from X-Forwarded-Proto), so the audit log records the staff member's own address. 0:
+    # the headers are ignored, as anyone can send them.
+    web_trusted_proxies: Annotated[int, Field(ge=0, le=5)] = 0
     # A signed-in session ends after this long without a request, and after web_session_hours
     # whatever happens, so a shared contact-centre screen does not stay signed in.
     web_session_idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30

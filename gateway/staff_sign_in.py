@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from gateway import repository
-from gateway.accounts import hash_password, password_matches
+from gateway.accounts import end_sessions, hash_password, password_matches
 from routing.models import AuditEntry, StaffUser
 
 # Each failure past the threshold doubles the lock, from a minute up to an hour: enough to
@@ -69,7 +69,7 @@ def _judge(user: StaffUser | None, password: str, now: dt.datetime) -> SignInRes
     if user is None:
         _spend_verify_time(password)  # an unknown account takes as long as a known one
         return SignInResult(None, "unknown account")
-    if user.locked_until is not None and user.locked_until > now:
+    if is_locked(user, now):
         _spend_verify_time(password)
         return SignInResult(None, "account locked")
     if not password_matches(user.password_hash, password):
@@ -85,9 +85,20 @@ def _count(user: StaffUser, result: SignInResult, now: dt.datetime, lockout_afte
         user.locked_until = None
     elif result.reason == "wrong password":
         # Tries while locked are not counted: they would let anyone keep an account locked.
-        user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
-        lock = lock_for(user.failed_sign_ins, lockout_after)
-        user.locked_until = now + lock if lock else None
+        count_wrong_password(user, now, lockout_after)
+
+
+def is_locked(user: StaffUser, now: dt.datetime) -> bool:
+    """Whether the account is locked after repeated wrong passwords."""
+    return user.locked_until is not None and user.locked_until > now
+
+
+def count_wrong_password(user: StaffUser, now: dt.datetime, lockout_after: int) -> None:
+    """One more wrong password in a row (at sign-in, or as the current password when
+    changing it), locking the account once there are too many."""
+    user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
+    lock = lock_for(user.failed_sign_ins, lockout_after)
+    user.locked_until = now + lock if lock else None
 
 
 @functools.cache
@@ -113,10 +124,14 @@ def _audit(
     )
 
 
-def record_sign_out(
-    session: Session, user_id: int, email: str, now: dt.datetime, source: str
-) -> None:
-    """Audit a sign-out (the session itself ends in the browser's cookie)."""
+def sign_out(session: Session, user_id: int, email: str, now: dt.datetime, source: str) -> None:
+    """End every session of the account and audit the sign-out.
+
+    Clearing the browser's cookie alone would leave a copy of it working until it expired, so
+    the account's session generation moves on. That signs out its other browsers too."""
+    user = session.get(StaffUser, user_id)
+    if user is not None:
+        end_sessions(user)
     session.add(
         AuditEntry(
             at=now,
@@ -130,7 +145,10 @@ def record_sign_out(
     )
 
 
-def signed_in_user(session: Session, user_id: int) -> StaffUser | None:
-    """The account behind a session, if it still exists and may still sign in."""
+def signed_in_user(session: Session, user_id: int, generation: object) -> StaffUser | None:
+    """The account behind a session, if it still exists, may still sign in, and has not ended
+    its sessions since this one began (`generation`, as the session recorded it)."""
     user = session.get(StaffUser, user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active or user.session_generation != generation:
+        return None
+    return user

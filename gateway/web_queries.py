@@ -8,9 +8,10 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from routing.alerts import LIVE as LIVE_ALERTS
@@ -67,23 +68,55 @@ class ReviewDue:
     next_review_on: dt.date
 
 
-def reviews_due(session: Session, until: dt.date) -> list[ReviewDue]:
-    """Active restrictions whose next review falls on or before `until` (overdue ones too)."""
+@dataclass(frozen=True, slots=True)
+class ReviewsDue:
+    shown: list[ReviewDue]  # soonest (most overdue) first
+    total: int  # how many are due altogether, shown or not
+    offset: int = 0  # how many come before those shown
+
+    @property
+    def more(self) -> int:
+        """How many are due after those shown."""
+        return max(self.total - self.offset - len(self.shown), 0)
+
+
+def reviews_due(session: Session, until: dt.date, *, limit: int, offset: int = 0) -> ReviewsDue:
+    """Active restrictions whose next review falls on or before `until` (overdue ones too),
+    at most `limit` of them from `offset`, and how many there are in all.
+
+    One query: the total rides along on every row as a window count (computed before the
+    LIMIT), so a busy register costs one capped read, not a count and a list.
+    """
+    total = func.count().over().label("total")
     query = (
         select(
             Restriction.id,
             Restriction.reference,
             Restriction.customer_id,
             Restriction.next_review_on,
+            total,
         )
-        .where(
-            Restriction.status == RestrictionStatus.ACTIVE,
-            Restriction.next_review_on.is_not(None),
-            Restriction.next_review_on <= until,
-        )
-        .order_by(Restriction.next_review_on, Restriction.reference)
+        .where(*_review_due_by(until))
+        .order_by(Restriction.next_review_on, Restriction.reference, Restriction.id)
+        .offset(offset)
+        .limit(limit)
     )
-    return [ReviewDue(*row) for row in session.execute(query)]
+    rows = session.execute(query).all()
+    shown = [ReviewDue(*row[:4]) for row in rows]
+    if rows:
+        count = rows[0].total
+    else:
+        # Past the last page no row carries the total: only then is it counted apart.
+        count = session.scalar(select(func.count()).where(*_review_due_by(until))) if offset else 0
+    return ReviewsDue(shown, count or 0, offset)
+
+
+def _review_due_by(until: dt.date) -> list[ColumnElement[bool]]:
+    return [
+        Restriction.status == RestrictionStatus.ACTIVE,
+        Restriction.next_review_on.is_not(None),
+        Restriction.next_review_on <= until,
+    ]
 
 
 def open_alert_count(session: Session) -> int:
@@ -273,6 +306,25 @@ def identities_of(session: Session, customer_id: int) -> Sequence[Identity]:
         select(Identity)
         .where(Identity.customer_id == customer_id)
         .order_by(Identity.kind, Identity.value)
+    )
+    return session.scalars(query).all()
+
+
+def restrictions_in_force(
+    session: Session, customer_id: int, day: dt.date
+) -> Sequence[Restriction]:
+    """The customer's active restrictions that apply on `day` (as a lookup would find them),
+    with their services, by reference."""
+    query = (
+        select(Restriction)
+        .where(
+            Restriction.customer_id == customer_id,
+            Restriction.status == RestrictionStatus.ACTIVE,
+            Restriction.starts_on <= day,
+            or_(Restriction.ends_on.is_(None), Restriction.ends_on >= day),
+        )
+        .options(selectinload(Restriction.services))
+        .order_by(Restriction.reference)
     )
     return session.scalars(query).all()
 
@@ -511,6 +563,20 @@ def call_flags(
 ) -> tuple[list[FlagRow], bool]:
     """Flags on calls made in [start, end), newest first; and whether more follow."""
     query = (
+        _flag_rows()
+        .where(_flagged_between(start, end))
+        .order_by(ContactEvent.occurred_at.desc(), Flag.id.desc())
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    if kind is not None:
+        query = query.where(Flag.kind == kind)
+    rows = [FlagRow(*row) for row in session.execute(query)]
+    return rows[:limit], len(rows) > limit
+
+
+def _flag_rows() -> Select[Any]:
+    return (
         select(
             Flag.id,
             Flag.kind,
@@ -527,15 +593,42 @@ def call_flags(
         .join(ContactEvent, ContactEvent.id == Flag.contact_event_id)
         .outerjoin(Restriction, Restriction.id == Flag.restriction_id)
         .outerjoin(Customer, Customer.id == Restriction.customer_id)
-        .where(_flagged_between(start, end))
-        .order_by(ContactEvent.occurred_at.desc(), Flag.id.desc())
-        .offset(offset)
-        .limit(limit + 1)
     )
-    if kind is not None:
-        query = query.where(Flag.kind == kind)
-    rows = [FlagRow(*row) for row in session.execute(query)]
-    return rows[:limit], len(rows) > limit
+
+
+def customer_call_flags(
+    session: Session, customer_id: int, since: dt.datetime, limit: int = 20
+) -> list[FlagRow]:
+    """The customer's flagged calls since `since`, newest first, at most `limit`.
+
+    Read like recent_contacts: the newest flagged calls along each path to the customer
+    (their own events, and each linked number's), each along its (person, time) index and
+    no further back than `since`, then merged.
+    """
+    paths = [ContactEvent.customer_id == customer_id] + [
+        ContactEvent.identity_id == identity_id
+        for identity_id in _linked_identities(session, customer_id)
+    ]
+    flagged = or_(ContactEvent.outcome == Outcome.FLAG, ContactEvent.would_outcome == Outcome.FLAG)
+    newest: set[tuple[dt.datetime, int]] = set()
+    for path in paths:
+        query = (
+            select(ContactEvent.occurred_at, ContactEvent.id)
+            .where(path, flagged, ContactEvent.occurred_at >= since)
+            .order_by(ContactEvent.occurred_at.desc(), ContactEvent.id.desc())
+            .limit(limit)
+        )
+        newest.update(tuple(row) for row in session.execute(query))
+    chosen = [event_id for _, event_id in sorted(newest, reverse=True)[:limit]]
+    if not chosen:
+        return []
+    query = (
+        _flag_rows()
+        .where(ContactEvent.id.in_(chosen))
+        .order_by(ContactEvent.occurred_at.desc(), Flag.id.desc())
+        .limit(limit)
+    )
+    return [FlagRow(*row) for row in session.execute(query)]
 
 
 # --- the audit log ------------------------------------------------------------------------------

@@ -233,6 +233,7 @@ def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) 
         "spoc_phone",
         "phone_windows",
         "end_reason",
+        "legal_hold_reason",
     ):
         setattr(restriction, name, None)
     restriction.exempt_addresses = []
@@ -251,7 +252,10 @@ def set_legal_hold(
     if restriction.status is S.PURGED:
         raise TransitionRefused(f"cannot hold {restriction.reference}: it has been purged")
     restriction.legal_hold = hold
-    restriction.legal_hold_reason = reason if hold else None
+    # Why it is held; once released, why it was released. The audit entry names only the
+    # step (free text stays out of the append-only log), so the reason is kept here, and
+    # purged with the rest of the record's words.
+    restriction.legal_hold_reason = reason
     action = "restriction.legal_hold_set" if hold else "restriction.legal_hold_released"
     return audit(actor, action, restriction, now)
 

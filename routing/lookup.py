@@ -142,13 +142,16 @@ def look_up(
         return LookupAnswer(identity, (), at)
     day = at.astimezone(policy.timezone).date()
     terms = snapshot.restrictions_for(identity.kind, identity.value)
-    in_force = [_summary(t, policy, at) for t in terms if t.in_force_on(day)]
+    in_force = [summarise(t, policy, at) for t in terms if t.in_force_on(day)]
     in_force.sort(key=lambda r: r.reference)
     in_force.sort(key=lambda r: r.strength, reverse=True)
     return LookupAnswer(identity, tuple(in_force), at)
 
 
-def _summary(terms: RestrictionTerms, policy: RoutingPolicy, at: dt.datetime) -> RestrictionSummary:
+def summarise(
+    terms: RestrictionTerms, policy: RoutingPolicy, at: dt.datetime
+) -> RestrictionSummary:
+    """One restriction's terms as a lookup shows them, with its calling window at `at`."""
     open_now: bool | None = None
     next_open: dt.datetime | None = None
     closes: dt.datetime | None = None
@@ -304,16 +307,27 @@ def agent_script(answer: LookupAnswer, tz: dt.tzinfo) -> str:
             f"No contact restriction applies to this {who}. Please handle the "
             f"{'call' if phone else 'contact'} as normal."
         )
+    return _restriction_script(r, who, answer.checked_at, tz, others=answer.references[1:])
+
+
+def call_script(r: RestrictionSummary, now: dt.datetime, tz: dt.tzinfo) -> str:
+    """What the agent does and says on a call under this one restriction: the words of the
+    screen pop, for the customer record's caller view."""
+    return _restriction_script(r, "caller", now, tz, others=[])
+
+
+def _restriction_script(
+    r: RestrictionSummary, who: str, now: dt.datetime, tz: dt.tzinfo, *, others: list[str]
+) -> str:
     if not r.enforced:
         return (
             f"Contact restriction {r.reference} is on trial (shadow mode) and does not apply "
             "yet. Please take the call as normal."
         )
-    sentences = [_measure_script(r, who, answer.checked_at, tz)]
+    sentences = [_measure_script(r, who, now, tz)]
     limits = _limits_sentence(r)
     if limits:
         sentences.append(limits)
-    others = answer.references[1:]
     if others:
         sentences.append(
             f"Other restrictions also apply ({', '.join(others)}); ask a manager if you are unsure."
@@ -383,7 +397,7 @@ def _written_channel(r: RestrictionSummary) -> str:
 def _limits_sentence(r: RestrictionSummary) -> str | None:
     if r.phone_measure == PhoneMeasure.BARRED:
         return None
-    limits = _limits(r)
+    limits = limits_text(r)
     if not limits:
         return None
     return (
@@ -392,7 +406,7 @@ def _limits_sentence(r: RestrictionSummary) -> str | None:
     )
 
 
-def _limits(r: RestrictionSummary) -> str | None:
+def limits_text(r: RestrictionSummary) -> str | None:
     """ "1 call a day and 3 calls a week, up to 15 minutes a call", or None without limits."""
     counts = [
         f"{n} call{'s' if n > 1 else ''} a {period}"
@@ -440,7 +454,7 @@ def _restriction_lines(r: RestrictionSummary, now: dt.datetime, tz: dt.tzinfo) -
     window = window_text(r, now, tz)
     if window is not None:
         lines.append(f"    permitted times: {r.phone_windows}; {window}")
-    limits = _limits(r)
+    limits = limits_text(r)
     if limits:
         lines.append(f"    limits: {limits}")
     phone = display_phone(r.spoc_phone) if r.spoc_phone else None

@@ -193,8 +193,10 @@ def test_legal_hold_blocks_purge_until_released() -> None:
     with pytest.raises(TransitionRefused, match="legal hold"):
         lifecycle.purge(r, later, retention_months=24)
     lifecycle.set_legal_hold(r, ADMIN, NOW, hold=False, reason="claim closed")
+    assert (r.legal_hold, r.legal_hold_reason) == (False, "claim closed")  # why it was released
     lifecycle.purge(r, later, retention_months=24)
     assert r.status is S.PURGED
+    assert r.legal_hold_reason is None  # free text goes with the rest of the record
 
 
 # --- refusals ------------------------------------------------------------------------------

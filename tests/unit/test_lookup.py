@@ -10,7 +10,16 @@ import pytest
 from routing.engine import RoutingPolicy
 from routing.enums import Category, EmailMeasure, IdentityKind, Mode, PhoneMeasure, Stage
 from routing.identity import normalise_email, normalise_phone
-from routing.lookup import LookupState, answer_fields, describe, look_up, when_text
+from routing.lookup import (
+    LookupState,
+    agent_script,
+    answer_fields,
+    call_script,
+    describe,
+    look_up,
+    summarise,
+    when_text,
+)
 from routing.snapshot import RegisterSnapshot, RestrictionTerms
 from routing.windows import LONDON, WindowSchedule
 
@@ -193,3 +202,19 @@ def test_describe_prints_the_fields_an_agent_needs() -> None:
         f"summary: {body['summary']}",
         f"agent script: {body['agent_script']}",
     ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"phone_measure": PhoneMeasure.BARRED},
+        {"phone_measure": PhoneMeasure.WINDOWS, "windows": "Tue 10:00-12:00"},
+        {"max_calls_per_day": 1},
+        {"mode": Mode.SHADOW},
+    ],
+)
+def test_the_caller_views_script_is_the_screen_pops(overrides: dict) -> None:
+    restriction = terms(**overrides)
+    pop = agent_script(answer_for(restriction), LONDON)
+    one = summarise(restriction, POLICY, TUESDAY_MORNING)
+    assert call_script(one, TUESDAY_MORNING, LONDON) == pop

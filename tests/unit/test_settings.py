@@ -63,6 +63,14 @@ def test_lists_come_comma_separated_from_the_environment() -> None:
             {"CCR_CONFIG": "/nonexistent/ccr.toml"},
             "configuration file /nonexistent/ccr.toml does not exist",
         ),
+        (
+            {"CCR_WEB_TRUSTED_PROXIES": "-1"},
+            "setting web_trusted_proxies (CCR_WEB_TRUSTED_PROXIES): Input should be greater",
+        ),
+        (
+            {"CCR_WEB_TRUSTED_PROXIES": "yes"},
+            "setting web_trusted_proxies (CCR_WEB_TRUSTED_PROXIES): Input should be a valid int",
+        ),
     ],
 )
 def test_a_wrong_value_gives_one_line_naming_the_setting(environ: dict, message: str) -> None:
@@ -84,3 +92,8 @@ def test_broken_toml_is_reported_with_the_file(tmp_path: Path) -> None:
     config.write_text("appeal_days = \n")
     with pytest.raises(SettingsError, match="is not valid TOML"):
         load_settings({}, config)
+
+
+def test_trusted_proxies_default_to_none_and_count_hops() -> None:
+    assert load_settings({"CCR_CONFIG": "/dev/null"}).web_trusted_proxies == 0
+    assert load_settings({"CCR_WEB_TRUSTED_PROXIES": "2"}).web_trusted_proxies == 2

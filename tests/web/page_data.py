@@ -8,11 +8,13 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
-from gateway import volume
+from gateway import register_service, volume
 from gateway.bootstrap import Runtime
 from gateway.calls.live import CallInput, record_call
-from routing.enums import Channel, IdentityKind, Outcome
-from routing.models import Alert, ContactEvent, Identity
+from routing.enums import Category, Channel, EmailMeasure, IdentityKind, Outcome, Stage
+from routing.lifecycle import Actor
+from routing.models import Alert, ContactEvent, Customer, Identity, utcnow
+from routing.terms import RestrictionDraft
 
 HOUSING = "housing@council.example.org"
 MAIN_LINE = "+441632960100"
@@ -80,3 +82,32 @@ def email_identity_of(rt: Runtime, address: str) -> int:
                 Identity.kind == IdentityKind.EMAIL, Identity.value == address
             )
         )
+
+
+def restrictions_due_for_review(
+    rt: Runtime, manager: Actor, approver: Actor, customer_id: int, count: int
+) -> list[str]:
+    """`count` restrictions in force for the customer, proposed and approved as staff do,
+    each with a review due within the fortnight (a few overdue); returns their references,
+    soonest review first."""
+    now = utcnow()
+    today = rt.today(now)
+    due: list[tuple[dt.date, str]] = []
+    with rt.uow() as session:
+        customer = session.get(Customer, customer_id)
+        for n in range(count):
+            draft = RestrictionDraft(
+                stage=Stage.WARNING,
+                category=Category.C,
+                starts_on=dt.date(2026, 1, 1),
+                email_measure=EmailMeasure.COPY,
+                spoc_email="spoc@council.example.org",
+            )
+            restriction = register_service.draft_restriction(session, manager, now, customer, draft)
+            register_service.submit(session, manager, now, restriction.id)
+            register_service.approve(
+                session, approver, now, restriction.id, today=today, appeal_days=14
+            )
+            restriction.next_review_on = today + dt.timedelta(days=(n % 17) - 3)
+            due.append((restriction.next_review_on, restriction.reference))
+    return [reference for _, reference in sorted(due)]

@@ -138,7 +138,10 @@ def test_an_admin_changes_a_role_and_deactivates_an_account_which_is_signed_out(
     agent_id = staff[AGENT].user_id
     assert admin.post(f"/users/{agent_id}/role", {"role": "manager"}).status_code == 302
     assert _user(rt, AGENT).role is Role.MANAGER
-    assert agent.get("/register").status_code == 200  # the new role applies at once
+    # A session is trusted for the role it began with: signed out, then in with the new one.
+    assert agent.get("/register").status_code == 302
+    agent = browser_for(AGENT)
+    assert agent.get("/register").status_code == 200
 
     assert admin.post(f"/users/{agent_id}/deactivate").status_code == 302
     assert _user(rt, AGENT).active is False

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import select
 from werkzeug.routing import Rule
 
 from admin_ui import create_app
-from admin_ui.access import route_access
+from admin_ui.access import public, route_access
 from admin_ui.auth import SIGN_IN_REFUSED
 from gateway import accounts
 from gateway.bootstrap import Runtime
@@ -151,6 +151,8 @@ def test_roles_follow_the_policy_for_register_work(app: Flask) -> None:
     assert roles("restrictions.review") == {Role.APPROVER}
     assert roles("restrictions.propose") == {Role.MANAGER, Role.APPROVER}
     assert roles("customers.show") == {Role.AGENT, Role.MANAGER, Role.APPROVER}
+    # Agents read a customer's restrictions on the caller view, never the casework page.
+    assert roles("restrictions.show") == {Role.MANAGER, Role.APPROVER}
     assert Role.ADMIN not in roles("customers.search")  # admins run the system, not cases
     assert roles("dashboard.index") == set(Role)
 
@@ -166,6 +168,7 @@ def test_roles_follow_the_policy_for_the_later_pages(app: Flask) -> None:
         "users": {Role.ADMIN},
         "tokens": {Role.ADMIN},
         "retention": {Role.ADMIN},
+        "account": set(Role),  # changing your own password
     }
     seen = set()
     for rule, _ in routes(app):
@@ -416,6 +419,52 @@ def test_the_session_cookie_is_httponly_and_samesite(app: Flask, staff, rt: Runt
     response = StaffBrowser(secure_app).sign_in(MANAGER)
     assert "Secure" in response.headers["Set-Cookie"]
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+# --- behind a reverse proxy -------------------------------------------------------------------
+
+CLIENT = "203.0.113.9"  # the staff member's address, as the proxy saw it (documentation range)
+FORGED = "192.0.2.66"  # what anyone can put in X-Forwarded-For themselves
+
+
+def _sources(rt: Runtime, action: str) -> list[str | None]:
+    with rt.uow() as session:
+        query = select(AuditEntry.source).where(AuditEntry.action == action)
+        return list(session.scalars(query.order_by(AuditEntry.id)))
+
+
+def test_without_trusted_proxies_a_forged_forwarded_for_is_ignored(
+    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+) -> None:
+    assert rt.settings.web_trusted_proxies == 0
+    agent = browser_for(AGENT)
+    forged = {"X-Forwarded-For": FORGED, "X-Forwarded-Proto": "https"}
+    assert agent.get(f"/customers/{register.customer_id}", headers=forged).status_code == 200
+    assert _sources(rt, "customer.viewed") == ["web 127.0.0.1"]
+
+
+def test_behind_one_trusted_proxy_the_audit_names_the_forwarded_client(
+    rt: Runtime, register: Register, clock
+) -> None:
+    proxied = replace(rt, settings=rt.settings.model_copy(update={"web_trusted_proxies": 1}))
+    app = create_app(test_config={"TESTING": True, "CCR_CLOCK": clock}, runtime=proxied)
+    app.add_url_rule("/scheme", "scheme", public(lambda: request.scheme))
+    browser = StaffBrowser(app)
+    # The proxy appends the address it heard from; an entry the client sent comes before it.
+    # Over HTTPS, the CSRF check also wants the same-origin Referer a browser sends.
+    browser.client.environ_base.update(
+        HTTP_X_FORWARDED_FOR=f"{FORGED}, {CLIENT}",
+        HTTP_X_FORWARDED_PROTO="https",
+        HTTP_REFERER="https://localhost/sign-in",
+    )
+    assert browser.sign_in(MANAGER, "not the password at all").status_code == 400
+    assert browser.sign_in(MANAGER).status_code == 302
+    assert browser.get(f"/customers/{register.customer_id}").status_code == 200
+    expected = [f"web {CLIENT}"]
+    assert _sources(rt, "staff.sign_in_refused") == expected  # what the lock-out counts
+    assert _sources(rt, "staff.signed_in") == expected
+    assert _sources(rt, "customer.viewed") == expected
+    assert text_of(browser.get("/scheme")) == "https"  # so Secure cookies hold behind TLS
 
 
 # --- headers ----------------------------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""Staff passwords once an account exists: a member of staff changing their own, and an admin
+resetting someone else's to a temporary one that must be changed at the next sign-in.
+
+Both end the account's other sessions (its session generation moves on) and are audited by
+account id, never with the password or its hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from gateway.accounts import (
+    AccountError,
+    end_sessions,
+    generate_password,
+    hash_password,
+    password_matches,
+    password_problem,
+)
+from gateway.staff_sign_in import count_wrong_password, is_locked
+from routing.models import AuditEntry, StaffUser
+
+WRONG_CURRENT = "Your current password is not right"
+LOCKED = (
+    "Your account is locked after too many wrong passwords. Try again in a few minutes, "
+    "or ask an administrator to reset your password"
+)
+SAME_AS_CURRENT = "the new password must be different from the current one"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChange:
+    """How a change went: the account's new session generation (for the session that made
+    the change, which carries on), or why the current password was refused."""
+
+    generation: int | None
+    refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """A temporary password, to show the admin once; only its hash is stored."""
+
+    email: str
+    temporary_password: str
+
+
+def change_own_password(
+    session: Session,
+    *,
+    user_id: int,
+    current: str,
+    new: str,
+    now: dt.datetime,
+    lockout_after: int,
+) -> PasswordChange:
+    """Change a signed-in member of staff's password, given their current one.
+
+    A wrong current password counts toward the lockout as at sign-in, so a session left
+    open cannot be used to guess the password at leisure. The new password's own problems
+    (too short, the current one again) raise AccountError: the form checks them first.
+    """
+    problem = password_problem(new) or (SAME_AS_CURRENT if new == current else None)
+    if problem:
+        raise AccountError(problem)
+    user = _account_for_update(session, user_id)
+    refused = _current_password_refusal(user, current, now, lockout_after)
+    if refused is not None:
+        session.add(_audit(user, "user.password_change_refused", user.email, now, reason=refused))
+        return PasswordChange(None, LOCKED if refused == "account locked" else WRONG_CURRENT)
+    forced = user.must_change_password
+    _set_password(user, new, must_change=False)
+    session.add(_audit(user, "user.password_changed", user.email, now, forced=forced))
+    session.flush()  # the new generation is worked out in SQL
+    return PasswordChange(user.session_generation)
+
+
+def reset_password(
+    session: Session, *, user_id: int, actor: str, actor_id: int, now: dt.datetime
+) -> PasswordReset:
+    """Give another account a temporary password that must be changed at its next sign-in."""
+    user = _account_for_update(session, user_id)
+    if user.id == actor_id:
+        raise AccountError("you cannot reset your own password here: use Change your password")
+    temporary = generate_password()
+    _set_password(user, temporary, must_change=True)
+    # An admin has dealt with whoever asked, so earlier failures no longer lock the account.
+    user.failed_sign_ins, user.locked_until = 0, None
+    session.add(_audit(user, "user.password_reset", actor, now))
+    return PasswordReset(user.email, temporary)
+
+
+def _current_password_refusal(
+    user: StaffUser, current: str, now: dt.datetime, lockout_after: int
+) -> str | None:
+    # While locked the password is not even checked: a lock must stop guessing.
+    if is_locked(user, now):
+        return "account locked"
+    if not password_matches(user.password_hash, current):
+        count_wrong_password(user, now, lockout_after)
+        return "wrong current password"
+    user.failed_sign_ins, user.locked_until = 0, None
+    return None
+
+
+def _set_password(user: StaffUser, password: str, *, must_change: bool) -> None:
+    user.password_hash = hash_password(password)
+    user.must_change_password = must_change
+    end_sessions(user)
+
+
+def _account_for_update(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id, with_for_update=True)
+    if user is None:
+        raise AccountError(f"no staff account with id {user_id}")
+    return user
+
+
+def _audit(
+    user: StaffUser, action: str, actor: str, now: dt.datetime, **detail: object
+) -> AuditEntry:
+    # The detail names what happened, never the password, its hash or anything typed.
+    return AuditEntry(
+        at=now,
+        actor=actor,
+        action=action,
+        subject_type="user",
+        subject_ref=str(user.id),
+        detail=detail,
+    )
