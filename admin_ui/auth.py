@@ -170,9 +170,12 @@ def _start_session(user_id: int, generation: int) -> None:
 
 def _next_page() -> str:
     wanted = request.args.get("next", "")
-    parts = urlsplit(wanted)
-    # Only a path on this site: never a redirect to somewhere else ("//evil.example" too).
-    if wanted.startswith("/") and not wanted.startswith("//") and not parts.netloc:
+    # Only a path on this site: never a redirect to somewhere else. Browsers read "/\host"
+    # as "//host" and drop tabs and newlines, so a path with a backslash or a control
+    # character is refused rather than cleaned.
+    unsafe = "\\" in wanted or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in wanted)
+    on_this_site = wanted.startswith("/") and not wanted.startswith("//")
+    if on_this_site and not unsafe and not urlsplit(wanted).netloc:
         return wanted
     return url_for("dashboard.index")
 

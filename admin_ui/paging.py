@@ -3,12 +3,22 @@ the pages either side that keep the filters chosen."""
 
 from __future__ import annotations
 
+import re
+
 from flask import request, url_for
 
 
 def positive_int(text: str | None) -> int | None:
-    """A page position from the address bar; anything else means the first page."""
-    return int(text) if text and text.isdigit() and int(text) > 0 else None
+    """A page position from the address bar; anything else means the first page.
+
+    ASCII digits only, and few of them: str.isdigit() admits "²", which int() refuses, and
+    a huge number would overflow the database's integer."""
+    if text and _PAGE_POSITION.fullmatch(text) and int(text) > 0:
+        return int(text)
+    return None
+
+
+_PAGE_POSITION = re.compile(r"[0-9]{1,9}")
 
 
 def link(endpoint: str, **changes: object) -> str:

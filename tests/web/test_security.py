@@ -394,14 +394,29 @@ def test_a_switched_off_account_is_signed_out_at_its_next_request(
     assert is_sign_in_redirect(agent.get("/"))
 
 
-def test_sign_in_only_returns_to_pages_of_this_site(app: Flask, staff) -> None:
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "//evil.example.org/phish",
+        "/%5Cevil.example.org/phish",  # browsers read /\host as //host
+        "/%09/evil.example.org/phish",  # and drop the tab
+        "https://evil.example.org/phish",
+        "/%0D%0ALocation:%20https://evil.example.org",
+    ],
+)
+def test_sign_in_never_sends_anyone_to_another_site(app: Flask, staff, elsewhere: str) -> None:
     browser = StaffBrowser(app)
     token = browser.csrf_token()
     response = browser.client.post(
-        "/sign-in?next=//evil.example.org/phish",
+        f"/sign-in?next={elsewhere}",
         data={"csrf_token": token, "email": ADMIN, "password": "correct horse battery"},
     )
     assert response.status_code == 302 and response.location == "/"
+    # Already signed in, the sign-in page sends straight on: to the dashboard too.
+    assert browser.client.get(f"/sign-in?next={elsewhere}").location == "/"
+
+
+def test_sign_in_returns_to_the_page_asked_for(app: Flask, staff) -> None:
     browser = StaffBrowser(app)
     token = browser.csrf_token()
     response = browser.client.post(
