@@ -76,7 +76,17 @@ class CallerView:
 
     @property
     def restricted(self) -> bool:
-        return bool(self.restrictions)
+        """A restriction applies: one only on trial (shadow mode) changes nothing for the
+        caller, so it must not tell the agent to treat the call differently."""
+        return any(not r.trial for r in self.restrictions)
+
+    @property
+    def enforced(self) -> tuple[CallerRestriction, ...]:
+        return tuple(r for r in self.restrictions if not r.trial)
+
+    @property
+    def on_trial(self) -> tuple[CallerRestriction, ...]:
+        return tuple(r for r in self.restrictions if r.trial)
 
 
 def restriction_anchor(reference: str) -> str:

@@ -19,7 +19,16 @@ from admin_ui.access import CALL_FLAG_READERS, CALLER_LOOKUP, CASEWORKERS, route
 from admin_ui.caller_view import CallerView
 from gateway import register_service
 from gateway.bootstrap import Runtime
-from routing.enums import Channel, Direction, FlagKind, Outcome, PhoneMeasure, ReviewOutcome, Role
+from routing.enums import (
+    Channel,
+    Direction,
+    FlagKind,
+    Mode,
+    Outcome,
+    PhoneMeasure,
+    ReviewOutcome,
+    Role,
+)
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, Base, ContactEvent, Identity, utcnow
 from tests.web.conftest import (
@@ -32,6 +41,7 @@ from tests.web.conftest import (
     SECOND_APPROVER,
     SPOC,
     Register,
+    _propose,
 )
 from tests.web.helpers import StaffBrowser, text_of
 from tests.web.page_data import call_in, email_identity, raise_email_alert
@@ -172,8 +182,30 @@ def test_an_unrestricted_customer_is_said_to_be_so(
         customer = register_service.add_customer(session, staff[MANAGER], utcnow(), name="Sam")
         customer_id = customer.id
     page = text_of(browser_for(AGENT).get(f"/customers/{customer_id}"))
-    assert "No contact restriction is in force for this customer." in page
+    assert "No contact restriction applies to this customer." in page
     assert "Restrictions in force" not in page
+
+
+def test_a_restriction_on_trial_does_not_tell_the_agent_to_treat_the_call_differently(
+    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+) -> None:
+    now = utcnow()
+    with rt.uow() as session:
+        customer = register_service.add_customer(session, staff[MANAGER], now, name="Sam")
+        customer_id = customer.id
+        trial = _propose(
+            session, staff[MANAGER], now, customer, mode=Mode.SHADOW,
+            phone_measure=PhoneMeasure.BARRED,
+        )  # fmt: skip
+        register_service.approve(
+            session, staff[APPROVER], now, trial.id, today=rt.today(now), appeal_days=14
+        )
+        reference = trial.reference
+    page = text_of(browser_for(AGENT).get(f"/customers/{customer_id}"))
+    assert "No contact restriction applies to this customer." in page
+    assert f"({reference} is on trial: recorded, not applied.)" in page
+    assert "in force:" not in page
+    assert "trial: recorded, not applied" in page  # its own section says so too
 
 
 def test_the_agent_view_is_audited_as_a_view_of_the_customer(
