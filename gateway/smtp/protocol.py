@@ -64,10 +64,8 @@ _END_PREFIXES = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
 _BARE_NEWLINE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # <dot-atom@dot-atom-domain> and the rest of the argument (RFC 5321 4.1.2, the common case).
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_ANGLE_ADDRESS = re.compile(
-    rf"<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?:[ \t]+([^\s(].*)?)?",
-    re.DOTALL,
-)
+PLAIN_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_ANGLE_ADDRESS = re.compile(rf"<({PLAIN_ADDRESS})>(?:[ \t]+([^\s(].*)?)?", re.DOTALL)
 
 
 class DataError(enum.StrEnum):
