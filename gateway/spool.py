@@ -20,6 +20,7 @@ class Spool:
         self.root = Path(root)
         self._tmp = self.root / "tmp"
         self._messages = self.root / "messages"
+        self._orphans = self.root / "orphans"
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._messages.mkdir(parents=True, exist_ok=True)
 
@@ -63,14 +64,27 @@ class Spool:
 
     def older_than(self, seconds: float) -> list[str]:
         """Queue ids of the message files last written more than `seconds` ago."""
-        cutoff = time.time() - seconds
-        found = []
-        with os.scandir(self._messages) as entries:
-            for entry in entries:
-                with contextlib.suppress(FileNotFoundError):  # removed while we looked
-                    if entry.is_file() and entry.stat().st_mtime < cutoff:
-                        found.append(entry.name)
-        return found
+        return _names_older_than(self._messages, seconds)
+
+    def set_aside(self, queue_id: str) -> None:
+        """Move a message file no stored message names into `orphans/`, kept a while.
+
+        Set aside, not removed: the database it was checked against may be a restored
+        backup, or the wrong one, and then this file is someone's acknowledged mail.
+        """
+        self._orphans.mkdir(exist_ok=True)
+        os.rename(self._messages / queue_id, self._orphans / queue_id)
+        os.utime(self._orphans / queue_id)  # kept for its time from now, not from arrival
+
+    def forget_old(self, orphan_seconds: float, temporary_seconds: float) -> int:
+        """Remove orphans set aside, and half-written files (never acknowledged), this old."""
+        removed = 0
+        for folder, seconds in ((self._orphans, orphan_seconds), (self._tmp, temporary_seconds)):
+            for name in _names_older_than(folder, seconds):
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / name).unlink()
+                    removed += 1
+        return removed
 
 
 def _fsync_directory(path: Path) -> None:
@@ -80,3 +94,16 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _names_older_than(folder: Path, seconds: float) -> list[str]:
+    cutoff = time.time() - seconds
+    found = []
+    if not folder.is_dir():
+        return found
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):  # removed while we looked
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    found.append(entry.name)
+    return found

@@ -33,7 +33,7 @@ from routing.enums import (
     Role,
 )
 from routing.lifecycle import Actor
-from routing.models import Alert, ContactEvent, MailDelivery, utcnow
+from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
 from tests.integration.register_helpers import impose_restriction
 
 CUSTOMER = "jo.example@example.org"
@@ -384,7 +384,7 @@ def test_a_copy_claimed_by_a_dead_process_is_delivered_at_the_next_sweep(gateway
     assert _status(gateway_rt, live_claim) is DeliveryStatus.SENDING
 
 
-def test_the_sweep_removes_old_spool_files_no_message_needs_and_keeps_the_rest(
+def test_the_sweep_sets_aside_old_spool_files_no_message_needs_and_keeps_the_rest(
     gateway_rt,
 ) -> None:
     gate = threading.Event()
@@ -392,24 +392,54 @@ def test_the_sweep_removes_old_spool_files_no_message_needs_and_keeps_the_rest(
         gateway_rt.jobs.enqueue(gate.wait, 30)
     try:
         assert send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING))[0] == 250
-        messages = Path(gateway_rt.settings.spool_dir) / "messages"
+        spool = Path(gateway_rt.settings.spool_dir)
+        messages = spool / "messages"
         [needed] = list(messages.iterdir())
         left_over = messages / "0000-left-by-a-crash"
         fresh = messages / "0001-being-committed-now"
-        for path in (left_over, fresh):
+        half_written = spool / "tmp" / "0002-never-acknowledged"
+        for path in (left_over, fresh, half_written):
             path.write_bytes(b"Subject: not stored\r\n\r\n")
         two_hours_ago = time.time() - 7200
-        for path in (left_over, needed):
+        for path in (left_over, needed, half_written):
             os.utime(path, (two_hours_ago, two_hours_ago))
 
         sweep_due_deliveries()
 
+        # Set aside, not deleted: the database may be a restored backup.
         assert not left_over.exists()
+        assert (spool / "orphans" / left_over.name).read_bytes().startswith(b"Subject")
+        assert not half_written.exists()
         assert fresh.exists()  # may belong to a batch whose commit is under way
         assert needed.exists()  # its message is not delivered yet
     finally:
         gate.set()
     assert len(delivered(gateway_rt, HOUSING)) == 1
+
+
+def test_a_file_left_after_its_delivery_was_recorded_is_set_aside_by_the_sweep(
+    gateway_rt,
+) -> None:
+    assert send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING))[0] == 250
+    assert gateway_rt.jobs.join(timeout=10)
+    [_copy] = delivered(gateway_rt, HOUSING)
+    spool = Path(gateway_rt.settings.spool_dir)
+    with gateway_rt.session_factory() as session:
+        queue_id, removed = session.execute(
+            select(MailMessage.queue_id, MailMessage.spool_removed)
+        ).one()
+    assert removed and not (spool / "messages" / queue_id).exists()
+    # As if the process died between recording the delivery and removing the file.
+    crashed = spool / "messages" / queue_id
+    crashed.write_bytes(b"Subject: delivered already\r\n\r\n")
+    an_hour_and_more = time.time() - 3700
+    os.utime(crashed, (an_hour_and_more, an_hour_and_more))
+
+    sweep_due_deliveries()
+
+    assert not crashed.exists()
+    assert (spool / "orphans" / queue_id).exists()
+    assert len(delivered(gateway_rt, HOUSING)) == 1  # and nothing is sent again
 
 
 # --- pipelining --------------------------------------------------------------------------------

@@ -306,6 +306,8 @@ def test_mergeable_jobs_merge_on_the_main_lane_too(rt: Runtime, jobs: InProcessQ
             jobs.enqueue(gate.wait, 10)
         for ids in ([5], [6, 7], [8]):
             jobs.enqueue(write_id_markers, ids)
+        gates[0].set()  # one worker free: it takes the first job, and the others with it
+        assert wait_for(lambda: count(rt, MARKER) == 1, timeout=5)
     finally:
         for gate in gates:
             gate.set()

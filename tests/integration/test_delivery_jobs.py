@@ -1,0 +1,153 @@
+"""Delivery jobs: a stopping process gives back what it has not sent, and one copy that
+cannot be sent at all becomes a dead letter without holding up the rest.
+
+A real gateway takes the mail over SMTP; the downstream is a real SMTP server (aiosmtpd)
+that this test slows down or a Maildir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+
+from gateway.bootstrap import Runtime, bootstrap
+from gateway.settings import Settings
+from gateway.smtp.server import SmtpGateway
+from routing.enums import DeliveryStatus
+from routing.models import MailDelivery
+from tests.integration.smtp_helpers import (
+    DOWNSTREAM_HOSTNAME,
+    LOOPBACK,
+    free_port,
+    send_message,
+    wait_until,
+)
+
+SENDER = "pat.other@example.org"
+HOUSING = "housing@council.example.org"
+
+
+class SlowDownstream:
+    """Takes each message in a tenth of a second and remembers its Message-ID."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(0.1)
+        with self.lock:
+            self.received.append(envelope.original_content)
+        return "250 OK"
+
+
+@pytest.fixture
+def slow_downstream() -> Iterator[tuple[int, SlowDownstream]]:
+    handler = SlowDownstream()
+    controller = Controller(
+        handler, hostname=LOOPBACK, port=free_port(), server_hostname=DOWNSTREAM_HOSTNAME
+    )
+    controller.start()
+    try:
+        yield controller.port, handler
+    finally:
+        controller.stop()
+
+
+def gateway(settings: Settings, tmp_path: Path, downstream: str) -> tuple[Runtime, SmtpGateway]:
+    rt = bootstrap(
+        settings.model_copy(
+            update={
+                "smtp_listen": f"{LOOPBACK}:{free_port()}",
+                "spool_dir": str(tmp_path / "spool"),
+                "downstream": downstream,
+            }
+        )
+    )
+    return rt, SmtpGateway(rt).start()
+
+
+def statuses(rt: Runtime) -> dict[DeliveryStatus, int]:
+    with rt.session_factory() as session:
+        found = session.scalars(select(MailDelivery.status)).all()
+    return {status: found.count(status) for status in set(found)}
+
+
+def message(number: int) -> bytes:
+    return f"From: {SENDER}\r\nSubject: bins {number}\r\n\r\nWhere is my bin?\r\n".encode()
+
+
+def hold_workers(rt: Runtime) -> threading.Event:
+    gate = threading.Event()
+    for _ in range(rt.jobs.workers):  # type: ignore[attr-defined]
+        rt.jobs.enqueue(gate.wait, 30)
+    return gate
+
+
+def test_a_stopping_process_records_what_it_sent_and_gives_back_the_rest(
+    settings: Settings, tmp_path: Path, slow_downstream: tuple[int, SlowDownstream]
+) -> None:
+    port, downstream = slow_downstream
+    rt, smtp = gateway(settings, tmp_path, f"smtp://{LOOPBACK}:{port}")
+    try:
+        gate = hold_workers(rt)
+        for n in range(30):  # queued behind the held workers: merged into one job
+            assert send_message(smtp.port, SENDER, [HOUSING], message(n))[0] == 250
+        gate.set()
+        assert wait_until(lambda: len(downstream.received) >= 3, timeout=20)
+        smtp.stop()
+        rt.jobs.close()  # the process is stopping: the job winds up
+        sent = len(downstream.received)
+        found = statuses(rt)
+        assert found.get(DeliveryStatus.DELIVERED) == sent  # every copy sent is recorded
+        assert found.get(DeliveryStatus.PENDING) == 30 - sent  # the rest given back
+        with rt.session_factory() as session:
+            held = session.scalars(select(MailDelivery.claimed_by)).all()
+        assert set(held) == {None}
+    finally:
+        rt.close()
+
+    # The next process delivers the rest, and nothing twice.
+    rt, smtp = gateway(settings, tmp_path, f"smtp://{LOOPBACK}:{port}")
+    try:
+        from gateway.delivery import sweep_due_deliveries
+
+        rt.jobs.enqueue(sweep_due_deliveries)
+        assert wait_until(lambda: statuses(rt) == {DeliveryStatus.DELIVERED: 30}, timeout=30)
+        subjects = [m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in downstream.received]
+        assert sorted(subjects) == sorted(f"bins {n}".encode() for n in range(30))
+    finally:
+        smtp.stop()
+        rt.close()
+
+
+def test_a_copy_that_cannot_be_sent_is_a_dead_letter_and_the_others_arrive(
+    settings: Settings, tmp_path: Path
+) -> None:
+    rt, smtp = gateway(settings, tmp_path, f"maildir:{tmp_path / 'mail'}")
+    try:
+        gate = hold_workers(rt)
+        for n in range(3):
+            assert send_message(smtp.port, SENDER, [HOUSING], message(n))[0] == 250
+        with rt.uow() as session:  # a target no mailbox can have (a damaged row)
+            first = session.scalar(select(MailDelivery.id).order_by(MailDelivery.id).limit(1))
+            session.execute(
+                update(MailDelivery).where(MailDelivery.id == first).values(target="bad\0@x")
+            )
+        gate.set()
+        assert rt.jobs.join(timeout=30)  # type: ignore[attr-defined]
+        assert statuses(rt) == {DeliveryStatus.DEAD: 1, DeliveryStatus.DELIVERED: 2}
+        with rt.session_factory() as session:
+            error = session.scalar(select(MailDelivery.last_error).where(MailDelivery.id == first))
+        assert error == "cannot be sent: ValueError"
+        assert len(list((tmp_path / "mail" / HOUSING / "new").iterdir())) == 2
+    finally:
+        smtp.stop()
+        rt.close()
