@@ -96,6 +96,8 @@ def _add(form: AddStaffForm, password: str) -> str | None:
                 actor=g.staff.email,
                 now=web.now(),
                 display_name=(form.display_name.data or "").strip() or None,
+                # The admin knows this password: its owner chooses their own at first use.
+                must_change_password=True,
             )
             return user.email
     except AccountError as refused:

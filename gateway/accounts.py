@@ -67,8 +67,12 @@ def add_user(
     actor: str,
     now: dt.datetime,
     display_name: str | None = None,
+    must_change_password: bool = False,
 ) -> StaffUser:
-    """Create a staff account; the email must be new and the password at least 12 characters."""
+    """Create a staff account; the email must be new and the password at least 12 characters.
+
+    `must_change_password` when someone other than its owner chose the password (an admin
+    in the web UI): the owner then picks their own at the first sign-in."""
     address = normalise_email(email)
     if not address.ok:
         raise AccountError(f"{email!r} is not an email address")
@@ -82,6 +86,7 @@ def add_user(
         role=role,
         password_hash=hash_password(password),
         display_name=display_name,
+        must_change_password=must_change_password,
     )
     session.add(user)
     session.flush()

@@ -275,9 +275,10 @@ def set_legal_hold_on_reference(
     kept = [r for r in revisions if r.status is not RestrictionStatus.PURGED]
     if not kept:
         raise RegisterError(f"{reference} has been purged: there is nothing left to hold")
-    changing = kept if hold else [r for r in kept if r.legal_hold]
+    changing = [r for r in kept if r.legal_hold != hold]
     if not changing:
-        raise RegisterError(f"{reference} is not under a legal hold")
+        state = "already under" if hold else "not under"
+        raise RegisterError(f"{reference} is {state} a legal hold")
     for restriction in changing:
         session.add(lifecycle.set_legal_hold(restriction, actor, now, hold=hold, reason=reason))
     session.flush()

@@ -194,10 +194,17 @@ def ended_since(session: Session, before: dt.datetime) -> Sequence[Restriction]:
 
 
 def dormant_since_before(session: Session, before: dt.datetime) -> Sequence[Restriction]:
-    query = select(Restriction).where(
-        Restriction.status == RestrictionStatus.DORMANT,
-        Restriction.dormant_since <= before,
-        Restriction.legal_hold.is_(False),
+    """Dormant restrictions not under a legal hold, locked: a hold placed while the purge
+    runs waits for it (and then finds the record purged), or, committed first, keeps the
+    record out of it (PostgreSQL reads the locked row again before it takes it)."""
+    query = (
+        select(Restriction)
+        .where(
+            Restriction.status == RestrictionStatus.DORMANT,
+            Restriction.dormant_since <= before,
+            Restriction.legal_hold.is_(False),
+        )
+        .with_for_update()
     )
     return session.scalars(query).all()
 

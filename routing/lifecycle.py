@@ -251,11 +251,16 @@ def set_legal_hold(
     _require_text(reason, "a reason for the legal hold change")
     if restriction.status is S.PURGED:
         raise TransitionRefused(f"cannot hold {restriction.reference}: it has been purged")
+    if restriction.legal_hold == hold:
+        state = "already under" if hold else "not under"
+        raise TransitionRefused(f"{restriction.reference} is {state} a legal hold")
     restriction.legal_hold = hold
-    # Why it is held; once released, why it was released. The audit entry names only the
-    # step (free text stays out of the append-only log), so the reason is kept here, and
-    # purged with the rest of the record's words.
-    restriction.legal_hold_reason = reason
+    # Why it is held and, once released, why it was released as well: the audit entry
+    # names only the step (free text stays out of the append-only log), so the reasons are
+    # kept here, and purged with the rest of the record's words.
+    restriction.legal_hold_reason = (
+        reason if hold else f"{restriction.legal_hold_reason or ''}\nReleased: {reason}".strip()
+    )
     action = "restriction.legal_hold_set" if hold else "restriction.legal_hold_released"
     return audit(actor, action, restriction, now)
 

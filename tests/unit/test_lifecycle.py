@@ -189,11 +189,16 @@ def test_legal_hold_blocks_purge_until_released() -> None:
     lifecycle.lift(r, OTHER_APPROVER, NOW, "ended")
     lifecycle.make_dormant(r, NOW)
     lifecycle.set_legal_hold(r, ADMIN, NOW, hold=True, reason="tribunal claim")
+    with pytest.raises(TransitionRefused, match="already under a legal hold"):
+        lifecycle.set_legal_hold(r, ADMIN, NOW, hold=True, reason="another claim")
     later = NOW + dt.timedelta(days=3 * 365)
     with pytest.raises(TransitionRefused, match="legal hold"):
         lifecycle.purge(r, later, retention_months=24)
     lifecycle.set_legal_hold(r, ADMIN, NOW, hold=False, reason="claim closed")
-    assert (r.legal_hold, r.legal_hold_reason) == (False, "claim closed")  # why it was released
+    # Why it was held, and why released: both kept (the audit entry holds no free text).
+    assert (r.legal_hold, r.legal_hold_reason) == (False, "tribunal claim\nReleased: claim closed")
+    with pytest.raises(TransitionRefused, match="not under a legal hold"):
+        lifecycle.set_legal_hold(r, ADMIN, NOW, hold=False, reason="again")
     lifecycle.purge(r, later, retention_months=24)
     assert r.status is S.PURGED
     assert r.legal_hold_reason is None  # free text goes with the rest of the record

@@ -104,7 +104,10 @@ def test_an_admin_adds_an_account_with_a_generated_password_shown_once(
     user = _user(rt, NEW_STAFF)
     assert user.role is Role.AGENT and user.password_hash.startswith("$argon2")
     assert password not in user.password_hash
-    assert StaffBrowser(app).sign_in(NEW_STAFF, password).status_code == 302
+    new_starter = StaffBrowser(app)
+    assert new_starter.sign_in(NEW_STAFF, password).status_code == 302
+    # The admin has seen the password, so its owner must choose their own first.
+    assert new_starter.get("/").location == "/account/password"
     assert password not in text_of(admin.get("/users"))
     [*_, created] = _audit(rt, "user.created")
     assert (created.actor, created.subject_ref, created.source) == (

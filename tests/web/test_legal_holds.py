@@ -93,7 +93,8 @@ def test_a_hold_placed_on_the_retention_page_stops_the_purge_until_released(
     assert f"{register.reference} is no longer under a legal hold." in text_of(released)
     assert "No restriction is under a legal hold." in text_of(released)
     kept = _revisions(rt, register.reference)
-    assert all(not r.legal_hold and r.legal_hold_reason == RELEASE_REASON for r in kept)
+    both = f"{HOLD_REASON}\nReleased: {RELEASE_REASON}"  # why held, and why released
+    assert all(not r.legal_hold and r.legal_hold_reason == both for r in kept)
 
     assert maintenance.purge_after_retention(rt, utcnow()) == 2
     purged = _revisions(rt, register.reference)
