@@ -96,13 +96,12 @@ def test_a_stopping_process_records_what_it_sent_and_gives_back_the_rest(
 ) -> None:
     port, downstream = slow_downstream
     rt, smtp = gateway(settings, tmp_path, f"smtp://{LOOPBACK}:{port}")
+    gate = hold_workers(rt)
     try:
-        gate = hold_workers(rt)
         for n in range(30):  # queued behind the held workers: merged into one job
             assert send_message(smtp.port, SENDER, [HOUSING], message(n))[0] == 250
         gate.set()
         assert wait_until(lambda: len(downstream.received) >= 3, timeout=20)
-        smtp.stop()
         rt.jobs.close()  # the process is stopping: the job winds up
         sent = len(downstream.received)
         found = statuses(rt)
@@ -112,6 +111,8 @@ def test_a_stopping_process_records_what_it_sent_and_gives_back_the_rest(
             held = session.scalars(select(MailDelivery.claimed_by)).all()
         assert set(held) == {None}
     finally:
+        gate.set()
+        smtp.stop()
         rt.close()
 
     # The next process delivers the rest, and nothing twice.
@@ -132,15 +133,15 @@ def test_a_copy_that_cannot_be_sent_is_a_dead_letter_and_the_others_arrive(
     settings: Settings, tmp_path: Path
 ) -> None:
     rt, smtp = gateway(settings, tmp_path, f"maildir:{tmp_path / 'mail'}")
+    gate = hold_workers(rt)
     try:
-        gate = hold_workers(rt)
         for n in range(3):
             assert send_message(smtp.port, SENDER, [HOUSING], message(n))[0] == 250
-        with rt.uow() as session:  # a target no mailbox can have (a damaged row)
+        with rt.uow() as session:
             first = session.scalar(select(MailDelivery.id).order_by(MailDelivery.id).limit(1))
-            session.execute(
-                update(MailDelivery).where(MailDelivery.id == first).values(target="bad\0@x")
-            )
+            # A damaged row: a refusal notice to an address no header may carry.
+            damaged = {"decision": "reject", "target": "jo@example.org\r\nBcc: all@example.org"}
+            session.execute(update(MailDelivery).where(MailDelivery.id == first).values(damaged))
         gate.set()
         assert rt.jobs.join(timeout=30)  # type: ignore[attr-defined]
         assert statuses(rt) == {DeliveryStatus.DEAD: 1, DeliveryStatus.DELIVERED: 2}
@@ -149,5 +150,6 @@ def test_a_copy_that_cannot_be_sent_is_a_dead_letter_and_the_others_arrive(
         assert error == "cannot be sent: ValueError"
         assert len(list((tmp_path / "mail" / HOUSING / "new").iterdir())) == 2
     finally:
+        gate.set()
         smtp.stop()
         rt.close()
