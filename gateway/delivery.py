@@ -248,8 +248,8 @@ def _record_sent(
     """Record copies sent; with `finished_among`, also let go of finished messages' files.
 
     A finished message is marked in the same transaction and its file removed after the
-    commit: a crash in between leaves a file that the sweep's orphan clean-up removes,
-    never a mark missing on a file still needed.
+    commit: a crash in between leaves a file that the sweep sets aside as an orphan, never
+    a mark missing on a file still needed.
     """
     if not sent and finished_among is None:
         return 0
