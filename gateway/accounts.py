@@ -171,7 +171,7 @@ def change_role(
 ) -> StaffUser:
     """Give a staff account another role. An admin cannot take away their own admin role, so
     the one acting always leaves at least one admin behind."""
-    user = _account(session, user_id)
+    user = account_for_update(session, user_id)
     if user.id == actor_id and user.role is Role.ADMIN and role is not Role.ADMIN:
         raise AccountError("you cannot remove your own admin role: ask another admin to do it")
     if user.role is role:
@@ -179,7 +179,10 @@ def change_role(
     previous, user.role = user.role, role
     # A session is trusted for the role it was begun in: sign in again to use the new one.
     end_sessions(user)
-    session.add(_user_audit(user, "user.role_changed", actor, now, was=previous.value))
+    changed = user_audit(
+        user, "user.role_changed", actor, now, role=user.role.value, was=previous.value
+    )
+    session.add(changed)
     return user
 
 
@@ -188,7 +191,7 @@ def set_active(
 ) -> StaffUser:
     """Switch a staff account off (signed out at its next request) or on again. Nobody
     switches off their own account: an admin cannot lock every admin out by mistake."""
-    user = _account(session, user_id)
+    user = account_for_update(session, user_id)
     if not active and user.id == actor_id:
         raise AccountError("you cannot deactivate your own account: ask another admin to do it")
     if user.active is active:
@@ -200,11 +203,12 @@ def set_active(
     if active:  # a fresh start: earlier failed sign-ins no longer count against it
         user.failed_sign_ins, user.locked_until = 0, None
     action = "user.reactivated" if active else "user.deactivated"
-    session.add(_user_audit(user, action, actor, now))
+    session.add(user_audit(user, action, actor, now, role=user.role.value))
     return user
 
 
-def _account(session: Session, user_id: int) -> StaffUser:
+def account_for_update(session: Session, user_id: int) -> StaffUser:
+    """The staff account, locked for the change about to be made; AccountError if none."""
     user = session.get(StaffUser, user_id, with_for_update=True)
     if user is None:
         raise AccountError(f"no staff account with id {user_id}")
@@ -215,14 +219,16 @@ def _a(role: Role) -> str:
     return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
 
 
-def _user_audit(
-    user: StaffUser, action: str, actor: str, now: dt.datetime, **detail: str
+def user_audit(
+    user: StaffUser, action: str, actor: str, now: dt.datetime, **detail: object
 ) -> AuditEntry:
+    """An audit entry about a staff account; `detail` names what happened, never a password,
+    its hash or anything typed."""
     return AuditEntry(
         at=now,
         actor=actor,
         action=action,
         subject_type="user",
         subject_ref=str(user.id),
-        detail={"role": user.role.value, **detail},
+        detail=detail,
     )

@@ -14,14 +14,16 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts import (
     AccountError,
+    account_for_update,
     end_sessions,
     generate_password,
     hash_password,
     password_matches,
     password_problem,
+    user_audit,
 )
 from gateway.staff_sign_in import count_wrong_password, is_locked
-from routing.models import AuditEntry, StaffUser
+from routing.models import StaffUser
 
 WRONG_CURRENT = "Your current password is not right"
 LOCKED = (
@@ -66,14 +68,15 @@ def change_own_password(
     problem = password_problem(new) or (SAME_AS_CURRENT if new == current else None)
     if problem:
         raise AccountError(problem)
-    user = _account_for_update(session, user_id)
+    user = account_for_update(session, user_id)
     refused = _current_password_refusal(user, current, now, lockout_after)
     if refused is not None:
-        session.add(_audit(user, "user.password_change_refused", user.email, now, reason=refused))
+        refusal = user_audit(user, "user.password_change_refused", user.email, now, reason=refused)
+        session.add(refusal)
         return PasswordChange(None, LOCKED if refused == "account locked" else WRONG_CURRENT)
     forced = user.must_change_password
     _set_password(user, new, must_change=False)
-    session.add(_audit(user, "user.password_changed", user.email, now, forced=forced))
+    session.add(user_audit(user, "user.password_changed", user.email, now, forced=forced))
     session.flush()  # the new generation is worked out in SQL
     return PasswordChange(user.session_generation)
 
@@ -82,14 +85,14 @@ def reset_password(
     session: Session, *, user_id: int, actor: str, actor_id: int, now: dt.datetime
 ) -> PasswordReset:
     """Give another account a temporary password that must be changed at its next sign-in."""
-    user = _account_for_update(session, user_id)
+    user = account_for_update(session, user_id)
     if user.id == actor_id:
         raise AccountError("you cannot reset your own password here: use Change your password")
     temporary = generate_password()
     _set_password(user, temporary, must_change=True)
     # An admin has dealt with whoever asked, so earlier failures no longer lock the account.
     user.failed_sign_ins, user.locked_until = 0, None
-    session.add(_audit(user, "user.password_reset", actor, now))
+    session.add(user_audit(user, "user.password_reset", actor, now))
     return PasswordReset(user.email, temporary)
 
 
@@ -110,24 +113,3 @@ def _set_password(user: StaffUser, password: str, *, must_change: bool) -> None:
     user.password_hash = hash_password(password)
     user.must_change_password = must_change
     end_sessions(user)
-
-
-def _account_for_update(session: Session, user_id: int) -> StaffUser:
-    user = session.get(StaffUser, user_id, with_for_update=True)
-    if user is None:
-        raise AccountError(f"no staff account with id {user_id}")
-    return user
-
-
-def _audit(
-    user: StaffUser, action: str, actor: str, now: dt.datetime, **detail: object
-) -> AuditEntry:
-    # The detail names what happened, never the password, its hash or anything typed.
-    return AuditEntry(
-        at=now,
-        actor=actor,
-        action=action,
-        subject_type="user",
-        subject_ref=str(user.id),
-        detail=detail,
-    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -39,17 +40,36 @@ class EnvelopeRecorder:
         return "250 OK"
 
 
-@pytest.fixture
-def downstream() -> Iterator[tuple[int, EnvelopeRecorder]]:
+@contextmanager
+def recording_downstream(*, smtputf8: bool = True) -> Iterator[tuple[int, EnvelopeRecorder]]:
+    """A real SMTP server on loopback that records every envelope (port, recorder)."""
     recorder = EnvelopeRecorder()
     controller = Controller(
-        recorder, hostname=LOOPBACK, port=free_port(), server_hostname=DOWNSTREAM_HOSTNAME
+        recorder,
+        hostname=LOOPBACK,
+        port=free_port(),
+        server_hostname=DOWNSTREAM_HOSTNAME,
+        enable_SMTPUTF8=smtputf8,
     )
     controller.start()
     try:
         yield controller.port, recorder
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def downstream() -> Iterator[tuple[int, EnvelopeRecorder]]:
+    with recording_downstream() as found:
+        yield found
+
+
+def send_one(port: int, sender: str, target: str) -> None:
+    transport = SmtpTransport(LOOPBACK, port, "gateway.example.org", starttls=False)
+    try:
+        transport.send(sender, target, MESSAGE, delivery_id=1)
+    finally:
+        transport.close()
 
 
 @pytest.mark.parametrize(
@@ -66,11 +86,7 @@ def test_the_downstream_sees_what_smtplib_would_have_sent(
     downstream: tuple[int, EnvelopeRecorder], sender: str, target: str
 ) -> None:
     port, recorder = downstream
-    transport = SmtpTransport(LOOPBACK, port, "gateway.example.org", starttls=False)
-    try:
-        transport.send(sender, target, MESSAGE, delivery_id=1)
-    finally:
-        transport.close()
+    send_one(port, sender, target)
     with smtplib.SMTP(LOOPBACK, port, local_hostname="gateway.example.org") as plain:
         plain.sendmail(sender, [target], MESSAGE)
     ours, smtplibs = recorder.envelopes
@@ -79,43 +95,19 @@ def test_the_downstream_sees_what_smtplib_would_have_sent(
     assert any(option.startswith("SIZE=") for option in ours[1])  # options still go
 
 
-def test_an_internationalised_address_goes_on_with_smtputf8() -> None:
-    recorder = EnvelopeRecorder()
-    controller = Controller(
-        recorder,
-        hostname=LOOPBACK,
-        port=free_port(),
-        server_hostname=DOWNSTREAM_HOSTNAME,
-        enable_SMTPUTF8=True,
-    )
-    controller.start()
-    transport = SmtpTransport(LOOPBACK, controller.port, "gateway.example.org", starttls=False)
-    try:
-        transport.send("jö@example.org", "housing@council.example.org", MESSAGE, delivery_id=1)
-    finally:
-        transport.close()
-        controller.stop()
+def test_an_internationalised_address_goes_on_with_smtputf8(
+    downstream: tuple[int, EnvelopeRecorder],
+) -> None:
+    port, recorder = downstream
+    send_one(port, "jö@example.org", "housing@council.example.org")
     [(sender, options, _, _)] = recorder.envelopes
     assert sender == "jö@example.org"
     assert "SMTPUTF8" in options
 
 
 def test_a_downstream_without_smtputf8_refuses_such_a_copy_for_good() -> None:
-    recorder = EnvelopeRecorder()
-    controller = Controller(
-        recorder,
-        hostname=LOOPBACK,
-        port=free_port(),
-        server_hostname=DOWNSTREAM_HOSTNAME,
-        enable_SMTPUTF8=False,
-    )
-    controller.start()
-    transport = SmtpTransport(LOOPBACK, controller.port, "gateway.example.org", starttls=False)
-    try:
+    with recording_downstream(smtputf8=False) as (port, recorder):
         with pytest.raises(PermanentFailure, match="internationalised"):
-            transport.send("jö@example.org", "housing@council.example.org", MESSAGE, 1)
-        transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 2)
-    finally:
-        transport.close()
-        controller.stop()
+            send_one(port, "jö@example.org", "housing@council.example.org")
+        send_one(port, "jo@example.org", "housing@council.example.org")
     assert [envelope[0] for envelope in recorder.envelopes] == ["jo@example.org"]
