@@ -763,6 +763,72 @@ class _QuickSMTP(smtplib.SMTP):
     def _option_list(self, options: Sequence[str]) -> str:
         return " " + " ".join(options) if options and self.does_esmtp else ""
 
+    def sendmail(  # type: ignore[override]
+        self,
+        from_addr: str,
+        to_addrs: Sequence[str],
+        msg: bytes,
+        mail_options: Sequence[str] = (),
+        rcpt_options: Sequence[str] = (),
+    ) -> dict[str, tuple[int, bytes]]:
+        """Send MAIL, RCPT and DATA in one write when the server offers PIPELINING (RFC 2920).
+
+        Two round trips per copy instead of four; smtplib's own sendmail (which never
+        pipelines) handles everything else: several recipients, options, unusual addresses.
+        """
+        self.ehlo_or_helo_if_needed()
+        simple = (
+            len(to_addrs) == 1
+            and not mail_options
+            and not rcpt_options
+            and isinstance(msg, bytes)
+            and (from_addr == "" or _PLAIN_ADDRESS.fullmatch(from_addr))
+            and _PLAIN_ADDRESS.fullmatch(to_addrs[0])
+        )
+        if not simple or not self.has_extn("pipelining"):
+            return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
+        recipient = to_addrs[0]
+        size = f" size={len(msg)}" if self.has_extn("size") else ""  # smtplib's words, as it
+        self.send(f"mail from:<{from_addr}>{size}\r\nrcpt to:<{recipient}>\r\ndata\r\n")
+        mail, rcpt, data = self.getreply(), self.getreply(), self.getreply()
+        if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            self._end_empty_data()  # a server that said 354 regardless is owed the end mark
+        if mail[0] != 250:
+            self._reset_quietly()
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], from_addr)
+        if rcpt[0] not in (250, 251):
+            self._reset_quietly()
+            raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
+        if data[0] != 354:
+            self._reset_quietly()
+            raise smtplib.SMTPDataError(*data)
+        self.send(_dot_stuffed(msg))
+        code, text = self.getreply()
+        if code != 250:
+            self._reset_quietly()
+            raise smtplib.SMTPDataError(code, text)
+        return {}
+
+    def _end_empty_data(self) -> None:
+        self.send(b".\r\n")
+        self.getreply()
+
+    def _reset_quietly(self) -> None:
+        # As smtplib does after a refusal: the connection stays usable for the next copy.
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            self.rset()
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload as smtplib sends it: leading dots doubled, ended by CRLF.CRLF."""
+    quoted = _LEADING_DOT.sub(b"..", data)
+    if not quoted.endswith(b"\r\n"):
+        quoted += b"\r\n"
+    return quoted + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
 
 _PLAIN_ADDRESS = re.compile(PLAIN_ADDRESS)
 

@@ -1,4 +1,4 @@
-"""Delivery's SMTP client sends each envelope exactly as smtplib would.
+"""Delivery's SMTP client sends each envelope exactly as smtplib would, and pipelines it.
 
 The transport writes plain addresses into MAIL and RCPT itself (smtplib's own quoting
 parses each address, which is costly); a real downstream must see the same commands,
@@ -7,16 +7,18 @@ options and message as from smtplib.SMTP.sendmail, plain address or not.
 
 from __future__ import annotations
 
+import re
 import smtplib
+import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from gateway.delivery import PermanentFailure, SmtpTransport
+from gateway.delivery import PermanentFailure, SmtpTransport, TemporaryFailure
 from tests.integration.smtp_helpers import DOWNSTREAM_HOSTNAME, LOOPBACK, free_port
 
 MESSAGE = b"From: jo@example.org\r\nSubject: bins\r\n\r\n.a line starting with a dot\r\nend\r\n"
@@ -111,3 +113,120 @@ def test_a_downstream_without_smtputf8_refuses_such_a_copy_for_good() -> None:
             send_one(port, "jö@example.org", "housing@council.example.org")
         send_one(port, "jo@example.org", "housing@council.example.org")
     assert [envelope[0] for envelope in recorder.envelopes] == ["jo@example.org"]
+
+
+# --- pipelining (RFC 2920) ------------------------------------------------------------------
+
+
+class PipeliningDownstream:
+    """A minimal real SMTP server on loopback that offers PIPELINING and records, for each
+    read from the socket, the command lines that arrived in it; replies are configurable."""
+
+    def __init__(self, replies: dict[str, str] | None = None) -> None:
+        self.replies = {"mail": "250 ok", "rcpt": "250 ok", "data": "354 go on", **(replies or {})}
+        self.reads: list[list[str]] = []
+        self.wire: list[bytes] = []  # message data as sent, dots doubled
+        self.messages: list[bytes] = []  # as received, dots undone
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        with suppress(OSError):
+            connection, _ = self._listener.accept()
+            with connection:
+                self._session(connection)
+
+    def _session(self, connection: socket.socket) -> None:
+        connection.sendall(b"220 downstream.test ESMTP\r\n")
+        pending, accepted = b"", False
+        while chunk := connection.recv(65536):
+            pending += chunk
+            lines = []
+            while b"\r\n" in pending:
+                line, pending = pending.split(b"\r\n", 1)
+                lines.append(line.decode())
+            self.reads.append(lines)
+            for line in lines:
+                verb = line.split(" ", 1)[0].split(":", 1)[0].lower()
+                if verb == "ehlo":
+                    reply = "250-downstream.test\r\n250-PIPELINING\r\n250 SIZE 10000000"
+                elif verb in ("mail", "rcpt"):
+                    reply = self.replies[verb]
+                    accepted = reply.startswith("25") if verb == "rcpt" else accepted
+                elif verb == "data" and accepted and self.replies["mail"].startswith("25"):
+                    reply = self.replies["data"]
+                    if reply.startswith("354"):
+                        connection.sendall(f"{reply}\r\n".encode())
+                        body, pending = self._read_data(connection, pending)
+                        self.wire.append(body)
+                        self.messages.append(re.sub(rb"(?m)^\.", b"", body))
+                        reply = "250 queued"
+                elif verb == "data":
+                    reply = "554 no valid recipients"
+                elif verb == "quit":
+                    connection.sendall(b"221 bye\r\n")
+                    return
+                else:  # rset, noop
+                    reply, accepted = "250 ok", False
+                connection.sendall(f"{reply}\r\n".encode())
+
+    @staticmethod
+    def _read_data(connection: socket.socket, pending: bytes) -> tuple[bytes, bytes]:
+        while b"\r\n.\r\n" not in b"\r\n" + pending:
+            pending += connection.recv(65536)
+        body, rest = (b"\r\n" + pending).split(b"\r\n.\r\n", 1)
+        return body[2:] + b"\r\n", rest
+
+
+@contextmanager
+def pipelining_downstream(replies: dict[str, str] | None = None) -> Iterator[PipeliningDownstream]:
+    server = PipeliningDownstream(replies)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_pipelining_downstream_gets_the_envelope_in_one_write_and_the_message_intact() -> None:
+    with pipelining_downstream() as server:
+        send_one(server.port, "jo@example.org", "housing@council.example.org")
+    envelope = next(read for read in server.reads if read and read[0].startswith("mail"))
+    assert envelope == [
+        f"mail from:<jo@example.org> size={len(MESSAGE)}",
+        "rcpt to:<housing@council.example.org>",
+        "data",
+    ]
+    # A leading dot is doubled on the wire and undone by the server: it arrives as written.
+    assert b"\r\n..a line starting with a dot\r\n" in server.wire[0]
+    assert server.messages == [MESSAGE]
+
+
+@pytest.mark.parametrize(
+    ("replies", "failure", "reason"),
+    [
+        ({"rcpt": "550 5.1.1 no such mailbox"}, PermanentFailure, "550 5.1.1 no such mailbox"),
+        ({"rcpt": "452 4.2.2 mailbox full"}, TemporaryFailure, "452 4.2.2 mailbox full"),
+        ({"mail": "451 4.3.0 try later"}, TemporaryFailure, "451 4.3.0 try later"),
+        ({"data": "554 5.6.0 not today"}, PermanentFailure, "554 5.6.0 not today"),
+    ],
+)
+def test_a_pipelined_refusal_is_reported_with_the_downstreams_words_and_nothing_is_sent(
+    replies: dict[str, str], failure: type[Exception], reason: str
+) -> None:
+    with pipelining_downstream(replies) as server:
+        transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
+        try:
+            with pytest.raises(failure, match=reason):
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+            # The connection is still in step: the next copy's replies are its own.
+            server.replies.update({"mail": "250 ok", "rcpt": "250 ok", "data": "354 go on"})
+            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, 2)
+        finally:
+            transport.close()
+    assert len(server.messages) == 1
