@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from gateway import repository
 from gateway.bootstrap import Runtime
+from gateway.intake_statement import store_batch
+from gateway.repository import StoredIdentity
 from gateway.smtp import replies
 from gateway.smtp.message import MessageHead, read_head, routed_by_us, text_to_screen
 from gateway.spool import Spool
@@ -33,7 +35,7 @@ from routing.engine import Contact, Decision
 from routing.enums import AlertStatus, Channel, DeliveryStatus, Direction, Outcome
 from routing.fingerprint import ContentFacts, read_content
 from routing.identity import NormalisedIdentity, normalise_email
-from routing.models import Alert, ContactEvent, Identity, MailDelivery, MailMessage, utcnow
+from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +181,7 @@ class _GroupCommitWriter:
         self._rt = rt
         self._spool = spool
         self._queue: queue.Queue[tuple[Prepared, Future[IntakeResult]] | None] = queue.Queue()
+        self._one_statement = rt.engine.dialect.name == "postgresql"
         self._thread = threading.Thread(target=self._run, name="ccr-intake-writer", daemon=True)
         self._thread.start()
 
@@ -263,13 +266,27 @@ class _GroupCommitWriter:
 
     def _store(self, batch: list[Prepared]) -> list[IntakeResult]:
         self._spool.sync()
-        with self._rt.uow() as session:
-            identities = repository.ensure_identities(session, _people(batch))
-            message_ids = _insert_messages(session, batch, identities)
+        message_ids = self._store_in_one_statement(batch) if self._one_statement else None
+        if message_ids is None:
+            with self._rt.uow() as session:
+                identities = repository.ensure_identities(session, _people(batch))
+                message_ids = _insert_messages(session, batch, identities)
         return [
             IntakeResult(replies.queued(p.queue_id), p.queue_id, message_id)
             for p, message_id in zip(batch, message_ids, strict=True)
         ]
+
+    def _store_in_one_statement(self, batch: list[Prepared]) -> list[int] | None:
+        """PostgreSQL: the batch in one statement (see gateway.intake_statement); None when
+        the general path must store it instead: an alert to raise, a value the statement's
+        JSON cannot carry, or a sender's identity made meanwhile by another process."""
+        if any(d.safeguarding for p in batch for _, d in p.decisions):
+            return None
+        try:
+            with self._rt.uow() as session:
+                return _insert_in_one_statement(session, batch)
+        except (_SenderNotLinked, DataError):
+            return None
 
     def _queue_delivery(self, message_ids: list[int]) -> None:
         from gateway.delivery import deliver_messages
@@ -301,7 +318,7 @@ def _people(batch: list[Prepared]) -> list[NormalisedIdentity]:
 
 
 def _insert_messages(
-    session: Session, batch: list[Prepared], identities: dict[str, Identity]
+    session: Session, batch: list[Prepared], identities: dict[str, StoredIdentity]
 ) -> list[int]:
     """Insert the batch's messages, their deliveries and contacts: a few statements in all.
 
@@ -322,6 +339,32 @@ def _insert_messages(
     return message_ids
 
 
+class _SenderNotLinked(Exception):
+    """A sender's identity was created by another process after the statement began."""
+
+
+def _insert_in_one_statement(session: Session, batch: list[Prepared]) -> list[int]:
+    """The same rows as _insert_messages, sent as one statement (PostgreSQL only)."""
+    messages, deliveries, events = [], [], []
+    for p in batch:
+        messages.append(_message_row(p))
+        for route in _routes(p.decisions, p.envelope_from):
+            delivery = _delivery_row(0, route, p.received_at)
+            del delivery["message_id"]
+            deliveries.append({**delivery, "queue_id": p.queue_id})
+        for to, decision in p.decisions:
+            event = _contact_event_row(p.queue_id, to, decision, p.received_at, None)
+            _add_content(event, p.content)
+            events.append({**event, "person": p.person.value if p.person else None})
+    stored = store_batch(session.connection(), messages, deliveries, events, utcnow())
+    if {e["person"] for e in events if e["person"]} - stored.people:
+        # Its row is not visible to the statement's snapshot: roll back, and the general
+        # path (which looks again after inserting) links it.
+        raise _SenderNotLinked
+    _remember_event_ids(batch, [stored.event_ids[e["source_key"]] for e in events])
+    return [stored.message_ids[p.queue_id] for p in batch]
+
+
 def _message_row(p: Prepared) -> dict[str, Any]:
     return {
         "queue_id": p.queue_id,
@@ -334,7 +377,7 @@ def _message_row(p: Prepared) -> dict[str, Any]:
 
 
 def _insert_contacts(
-    session: Session, batch: list[Prepared], identities: dict[str, Identity]
+    session: Session, batch: list[Prepared], identities: dict[str, StoredIdentity]
 ) -> None:
     events: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
@@ -422,7 +465,7 @@ def _flags(decision: Decision) -> list[str]:
 
 
 def _contact_event_row(
-    queue_id: str, to: str, decision: Decision, now: dt.datetime, identity: Identity | None
+    queue_id: str, to: str, decision: Decision, now: dt.datetime, identity: StoredIdentity | None
 ) -> dict[str, Any]:
     restriction = decision.restriction
     return {
@@ -451,7 +494,7 @@ def _contact_event_row(
 
 
 def _safeguarding_alert_row(
-    event: dict[str, Any], decision: Decision, identity: Identity | None, queue_id: str
+    event: dict[str, Any], decision: Decision, identity: StoredIdentity | None, queue_id: str
 ) -> dict[str, Any]:
     reference = decision.restriction.reference if decision.restriction else "no restriction"
     return {

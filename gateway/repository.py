@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import Integer, Select, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -85,17 +86,28 @@ def get_or_create_identity(session: Session, identity: NormalisedIdentity) -> Id
     return found
 
 
+class StoredIdentity(NamedTuple):
+    """An identity's row as intake and call recording need it."""
+
+    id: int
+    value: str
+    customer_id: int | None
+
+
+IDENTITIES = Identity.__table__
+
+
 def ensure_identities(
     session: Session, identities: Sequence[NormalisedIdentity]
-) -> dict[str, Identity]:
+) -> dict[str, StoredIdentity]:
     """The stored identities for these values (by value), creating the new ones.
 
     Insert-or-ignore, so two gateway processes meeting the same new sender at once do not
-    fail each other's batches.
+    fail each other's batches. Core statements: this runs in every intake transaction.
     """
     wanted = {(i.kind, i.value) for i in identities if i.ok and i.value}
     found = _identities_by_value(session, wanted)
-    missing = wanted - {(i.kind, i.value) for i in found.values()}
+    missing = wanted - {(kind, value) for kind, value in wanted if value in found}
     if missing:
         now = utcnow()
         rows = [{"kind": kind, "value": value, "created_at": now} for kind, value in missing]
@@ -106,12 +118,15 @@ def ensure_identities(
 
 def _identities_by_value(
     session: Session, wanted: set[tuple[IdentityKind, str]]
-) -> dict[str, Identity]:
-    found: dict[str, Identity] = {}
+) -> dict[str, StoredIdentity]:
+    found: dict[str, StoredIdentity] = {}
+    conn = session.connection()
     for kind in {k for k, _ in wanted}:
         values = [v for k, v in wanted if k == kind]
-        query = select(Identity).where(Identity.kind == kind, Identity.value.in_(values))
-        found.update((identity.value, identity) for identity in session.scalars(query))
+        query = select(IDENTITIES.c.id, IDENTITIES.c.value, IDENTITIES.c.customer_id).where(
+            IDENTITIES.c.kind == kind, IDENTITIES.c.value.in_(values)
+        )
+        found.update((row.value, StoredIdentity(*row)) for row in conn.execute(query))
     return found
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 
 from gateway.bootstrap import Runtime, bootstrap
 from gateway.delivery import sweep_due_deliveries
+from gateway.intake import IntakeResult
 from gateway.jobs import InProcessQueue
 from gateway.settings import Settings
 from gateway.smtp import replies
@@ -35,6 +36,7 @@ from routing.enums import (
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
 from tests.integration.register_helpers import impose_restriction
+from tests.integration.smtp_helpers import wait_until
 
 CUSTOMER = "jo.example@example.org"
 OTHER = "pat.other@example.org"
@@ -525,3 +527,113 @@ def test_a_mailbox_named_twice_gets_one_copy(gateway_rt) -> None:
     code, reply = send(gateway_rt, OTHER, [HOUSING, upper], raw_message(OTHER, HOUSING))
     assert code == 250, reply
     assert len(delivered(gateway_rt, HOUSING)) == 1
+
+
+def test_a_sender_whose_identity_another_process_is_creating_is_still_linked(
+    gateway_rt: Runtime,
+) -> None:
+    """PostgreSQL stores a batch in one statement, which cannot see an identity another
+    process commits while the statement waits on it; the contact must still be linked."""
+    if gateway_rt.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch is PostgreSQL's")
+    newcomer = "first.time@example.org"
+    with gateway_rt.engine.connect() as other_process:
+        other_id = other_process.execute(
+            text(
+                "INSERT INTO identities (kind, value, created_at) "
+                "VALUES ('email', :value, now()) RETURNING id"
+            ),
+            {"value": newcomer},
+        ).scalar_one()
+        outcome: list[tuple[int, str]] = []
+        sending = threading.Thread(
+            target=lambda: outcome.append(
+                send(gateway_rt, newcomer, [HOUSING], raw_message(newcomer, HOUSING))
+            )
+        )
+        sending.start()
+        # Commit only once the gateway's insert is waiting on our uncommitted row.
+        assert wait_until(lambda: _waiting_on_a_lock(gateway_rt), timeout=30)
+        other_process.commit()
+        sending.join(timeout=30)
+    assert outcome and outcome[0][0] == 250
+    with gateway_rt.uow() as session:
+        event = session.scalars(select(ContactEvent).where(ContactEvent.to_value == HOUSING)).one()
+    assert event.identity_id == other_id
+    assert event.from_value == newcomer
+
+
+def _waiting_on_a_lock(rt: Runtime) -> bool:
+    with rt.engine.connect() as watcher:
+        return bool(
+            watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+        )
+
+
+def test_both_ways_of_storing_a_batch_store_the_same_rows(
+    gateway_rt: Runtime, restrict: Callable[..., str], tmp_path: Path
+) -> None:
+    """PostgreSQL's one-statement batch and the general path (SQLite's, and any batch with an
+    alert) must leave the same messages, deliveries and contacts behind."""
+    if gateway_rt.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement batch is PostgreSQL's")
+    from gateway.intake import MailIntake, _insert_in_one_statement, _insert_messages
+    from gateway.repository import ensure_identities
+    from gateway.spool import Spool
+
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    intake = MailIntake(gateway_rt, Spool(tmp_path / "side-spool"))
+    try:
+
+        def prepared(sender: str, recipients: list[str]):
+            found = intake.prepare(sender, recipients, raw_message(sender, recipients[0]))
+            assert not isinstance(found, IntakeResult)
+            return found
+
+        cases = [(CUSTOMER, [HOUSING, TAX]), (OTHER, [HOUSING]), ("", [HOUSING])]
+        general = [prepared(sender, to) for sender, to in cases]
+        one_statement = [prepared(sender, to) for sender, to in cases]
+        with gateway_rt.uow() as session:
+            people = [p.person for p in general if p.person]
+            general_ids = _insert_messages(session, general, ensure_identities(session, people))
+        with gateway_rt.uow() as session:
+            one_statement_ids = _insert_in_one_statement(session, one_statement)
+    finally:
+        intake.close()
+    assert _stored(gateway_rt, general_ids) == _stored(gateway_rt, one_statement_ids)
+    assert [p.event_ids != [] for p in one_statement] == [True, True, True]
+
+
+def _stored(rt: Runtime, message_ids: list[int]) -> list[tuple]:
+    """Every row a message left, without ids, queue ids and times."""
+    skip = {"id", "message_id", "queue_id", "source_key", "received_at", "occurred_at"}
+    skip |= {"created_at", "next_attempt_at"}
+    found = []
+    with rt.uow() as session:
+        for message_id in message_ids:
+            message = session.get(MailMessage, message_id)
+            assert message is not None
+            deliveries = session.scalars(
+                select(MailDelivery).where(MailDelivery.message_id == message_id)
+            ).all()
+            events = session.scalars(
+                select(ContactEvent)
+                .where(ContactEvent.source_key.startswith(f"{message.queue_id}:"))
+                .order_by(ContactEvent.to_value)
+            ).all()
+            found.append(
+                tuple(
+                    tuple(
+                        (column, getattr(row, column))
+                        for column in row.__table__.columns.keys()  # noqa: SIM118
+                        if column not in skip
+                    )
+                    for row in [message, *deliveries, *events]
+                )
+            )
+    return found
