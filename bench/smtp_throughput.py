@@ -85,6 +85,12 @@ RESTRICTED_SHARE = 0.2  # of the latency pass's senders, as in bench/decide.py
 ACCEPTED_DOMAIN = "council.example.org"
 DEFAULT_GATEWAY_CMD = ".venv/bin/ccr gateway"
 GATEWAY_START_TIMEOUT = 60.0
+# Each case starts only once the system-under-test CPU is this idle (over QUIET_WINDOW
+# seconds): otherwise one case's leftovers (the gateway's start-up maintenance, its volume
+# evaluations catching up, Postfix's queue) would slow the next case down.
+QUIET_BUSY = 0.10
+QUIET_WINDOW = 0.5
+QUIET_TIMEOUT = 180.0
 TARGETS = {2_048: 0.7, 102_400: 1.0}  # p/b at each size
 CASES = {
     "a": "(a) straight into smtp-sink",
@@ -333,6 +339,45 @@ def quietly(function: Callable[..., object], *args: object) -> None:
 # --- measuring ------------------------------------------------------------------------------
 
 
+@dataclass
+class QuietWaits:
+    """How long the cases waited for a quiet system-under-test CPU, and any that gave up."""
+
+    seconds: float = 0.0
+    gave_up: list[str] = field(default_factory=list)
+
+
+QUIET = QuietWaits()
+
+
+def cpu_busy_fraction(cpu: int, seconds: float) -> float:
+    """How busy one CPU was over the next `seconds` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            for line in stat:
+                if line.startswith(f"cpu{cpu} "):
+                    ticks = [int(x) for x in line.split()[1:]]
+                    return sum(ticks), ticks[3] + ticks[4]  # idle + iowait
+        raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet_cpu(cpu: int | None, case: str) -> None:
+    if cpu is None or not Path("/proc/stat").exists():
+        return
+    start = time.monotonic()
+    while cpu_busy_fraction(cpu, QUIET_WINDOW) > QUIET_BUSY:
+        if time.monotonic() - start > QUIET_TIMEOUT:
+            QUIET.gave_up.append(case)
+            break
+    QUIET.seconds += time.monotonic() - start
+
+
 def delivery_timeout(messages: int) -> float:
     return max(60.0, messages / 20)
 
@@ -375,6 +420,7 @@ def measure_throughput(
     for case in (c for c in CASES if c in targets.ports):
         # (a) has no system under test: smtp-source may use the idle core.
         cpu = placement.sut if case == "a" else placement.rig
+        wait_for_quiet_cpu(placement.sut, f"{case} {size_label(size)}")
         source_run(targets, case, mode.warmup, size, workload, cpu)
         result = source_run(targets, case, mode.messages[size], size, workload, cpu)
         results.throughput[(case, size)] = result
@@ -382,10 +428,16 @@ def measure_throughput(
 
 
 def measure_latency(
-    targets: Targets, mode: RunMode, workload: Workload, size: int, results: Results
+    targets: Targets,
+    mode: RunMode,
+    workload: Workload,
+    placement: Placement,
+    size: int,
+    results: Results,
 ) -> None:
     per_session = mode.messages[size] // SESSIONS
     for case in (c for c in CASES if c in targets.ports):
+        wait_for_quiet_cpu(placement.sut, f"latency {case} {size_label(size)}")
         base = targets.sink.messages
         run = peers.run_latency_pass(
             targets.ports[case],
@@ -408,7 +460,7 @@ def measure(targets: Targets, mode: RunMode, workload: Workload, placement: Plac
     results = Results()
     for size in SIZES:
         measure_throughput(targets, mode, workload, placement, size, results)
-        measure_latency(targets, mode, workload, size, results)
+        measure_latency(targets, mode, workload, placement, size, results)
     return results
 
 
@@ -479,6 +531,16 @@ def print_header(mode: RunMode, placement: Placement, targets: Targets, workload
         f"no chroot, relayhost [127.0.0.1]:{targets.sink.port}"
     )
     print(f"(p) {targets.gateway_note}")
+    quiet = (
+        "not pinned, so no wait for a quiet CPU"
+        if placement.sut is None
+        else (
+            f"every case started once CPU {placement.sut} was under {QUIET_BUSY:.0%} busy for "
+            f"{QUIET_WINDOW} s (waited {QUIET.seconds:.0f} s in all)"
+            + (f"; gave up waiting before: {', '.join(QUIET.gave_up)}" if QUIET.gave_up else "")
+        )
+    )
+    print(f"quiet start: {quiet}")
     print()
 
 
