@@ -4,7 +4,8 @@ contacts, queue delivery.
 Deciding happens on the caller's thread. Storing goes through one writer thread that
 commits whatever messages are waiting in a single transaction (group commit): each
 message's file is fsync'd and its rows committed before its sender hears 250, but many
-senders share one commit, which is what makes the gateway fast.
+senders share one commit, which is what makes the gateway fast. On PostgreSQL a batch is
+one statement (gateway.intake_statement); elsewhere, a few Core statements.
 """
 
 from __future__ import annotations
