@@ -788,26 +788,36 @@ class _QuickSMTP(smtplib.SMTP):
         if not simple or not self.has_extn("pipelining"):
             return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
         recipient = to_addrs[0]
-        size = f" size={len(msg)}" if self.has_extn("size") else ""  # smtplib's words, as it
+        size = f" size={len(msg)}" if self.has_extn("size") else ""  # as smtplib words it
         self.send(f"mail from:<{from_addr}>{size}\r\nrcpt to:<{recipient}>\r\ndata\r\n")
-        mail, rcpt, data = self.getreply(), self.getreply(), self.getreply()
+        mail = self._reply_unless_closing()
+        if mail[0] == 421:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], from_addr)
+        rcpt = self._reply_unless_closing()
+        if rcpt[0] == 421:
+            raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
+        data = self.getreply()
         if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             self._end_empty_data()  # a server that said 354 regardless is owed the end mark
         if mail[0] != 250:
-            self._reset_quietly()
-            raise smtplib.SMTPSenderRefused(mail[0], mail[1], from_addr)
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], from_addr)  # the caller resets
         if rcpt[0] not in (250, 251):
-            self._reset_quietly()
+            self._reset_quietly()  # as smtplib does; the caller does not for this refusal
             raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
         if data[0] != 354:
-            self._reset_quietly()
             raise smtplib.SMTPDataError(*data)
         self.send(_dot_stuffed(msg))
         code, text = self.getreply()
         if code != 250:
-            self._reset_quietly()
             raise smtplib.SMTPDataError(code, text)
         return {}
+
+    def _reply_unless_closing(self) -> tuple[int, bytes]:
+        """The next reply; after a 421 the server is closing, so no more replies are read."""
+        reply = self.getreply()
+        if reply[0] == 421:
+            self.close()  # as smtplib does: the next copy gets a new connection
+        return reply
 
     def _end_empty_data(self) -> None:
         self.send(b".\r\n")

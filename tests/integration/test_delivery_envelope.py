@@ -125,6 +125,7 @@ class PipeliningDownstream:
     def __init__(self, replies: dict[str, str] | None = None) -> None:
         self.replies = {"mail": "250 ok", "rcpt": "250 ok", "data": "354 go on", **(replies or {})}
         self.reads: list[list[str]] = []
+        self.data_despite_refusal = False  # answer DATA with 354 even with no recipient
         self.wire: list[bytes] = []  # message data as sent, dots doubled
         self.messages: list[bytes] = []  # as received, dots undone
         self._listener = socket.create_server((LOOPBACK, 0))
@@ -154,12 +155,13 @@ class PipeliningDownstream:
             self.reads.append(lines)
             for line in lines:
                 verb = line.split(" ", 1)[0].split(":", 1)[0].lower()
+                mail_ok = self.replies["mail"].startswith("25")
                 if verb == "ehlo":
                     reply = "250-downstream.test\r\n250-PIPELINING\r\n250 SIZE 10000000"
                 elif verb in ("mail", "rcpt"):
                     reply = self.replies[verb]
                     accepted = reply.startswith("25") if verb == "rcpt" else accepted
-                elif verb == "data" and accepted and self.replies["mail"].startswith("25"):
+                elif verb == "data" and ((accepted and mail_ok) or self.data_despite_refusal):
                     reply = self.replies["data"]
                     if reply.startswith("354"):
                         connection.sendall(f"{reply}\r\n".encode())
@@ -175,6 +177,8 @@ class PipeliningDownstream:
                 else:  # rset, noop
                     reply, accepted = "250 ok", False
                 connection.sendall(f"{reply}\r\n".encode())
+                if reply.startswith("421"):
+                    return  # the server is closing the connection
 
     @staticmethod
     def _read_data(connection: socket.socket, pending: bytes) -> tuple[bytes, bytes]:
@@ -230,3 +234,33 @@ def test_a_pipelined_refusal_is_reported_with_the_downstreams_words_and_nothing_
         finally:
             transport.close()
     assert len(server.messages) == 1
+
+
+@pytest.mark.parametrize("step", ["mail", "rcpt"])
+def test_a_server_closing_with_421_mid_pipeline_is_a_temporary_failure_in_its_words(
+    step: str,
+) -> None:
+    with pipelining_downstream({step: "421 4.3.2 shutting down"}) as server:
+        transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
+        try:
+            with pytest.raises(TemporaryFailure, match=r"421 4\.3\.2 shutting down"):
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+        finally:
+            transport.close()
+    assert server.messages == []
+
+
+def test_a_server_that_says_354_after_refusing_the_recipient_gets_an_empty_end_mark() -> None:
+    with pipelining_downstream({"rcpt": "550 5.1.1 no such mailbox"}) as server:
+        server.data_despite_refusal = True
+        transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
+        try:
+            with pytest.raises(PermanentFailure, match=r"550 5\.1\.1"):
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+            server.replies["rcpt"] = "250 ok"
+            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, 2)
+        finally:
+            transport.close()
+    # The end mark closed the empty DATA, so the next copy's replies were its own.
+    assert len(server.messages) == 2
+    assert server.messages[1] == MESSAGE
