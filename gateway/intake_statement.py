@@ -35,7 +35,10 @@ IDENTITIES = Identity.__table__
 # Event columns filled from the sender's identity, which the statement itself finds or makes.
 _FROM_PERSON = {
     "identity_id": "people.id",
-    "customer_id": "COALESCE(events.customer_id, people.customer_id)",
+    # A restriction's customer when a restriction decided, else the identity's (as the
+    # general path's _contact_event_row does).
+    "customer_id": "CASE WHEN events.restriction_id IS NULL THEN people.customer_id "
+    "ELSE events.customer_id END",
     "from_value": "people.value",
 }
 
@@ -44,7 +47,7 @@ _FROM_PERSON = {
 class StoredBatch:
     message_ids: dict[str, int]  # by queue id
     event_ids: dict[str, int]  # by source key
-    people: set[str]  # the sender identities (values) the events could be linked to
+    linked_senders: set[str]  # the sender identities (values) the events could be linked to
 
 
 def store_batch(
@@ -78,12 +81,17 @@ def store_batch(
         elif kind == "event":
             found.event_ids[key] = row_id
         else:
-            found.people.add(key)
+            found.linked_senders.add(key)
     return found
 
 
 def _keys(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(rows[0]) if rows else ()
+    """The rows' keys: every row of a kind has the same ones (one builder makes them)."""
+    if not rows:
+        raise ValueError("a batch statement needs at least one row of each kind")
+    keys = tuple(rows[0])
+    assert all(tuple(row) == keys for row in rows), "rows of one kind differ in their keys"
+    return keys
 
 
 @functools.lru_cache(maxsize=8)
@@ -100,6 +108,7 @@ def _statement(
             SELECT DISTINCT person AS value
             FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS events(person text)
             WHERE person IS NOT NULL
+            ORDER BY value  -- two processes adding the same new senders lock them alike
         ), created AS (
             INSERT INTO identities (kind, value, created_at)
             SELECT :kind, value, CAST(:now AS timestamp) FROM wanted
@@ -157,5 +166,7 @@ def _plain(value: object) -> object:
 
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:
-    # As routing.models.UTCDateTime stores every time: naive, in UTC.
+    # As routing.models.UTCDateTime stores every time: naive, in UTC; a naive time in is a bug.
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given for a UTC column")
     return moment.astimezone(dt.UTC).replace(tzinfo=None)

@@ -110,7 +110,10 @@ def ensure_identities(
     missing = wanted - {(kind, value) for kind, value in wanted if value in found}
     if missing:
         now = utcnow()
-        rows = [{"kind": kind, "value": value, "created_at": now} for kind, value in missing]
+        # In a fixed order, so two processes adding the same new senders cannot deadlock.
+        rows = [
+            {"kind": kind, "value": value, "created_at": now} for kind, value in sorted(missing)
+        ]
         session.execute(_insert_ignoring_duplicates(session, Identity, rows))
         found.update(_identities_by_value(session, missing))
     return found
