@@ -25,12 +25,11 @@ from sqlalchemy import Connection, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 
 from routing.enums import IdentityKind
-from routing.models import ContactEvent, Identity, MailDelivery, MailMessage
+from routing.models import ContactEvent, MailDelivery, MailMessage
 
 MESSAGES = MailMessage.__table__
 DELIVERIES = MailDelivery.__table__
 EVENTS = ContactEvent.__table__
-IDENTITIES = Identity.__table__
 
 # Event columns filled from the sender's identity, which the statement itself finds or makes.
 _FROM_PERSON = {
