@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -205,6 +206,47 @@ def set_active(
     action = "user.reactivated" if active else "user.deactivated"
     session.add(user_audit(user, action, actor, now, role=user.role.value))
     return user
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """What `ccr user list` shows of one account: never its password hash."""
+
+    email: str
+    role: str
+    state: str  # "active", "deactivated", "locked until ...", with "must change password"
+
+
+def staff_accounts(session: Session, *, now: dt.datetime) -> list[AccountSummary]:
+    """Every staff account, by email, with whether it can sign in now."""
+    summaries = []
+    for user in session.scalars(select(StaffUser).order_by(StaffUser.email)):
+        if not user.active:
+            state = "deactivated"
+        elif user.locked_until is not None and _aware(user.locked_until) > now:
+            state = f"locked until {_aware(user.locked_until):%Y-%m-%d %H:%M} UTC"
+        else:
+            state = "active"
+        if user.must_change_password:
+            state += ", must change password"
+        summaries.append(AccountSummary(user.email, user.role.value, state))
+    return summaries
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def account_id_by_email(session: Session, email: str) -> int:
+    """The id of the staff account with this email (in any case); AccountError if none."""
+    address = normalise_email(email)
+    user_id = session.scalar(
+        select(StaffUser.id).where(StaffUser.email == (address.value or email.strip().lower()))
+    )
+    if user_id is None:
+        raise AccountError(f"no staff account for {email!r}")
+    return user_id
 
 
 def account_for_update(session: Session, user_id: int) -> StaffUser:

@@ -162,6 +162,64 @@ def user_add(email: str, role: str, display_name: str | None, generate_password:
         click.echo(f"password (shown once): {password}")
 
 
+@user.command("list", help="List the staff accounts: email, role, and whether each can sign in.")
+def user_list() -> None:
+    from gateway.accounts import staff_accounts
+
+    rt = _runtime()
+    with rt.session_factory() as session:
+        accounts = staff_accounts(session, now=_now())
+    if not accounts:
+        click.echo("no staff accounts yet: create one with `ccr user add EMAIL --role admin`")
+        return
+    width = max(len(a.email) for a in accounts)
+    for account in accounts:
+        click.echo(f"{account.email:<{width}}  {account.role:<9}  {account.state}")
+
+
+@user.command(
+    "reset-password",
+    help="Give an account a temporary password (printed once) that must be changed at its "
+    "next sign-in; also unlocks it and signs it out everywhere. For when no admin can sign in.",
+)
+@click.argument("email")
+def user_reset_password(email: str) -> None:
+    from gateway.staff_passwords import reset_password_by_email
+
+    rt = _runtime()
+    with rt.uow() as session:
+        reset = reset_password_by_email(session, email=email, actor=_cli_actor(), now=_now())
+    click.echo(f"{reset.email}: signed out everywhere; temporary password (shown once):")
+    click.echo(reset.temporary_password)
+    click.echo("It only opens the page where its owner chooses a new password.")
+
+
+@user.command("deactivate", help="Switch an account off: signed out now, cannot sign in.")
+@click.argument("email")
+def user_deactivate(email: str) -> None:
+    _set_user_active(email, active=False)
+    click.echo(f"{email}: deactivated, signed out everywhere")
+
+
+@user.command("reactivate", help="Let a deactivated account sign in again.")
+@click.argument("email")
+def user_reactivate(email: str) -> None:
+    _set_user_active(email, active=True)
+    click.echo(f"{email}: can sign in again")
+
+
+def _set_user_active(email: str, *, active: bool) -> None:
+    from gateway.accounts import account_id_by_email, set_active
+
+    rt = _runtime()
+    with rt.uow() as session:
+        user_id = account_id_by_email(session, email)
+        # The IT team acts from outside the web UI, as no staff account (so never "itself").
+        set_active(
+            session, user_id=user_id, active=active, actor=_cli_actor(), actor_id=0, now=_now()
+        )
+
+
 def _prompt_password() -> str:
     return click.prompt(
         "Password (12 characters or more)", hide_input=True, confirmation_prompt=True

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts import (
     AccountError,
     account_for_update,
+    account_id_by_email,
     end_sessions,
     generate_password,
     hash_password,
@@ -94,6 +95,16 @@ def reset_password(
     user.failed_sign_ins, user.locked_until = 0, None
     session.add(user_audit(user, "user.password_reset", actor, now))
     return PasswordReset(user.email, temporary)
+
+
+def reset_password_by_email(
+    session: Session, *, email: str, actor: str, now: dt.datetime
+) -> PasswordReset:
+    """The IT team's way back in (``ccr user reset-password``) when no admin can sign in:
+    as an admin's reset, by email, acted by no staff account."""
+    return reset_password(
+        session, user_id=account_id_by_email(session, email), actor=actor, actor_id=0, now=now
+    )
 
 
 def _current_password_refusal(

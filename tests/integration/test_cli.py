@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -13,8 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 
+from gateway.accounts import password_matches
 from routing.models import ApiToken, AuditEntry, StaffUser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +148,73 @@ def test_duplicate_user_is_refused_and_the_first_is_kept(env, database_url) -> N
     assert again.returncode == 2
     assert "already exists" in again.stderr
     assert [u.role for u in rows(database_url, StaffUser)] == ["agent"]
+
+
+def _lock_out(database_url: str, email: str) -> None:
+    """What ten wrong passwords leave behind: a lock until well into the future."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(StaffUser)
+            .where(StaffUser.email == email)
+            .values(failed_sign_ins=10, locked_until=dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
+        )
+    engine.dispose()
+
+
+def test_reset_password_lets_a_locked_out_admin_back_in_once(env, database_url) -> None:
+    ccr(env, "user", "add", "head.it@council.example.org", "--role", "admin")
+    _lock_out(database_url, "head.it@council.example.org")
+    (before,) = rows(database_url, StaffUser)
+    assert "locked until 2099-01-01" in ccr(env, "user", "list").stdout
+
+    reset = ccr(env, "user", "reset-password", "Head.IT@council.example.org")
+
+    assert reset.returncode == 0, reset.stderr
+    temporary = reset.stdout.splitlines()[1]
+    (after,) = rows(database_url, StaffUser)
+    assert password_matches(after.password_hash, temporary)
+    assert not password_matches(before.password_hash, temporary)
+    assert after.must_change_password and after.locked_until is None
+    assert after.failed_sign_ins == 0
+    assert after.session_generation == before.session_generation + 1  # old cookies end
+    listed = ccr(env, "user", "list").stdout
+    assert "head.it@council.example.org  admin      active, must change password" in listed
+    (audit,) = [a for a in rows(database_url, AuditEntry) if a.action == "user.password_reset"]
+    assert audit.actor.startswith("cli:") and audit.subject_ref == str(after.id)
+    assert temporary not in json.dumps(audit.detail)
+
+
+def test_deactivate_and_reactivate_from_the_command_line(env, database_url) -> None:
+    ccr(env, "user", "add", "agent.one@council.example.org", "--role", "agent")
+    off = ccr(env, "user", "deactivate", "agent.one@council.example.org")
+    assert off.returncode == 0, off.stderr
+    assert (
+        "agent.one@council.example.org  agent      deactivated" in ccr(env, "user", "list").stdout
+    )
+    again = ccr(env, "user", "deactivate", "agent.one@council.example.org")
+    assert again.returncode == 2 and "already deactivated" in again.stderr
+    assert ccr(env, "user", "reactivate", "agent.one@council.example.org").returncode == 0
+    (user,) = rows(database_url, StaffUser)
+    assert user.active
+    actions = [a.action for a in rows(database_url, AuditEntry) if a.subject_type == "user"]
+    assert actions == ["user.created", "user.deactivated", "user.reactivated"]
+
+
+@pytest.mark.parametrize("command", ["reset-password", "deactivate", "reactivate"])
+def test_a_user_command_for_an_unknown_account_changes_nothing(env, database_url, command) -> None:
+    ccr(env, "user", "add", "known@council.example.org", "--role", "manager")
+    (before,) = rows(database_url, StaffUser)
+    refused = ccr(env, "user", command, "unknown@council.example.org")
+    assert refused.returncode == 2
+    assert "no staff account for 'unknown@council.example.org'" in refused.stderr
+    assert rows(database_url, StaffUser) == [before]
+
+
+def test_user_list_on_an_empty_register_says_how_to_begin(env) -> None:
+    listed = ccr(env, "user", "list")
+    assert listed.returncode == 0
+    assert "ccr user add EMAIL --role admin" in listed.stdout
 
 
 def test_db_upgrade_creates_a_fresh_database(tmp_path: Path, env: dict[str, str]) -> None:
