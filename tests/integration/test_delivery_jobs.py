@@ -153,3 +153,47 @@ def test_a_copy_that_cannot_be_sent_is_a_dead_letter_and_the_others_arrive(
         gate.set()
         smtp.stop()
         rt.close()
+
+
+def test_a_job_longer_than_its_claim_renews_it_so_no_other_process_sends_its_copies(
+    settings: Settings,
+    tmp_path: Path,
+    slow_downstream: tuple[int, SlowDownstream],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gateway import delivery
+
+    # A claim of 2 s against 40 copies at a tenth of a second each: the job outlives its
+    # first claim twice over, while another process keeps trying to take the copies.
+    monkeypatch.setattr(delivery, "CLAIM_SECONDS", 2.0)
+    port, downstream = slow_downstream
+    rt, smtp = gateway(settings, tmp_path, f"smtp://{LOOPBACK}:{port}")
+    gate = hold_workers(rt)
+    taken_by_other: list[int] = []
+    done = threading.Event()
+
+    def other_process() -> None:
+        with rt.session_factory() as session:
+            message_ids = list(session.scalars(select(MailDelivery.message_id)))
+        while not done.is_set():
+            claimed = delivery.claim_due(rt, message_ids, "elsewhere:1:other")
+            taken_by_other.extend(copy.id for copy in claimed)
+            done.wait(0.1)
+
+    try:
+        for n in range(40):  # queued behind the held workers: merged into one job
+            assert send_message(smtp.port, SENDER, [HOUSING], message(n))[0] == 250
+        gate.set()
+        assert wait_until(lambda: DeliveryStatus.PENDING not in statuses(rt), timeout=20)
+        competitor = threading.Thread(target=other_process)  # once the job holds them all
+        competitor.start()
+        assert wait_until(lambda: statuses(rt) == {DeliveryStatus.DELIVERED: 40}, timeout=60)
+        done.set()
+        competitor.join()
+        assert taken_by_other == []
+        assert len(downstream.received) == 40
+    finally:
+        done.set()
+        gate.set()
+        smtp.stop()
+        rt.close()
