@@ -102,6 +102,8 @@ def propose(customer_id: int) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         customer = web_queries.customer(session, customer_id) or abort(404)
         service_names = [s.name for s in web_queries.services(session)]
+        # The form names the customer: showing it is a view of their record.
+        session.add(_customer_viewed(customer_id, view="propose"))
     form = ProposeForm(
         data={"starts_on": web.today(), "review_every_months": settings.default_review_months}
     )
@@ -188,7 +190,7 @@ def vary(restriction_id: int) -> ResponseReturnValue:
         successor_id = _vary(form, restriction)
         if successor_id is not None:
             return redirect(url_for("restrictions.show", restriction_id=successor_id))
-    return _form_page("restrictions/vary.html", form, restriction=restriction)
+    return _audited_form_page("restrictions/vary.html", form, restriction, "vary")
 
 
 def _vary(form: VaryForm, restriction: Restriction) -> int | None:
@@ -236,7 +238,7 @@ def lift(restriction_id: int) -> ResponseReturnValue:
             web.register_changed()
             flash(f"{restriction.reference} lifted: it no longer applies.", "success")
             return redirect(url_for("restrictions.show", restriction_id=restriction_id))
-    return _form_page("restrictions/lift.html", form, restriction=restriction)
+    return _audited_form_page("restrictions/lift.html", form, restriction, "lift")
 
 
 @bp.route("/restrictions/<int:restriction_id>/review", methods=["GET", "POST"])
@@ -263,7 +265,7 @@ def review(restriction_id: int) -> ResponseReturnValue:
         else:
             flash(f"Review of {restriction.reference} recorded.", "success")
             return redirect(_after_review(restriction_id, outcome))
-    return _form_page("restrictions/review.html", form, restriction=restriction)
+    return _audited_form_page("restrictions/review.html", form, restriction, "review")
 
 
 def _after_review(restriction_id: int, outcome: ReviewOutcome) -> str:
@@ -281,6 +283,28 @@ def _after_review(restriction_id: int, outcome: ReviewOutcome) -> str:
 def _form_page(template: str, form: WebForm, **context: object) -> ResponseReturnValue:
     status = 400 if form.error_list() else 200
     return render_template(template, form=form, **context), status
+
+
+def _audited_form_page(
+    template: str, form: WebForm, restriction: Restriction, view: str
+) -> ResponseReturnValue:
+    """A form that shows a restriction's terms (the vary form holds its reason and confidential
+    notes): each time it is shown is a view of the record, audited like the record page."""
+    with web.unit_of_work() as session:
+        customer_id = restriction.customer_id
+        session.add(_audit("restriction.viewed", restriction, customer_id=customer_id, view=view))
+    return _form_page(template, form, restriction=restriction)
+
+
+def _customer_viewed(customer_id: int, *, view: str) -> AuditEntry:
+    return AuditEntry(
+        at=web.now(),
+        actor=g.staff.email,
+        action="customer.viewed",
+        subject_type="customer",
+        subject_ref=str(customer_id),
+        detail={"view": view},
+    )
 
 
 def _audit(action: str, restriction: Restriction | None, **detail: object) -> AuditEntry:

@@ -234,6 +234,29 @@ def test_propose_approve_vary_review_and_lift_through_the_pages(
     assert {"restriction.varied", "restriction.reviewed", "restriction.lifted"} <= set(actions)
 
 
+def test_forms_that_show_a_restriction_or_its_customer_are_audited_as_views(
+    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+) -> None:
+    approver = browser_for(SECOND_APPROVER)
+    vary_form = text_of(approver.get(f"/restrictions/{register.active_id}/vary"))
+    assert CONFIDENTIAL in vary_form  # the vary form holds the confidential notes
+    for page in ("lift", "review"):
+        assert approver.get(f"/restrictions/{register.active_id}/{page}").status_code == 200
+    assert approver.get(f"/customers/{register.customer_id}/restrictions/new").status_code == 200
+    with rt.uow() as session:
+        views = [
+            (e.actor, e.action, e.subject_type, e.detail.get("view"))
+            for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+            if e.action.endswith(".viewed")
+        ]
+    assert views == [
+        (SECOND_APPROVER, "restriction.viewed", "restriction", "vary"),
+        (SECOND_APPROVER, "restriction.viewed", "restriction", "lift"),
+        (SECOND_APPROVER, "restriction.viewed", "restriction", "review"),
+        (SECOND_APPROVER, "customer.viewed", "customer", "propose"),
+    ]
+
+
 def test_varying_with_nothing_changed_is_refused(
     register: Register, browser_for: Callable[[str], StaffBrowser]
 ) -> None:
