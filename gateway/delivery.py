@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -346,6 +347,7 @@ class ClaimedCopy:
     notice: str | None
     queue_id: str
     envelope_from: str
+    message_id: str | None  # the Message-ID header as stored (signed into X-CCR-Decision)
 
 
 def claim_due(rt: Runtime, message_ids: list[int], token: str) -> list[ClaimedCopy]:
@@ -376,6 +378,7 @@ def claim_due(rt: Runtime, message_ids: list[int], token: str) -> list[ClaimedCo
                 MailDelivery.notice,
                 MailMessage.queue_id,
                 MailMessage.envelope_from,
+                MailMessage.header_message_id,
             )
             .join(MailMessage, MailDelivery.message_id == MailMessage.id)
             .where(MailDelivery.claimed_by == token, MailDelivery.status == DeliveryStatus.SENDING)
@@ -388,7 +391,9 @@ def attempt(rt: Runtime, copy: ClaimedCopy, token: str) -> bool:
     """Send one claimed copy; a failure is recorded here, a success by the caller in bulk."""
     try:
         data = _with_routing_headers(rt, copy)
-        transport(rt).send(copy.envelope_from, copy.target, data, copy.id)
+        transport(rt).send(_envelope_sender(copy), copy.target, data, copy.id)
+    except BaseTimeoutException:
+        raise  # rq stopping an overlong job: the copy is given back, not judged
     except PermanentFailure as exc:
         _record_failure(rt, copy.id, token, str(exc), permanent=True)
         return False
@@ -396,10 +401,22 @@ def attempt(rt: Runtime, copy: ClaimedCopy, token: str) -> bool:
         _record_failure(rt, copy.id, token, str(exc) or type(exc).__name__, permanent=False)
         return False
     except Exception as exc:  # a copy that cannot be sent at all must not stall the others
-        log.exception("delivery %d cannot be sent; it is a dead letter", copy.id)
+        # The class only: an exception's text can quote addresses or the message.
+        log.error("delivery %d cannot be sent (%s); it is a dead letter", copy.id, _kind(exc))
         _record_failure(rt, copy.id, token, f"cannot be sent: {type(exc).__name__}", permanent=True)
         return False
     return True
+
+
+def _envelope_sender(copy: ClaimedCopy) -> str:
+    """The original sender, except on a refusal notice: like a bounce it goes from the null
+    sender, so it can never bounce back or loop, and the customer's own domain's SPF does not
+    judge a message the council sent."""
+    return "" if copy.decision == "reject" else copy.envelope_from
+
+
+def _kind(exc: BaseException) -> str:
+    return type(exc).__name__
 
 
 def _delivered_now() -> dict[str, object]:
@@ -534,9 +551,11 @@ def _with_routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
 def routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
     """The X-CCR-* headers put in front of the original, untouched message."""
     installation = rt.settings.installation_id
-    signature = decision_signature(rt.secret, copy.queue_id)
+    issued = int(time.time())
+    signature = decision_signature(rt.secret, copy.queue_id, issued, copy.message_id)
     lines = [
-        f"X-CCR-Decision: {copy.decision}; by={installation}; id={copy.queue_id}; sig={signature}",
+        f"X-CCR-Decision: {copy.decision}; by={installation}; id={copy.queue_id}; t={issued}; "
+        f"sig={signature}",
         f"X-CCR-Restriction: {copy.restriction_ref or 'none'}",
         f"X-CCR-Original-Recipients: {', '.join(copy.original_recipients)}",
     ]
@@ -563,7 +582,9 @@ def _refusal_notice(rt: Runtime, copy: ClaimedCopy) -> bytes:
         + "\n\nThe original message is not attached.\n"
     )
     crlf = notice.policy.clone(linesep="\r\n")
-    return routing_headers(rt, copy) + notice.as_bytes(policy=crlf)
+    # No X-CCR-Decision here: the notice goes to the customer, and a signed decision header
+    # in their hands is one they could try to put on their next message.
+    return notice.as_bytes(policy=crlf)
 
 
 # --- transports --------------------------------------------------------------------------------

@@ -28,7 +28,13 @@ from gateway.bootstrap import Runtime
 from gateway.intake_statement import store_batch
 from gateway.repository import StoredIdentity
 from gateway.smtp import replies
-from gateway.smtp.message import MessageHead, read_head, routed_by_us, text_to_screen
+from gateway.smtp.message import (
+    MessageHead,
+    read_head,
+    routed_by_us,
+    signed_message_id,
+    text_to_screen,
+)
 from gateway.spool import Spool
 from gateway.volume import queue_evaluation
 from routing.content import ContentHints, scan_text
@@ -139,7 +145,9 @@ class MailIntake:
         data: bytes,
         now: dt.datetime,
     ) -> list[tuple[str, Decision]]:
-        routed = routed_by_us(head, self._rt.settings.installation_id, self._rt.secret)
+        routed = routed_by_us(
+            head, self._rt.settings.installation_id, self._rt.secret, now.timestamp()
+        )
         hints = ContentHints(routed_by=self._rt.settings.installation_id if routed else None)
         decisions = self._decide(senders, recipients, hints, now)
         if any(d.restricted for _, d in decisions) and not routed:
@@ -377,7 +385,7 @@ def _message_row(p: Prepared) -> dict[str, Any]:
         "received_at": p.received_at,
         "envelope_from": _printable(p.envelope_from)[:320],
         "size": len(p.data),
-        "header_message_id": _printable(p.head.message_id or "")[:200] or None,
+        "header_message_id": signed_message_id(p.head.message_id) or None,
         "spool_removed": False,
     }
 

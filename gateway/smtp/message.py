@@ -86,18 +86,40 @@ def _text_parts(parsed: Message) -> list[str]:
 # --- the loop guard ----------------------------------------------------------------------------
 
 
-def decision_signature(secret: bytes, queue_id: str) -> str:
-    """A short HMAC that proves a decision header came from this installation."""
-    return hmac.new(secret, queue_id.encode(), hashlib.sha256).hexdigest()[:20]
+# A decision header is honoured this long after it was made: long enough for a message to
+# come back through a mailbox rule or a slow forward, short enough that one leaked header is
+# soon worth nothing.
+LOOP_GUARD_SECONDS = 7 * 24 * 3600
 
 
-def routed_by_us(head: MessageHead, installation_id: str, secret: bytes) -> bool:
-    """True when a decision header is ours and genuine (a copied or forged one is ignored)."""
+def decision_signature(secret: bytes, queue_id: str, issued: int, message_id: str | None) -> str:
+    """A short HMAC that proves a decision header came from this installation, for this
+    message (its Message-ID) and at that time: a header copied onto another message, or
+    kept for later, proves nothing."""
+    signed = f"{queue_id}\n{issued}\n{signed_message_id(message_id)}"
+    return hmac.new(secret, signed.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def signed_message_id(message_id: str | None) -> str:
+    """The Message-ID as the store keeps it (printable characters only), so that the
+    signature made at delivery from the stored value matches one checked on arrival."""
+    return "".join(ch for ch in (message_id or "") if ch.isprintable())[:200]
+
+
+def routed_by_us(head: MessageHead, installation_id: str, secret: bytes, now: float) -> bool:
+    """True when a decision header is ours, genuine, for this message and recent (a copied,
+    forged or stale one is ignored)."""
     for header in head.decision_headers:
         fields = dict(_fields(header))
         if fields.get("by") != installation_id or "id" not in fields:
             continue
-        expected = decision_signature(secret, fields["id"])
+        try:
+            issued = int(fields.get("t", ""))
+        except ValueError:
+            continue
+        if not -3600 <= now - issued <= LOOP_GUARD_SECONDS:  # an hour of clock skew
+            continue
+        expected = decision_signature(secret, fields["id"], issued, head.message_id)
         if hmac.compare_digest(fields.get("sig", ""), expected):
             return True
     return False

@@ -36,7 +36,7 @@ from routing.enums import (
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
 from tests.integration.register_helpers import impose_restriction
-from tests.integration.smtp_helpers import wait_until
+from tests.integration.smtp_helpers import RecordingDownstream, wait_until
 
 CUSTOMER = "jo.example@example.org"
 OTHER = "pat.other@example.org"
@@ -197,6 +197,43 @@ def test_refusal_for_some_recipients_delivers_the_rest_and_tells_the_sender(
     parsed = headers_of(notice)
     assert parsed["Subject"] == "Your message was not delivered to some recipients"
     assert HOUSING in parsed.get_payload() and SPOC in parsed.get_payload()
+    # The customer must not hold a signed decision header they could put on their next
+    # message to get it past the restriction.
+    assert not [name for name in parsed if name.lower().startswith("x-ccr-")]
+
+
+def test_a_refusal_notice_goes_from_the_null_sender_like_a_bounce(
+    settings: Settings, tmp_path: Path, make_staff: Callable[[str, Role], Actor]
+) -> None:
+    with RecordingDownstream().start() as downstream:
+        rt = bootstrap(
+            settings.model_copy(
+                update={
+                    "smtp_listen": f"127.0.0.1:{free_port()}",
+                    "spool_dir": str(tmp_path / "spool"),
+                    "downstream": f"smtp://127.0.0.1:{downstream.port}",
+                    "exempt_mailboxes": [DUTY],
+                }
+            )
+        )
+        smtp = SmtpGateway(rt).start()
+        try:
+            manager = make_staff("manager@council.example.org", Role.MANAGER)
+            approver = make_staff("approver@council.example.org", Role.APPROVER)
+            impose_restriction(
+                rt,
+                manager,
+                approver,
+                [(CUSTOMER, IdentityKind.EMAIL)],
+                email_measure=EmailMeasure.REJECT,
+            )
+            assert send(rt, CUSTOMER, [HOUSING, DUTY], raw_message(CUSTOMER, HOUSING))[0] == 250
+            assert wait_until(lambda: len(downstream.received) == 2, 30)
+            envelopes = {mail.rcpt_tos: mail.mail_from for mail in downstream.received}
+            assert envelopes == {(DUTY,): CUSTOMER, (CUSTOMER,): "<>"}  # MAIL FROM:<>
+        finally:
+            smtp.stop()
+            rt.close()
 
 
 def test_shadow_mode_delivers_untouched_and_records_what_would_have_happened(
@@ -276,6 +313,38 @@ def test_a_message_already_routed_here_is_not_routed_again(gateway_rt, restrict)
     send(gateway_rt, CUSTOMER, [HOUSING], redirected)
     [forwarded] = delivered(gateway_rt, HOUSING)
     assert headers_of(forwarded)["X-CCR-Decision"].startswith("deliver;")
+
+
+def test_a_genuine_decision_header_copied_onto_a_new_message_is_ignored(
+    gateway_rt, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [redirected] = delivered(gateway_rt, SPOC)
+    genuine = f"X-CCR-Decision: {headers_of(redirected)['X-CCR-Decision']}\r\n"
+    # The header reaches the customer somehow (a forward with full headers) and they put it
+    # on their next message: that message has its own Message-ID, so it is routed as usual.
+    later = raw_message(CUSTOMER, HOUSING, subject="Again", extra=genuine)
+    send(gateway_rt, CUSTOMER, [HOUSING], later)
+    assert delivered(gateway_rt, HOUSING) == []
+    assert len(delivered(gateway_rt, SPOC)) == 2
+
+
+def test_a_decision_header_older_than_a_week_is_ignored(gateway_rt, restrict) -> None:
+    from gateway.smtp.message import LOOP_GUARD_SECONDS, decision_signature
+
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    message_id = "<kept-for-later@example.org>"
+    issued = int(time.time()) - LOOP_GUARD_SECONDS - 60
+    signature = decision_signature(gateway_rt.secret, "q1", issued, message_id)
+    stale = (
+        f"Message-ID: {message_id}\r\n"
+        f"X-CCR-Decision: deliver; by=ccr-gateway; id=q1; t={issued}; sig={signature}\r\n"
+    )
+    data = f"From: {CUSTOMER}\r\nTo: {HOUSING}\r\nSubject: Old\r\n{stale}\r\nHello\r\n"
+    send(gateway_rt, CUSTOMER, [HOUSING], data.encode())
+    assert delivered(gateway_rt, HOUSING) == []
+    assert len(delivered(gateway_rt, SPOC)) == 1
 
 
 def test_a_forged_decision_header_does_not_get_a_customer_past_the_gateway(
