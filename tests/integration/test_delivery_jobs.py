@@ -40,9 +40,10 @@ class SlowDownstream:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.received: list[bytes] = []
+        self.delay = 0.1
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(self.delay)
         with self.lock:
             self.received.append(envelope.original_content)
         return "250 OK"
@@ -194,6 +195,33 @@ def test_a_job_longer_than_its_claim_renews_it_so_no_other_process_sends_its_cop
         assert len(downstream.received) == 40
     finally:
         done.set()
+        gate.set()
+        smtp.stop()
+        rt.close()
+
+
+def test_an_rq_job_timeout_mid_send_gives_the_copy_back_rather_than_dead_lettering_it(
+    settings: Settings, tmp_path: Path, slow_downstream: tuple[int, SlowDownstream]
+) -> None:
+    from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
+
+    from gateway.delivery import deliver_messages
+
+    port, downstream = slow_downstream
+    downstream.delay = 5.0  # a downstream that takes its time over the end of DATA
+    rt, smtp = gateway(settings, tmp_path, f"smtp://{LOOPBACK}:{port}")
+    gate = hold_workers(rt)
+    try:
+        assert send_message(smtp.port, SENDER, [HOUSING], message(1))[0] == 250
+        with rt.session_factory() as session:
+            message_id = session.scalar(select(MailDelivery.message_id))
+        # What an rq worker does to a job over its time limit: SIGALRM raises in the job.
+        with pytest.raises(JobTimeoutException), UnixSignalDeathPenalty(1, JobTimeoutException):
+            deliver_messages([message_id])
+        with rt.session_factory() as session:
+            copy = session.scalar(select(MailDelivery))
+        assert (copy.status, copy.claimed_by) == (DeliveryStatus.PENDING, None)
+    finally:
         gate.set()
         smtp.stop()
         rt.close()
