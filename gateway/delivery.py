@@ -694,14 +694,35 @@ class SmtpTransport:
         self._open_lock = threading.Lock()
 
     def send(self, envelope_from: str, target: str, data: bytes, delivery_id: int) -> None:
-        try:
-            self._send_once(envelope_from, target, data)
-        except smtplib.SMTPServerDisconnected:
-            self._drop()
-            self._send_once(envelope_from, target, data)  # a reused connection had gone stale
+        for last_try in (False, True):
+            reused = getattr(self._local, "connection", None) is not None
+            try:
+                self._send_once(envelope_from, target, data)
+                return
+            except (TemporaryFailure, PermanentFailure):
+                raise  # the downstream answered: the connection is still in step
+            except smtplib.SMTPServerDisconnected as exc:
+                # Sent again at once only when a reused connection had gone stale before the
+                # message went: once it has, the downstream may have it, and it is for the
+                # back-off to try again (RFC 5321 4.5.4.1), not a second copy now.
+                stale = reused and not self._message_went()
+                self._drop()
+                if last_try or not stale:
+                    closed = f"the downstream closed the connection ({exc})"
+                    raise TemporaryFailure(closed) from None
+            except BaseException:
+                self._drop()  # a time-out mid-conversation: the connection is out of step
+                raise
+
+    def _message_went(self) -> bool:
+        connection = getattr(self._local, "connection", None)
+        return bool(getattr(connection, "message_went", False))
 
     def _send_once(self, envelope_from: str, target: str, data: bytes) -> None:
-        connection = self._connection()
+        try:
+            connection = self._connection()
+        except smtplib.SMTPResponseException as exc:  # a greeting or EHLO refused: 421 busy
+            raise _failure(exc.smtp_code, exc.smtp_error) from None
         # Intake accepts internationalised addresses (SMTPUTF8); they go on only as such.
         options = [] if (envelope_from + target).isascii() else ["SMTPUTF8"]
         try:
@@ -727,10 +748,14 @@ class SmtpTransport:
             connection = _QuickSMTP(
                 self.host, self.port, local_hostname=self.local_hostname, timeout=60
             )
-            connection.ehlo()
-            if self.starttls and connection.has_extn("starttls"):
-                connection.starttls(context=self._tls)
+            try:
                 connection.ehlo()
+                if self.starttls and connection.has_extn("starttls"):
+                    connection.starttls(context=self._tls)
+                    connection.ehlo()
+            except BaseException:
+                connection.close()
+                raise
             self._local.connection = connection
             with self._open_lock:
                 self._open.add(connection)
@@ -761,6 +786,10 @@ class SmtpTransport:
 
 
 class _QuickSMTP(smtplib.SMTP):
+    # Set once the message itself may have reached the server (from the DATA command on):
+    # after that a lost connection must not be answered by sending the copy again at once.
+    message_went = False
+
     """smtplib's client, minus its RFC 5322 parse of every envelope address.
 
     smtplib quotes each MAIL and RCPT address through email.utils.parseaddr, a large share
@@ -797,6 +826,7 @@ class _QuickSMTP(smtplib.SMTP):
         Two round trips per copy instead of four; smtplib's own sendmail (which never
         pipelines) handles everything else: several recipients, options, unusual addresses.
         """
+        self.message_went = False
         self.ehlo_or_helo_if_needed()
         simple = (
             len(to_addrs) == 1
@@ -827,11 +857,17 @@ class _QuickSMTP(smtplib.SMTP):
             raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
         if data[0] != 354:
             raise smtplib.SMTPDataError(*data)
+        self.message_went = True
         self.send(_dot_stuffed(msg))
         code, text = self.getreply()
         if code != 250:
             raise smtplib.SMTPDataError(code, text)
         return {}
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        """smtplib's DATA (the path without pipelining), noting that the message may go."""
+        self.message_went = True
+        return super().data(msg)
 
     def _reply_unless_closing(self) -> tuple[int, bytes]:
         """The next reply; after a 421 the server is closing, so no more replies are read."""

@@ -126,21 +126,32 @@ class PipeliningDownstream:
         self.replies = {"mail": "250 ok", "rcpt": "250 ok", "data": "354 go on", **(replies or {})}
         self.reads: list[list[str]] = []
         self.data_despite_refusal = False  # answer DATA with 354 even with no recipient
+        self.hang_up_before_250 = False  # take the message, then close without a reply
+        self.hang_up_after_250 = False  # close the connection after each message's 250
+        self.connections = 0
         self.wire: list[bytes] = []  # message data as sent, dots doubled
         self.messages: list[bytes] = []  # as received, dots undone
         self._listener = socket.create_server((LOOPBACK, 0))
+        self._closing = threading.Event()
         self.port = self._listener.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        self._listener.close()
+        self._closing.set()
         self._thread.join(timeout=5)
+        self._listener.close()
 
     def _serve(self) -> None:
-        with suppress(OSError):
-            connection, _ = self._listener.accept()
-            with connection:
+        self._listener.settimeout(0.05)  # a blocked accept() would not notice the close
+        while not self._closing.is_set():  # one connection at a time
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.settimeout(None)
+            with connection, suppress(OSError):
                 self._session(connection)
 
     def _session(self, connection: socket.socket) -> None:
@@ -168,6 +179,8 @@ class PipeliningDownstream:
                         body, pending = self._read_data(connection, pending)
                         self.wire.append(body)
                         self.messages.append(re.sub(rb"(?m)^\.", b"", body))
+                        if self.hang_up_before_250:
+                            return
                         reply = "250 queued"
                 elif verb == "data":
                     reply = "554 no valid recipients"
@@ -179,6 +192,8 @@ class PipeliningDownstream:
                 connection.sendall(f"{reply}\r\n".encode())
                 if reply.startswith("421"):
                     return  # the server is closing the connection
+                if reply == "250 queued" and self.hang_up_after_250:
+                    return  # an idle timeout, say: the client finds out on its next copy
 
     @staticmethod
     def _read_data(connection: socket.socket, pending: bytes) -> tuple[bytes, bytes]:
@@ -264,3 +279,30 @@ def test_a_server_that_says_354_after_refusing_the_recipient_gets_an_empty_end_m
     # The end mark closed the empty DATA, so the next copy's replies were its own.
     assert len(server.messages) == 2
     assert server.messages[1] == MESSAGE
+
+
+def test_a_connection_lost_after_the_message_went_is_not_answered_by_sending_it_again() -> None:
+    # The downstream may have the message (its 250 was lost, or it is still working): a
+    # second copy at once could deliver it twice, so the back-off tries again later.
+    with pipelining_downstream() as server:
+        server.hang_up_before_250 = True
+        transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
+        try:
+            with pytest.raises(TemporaryFailure, match="closed the connection"):
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+        finally:
+            transport.close()
+    assert server.messages == [MESSAGE]
+
+
+def test_a_reused_connection_gone_stale_is_replaced_and_the_copy_sent_once() -> None:
+    with pipelining_downstream() as server:
+        server.hang_up_after_250 = True
+        transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
+        try:
+            transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, 2)
+        finally:
+            transport.close()
+    assert server.messages == [MESSAGE, MESSAGE]
+    assert server.connections == 2
