@@ -208,8 +208,8 @@ class _GroupCommitWriter:
             live = self._still_awaited(batch)
             try:
                 self._write(live)
-            except Exception:  # never let this thread die: every later sender would hang
-                log.error("intake writer failed; answered 451")
+            except Exception as exc:  # never let this thread die: every later sender would hang
+                log.error("intake writer failed (%s); answered 451", _kind(exc))
             _answer_the_rest(live, IntakeResult(replies.TEMPORARY_FAILURE))
 
     def _still_awaited(
@@ -246,7 +246,8 @@ class _GroupCommitWriter:
             return []
         try:
             results = self._store([prepared for prepared, _ in batch])
-        except (IntegrityError, DataError) as exc:
+        except (IntegrityError, DataError, ValueError) as exc:
+            # ValueError: a value the driver cannot encode (UnicodeEncodeError, say).
             if len(batch) > 1:
                 # One message the database refuses must not cost the others their 250.
                 return [i for item in batch for i in self._write([item])]

@@ -39,9 +39,20 @@ class GatewayHandler:
         session.host_name = hostname  # aiosmtpd leaves this to a handler that answers EHLO
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if not _is_utf8(address):
+            return replies.BAD_SENDER_ADDRESS
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return replies.OK
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if not _is_utf8(address):
+            return replies.BAD_RECIPIENT_ADDRESS
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.TOO_MANY_RECIPIENTS
         domain = address.rpartition("@")[2].lower().rstrip(".")
@@ -61,3 +72,13 @@ class GatewayHandler:
         # Many sessions wait here together; the writer commits them as one batch.
         result = await asyncio.wrap_future(self._intake.store(prepared))
         return result.reply
+
+
+def _is_utf8(address: str) -> bool:
+    """False for an address with bytes that are not UTF-8 (aiosmtpd keeps them as lone
+    surrogates): no database, header or downstream could carry it as it is."""
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from gateway.jobs import InProcessQueue
 from gateway.settings import Settings
 from gateway.smtp import replies
 from gateway.smtp.server import SmtpGateway
+from gateway.spool import Spool
 from routing.enums import (
     DeliveryStatus,
     EmailMeasure,
@@ -363,6 +365,56 @@ def test_a_forged_decision_header_does_not_get_a_customer_past_the_gateway(
 def test_mail_for_other_domains_is_refused_never_relayed(gateway_rt) -> None:
     code, text = send(gateway_rt, OTHER, ["someone@elsewhere.example.com"], b"x")
     assert (code, f"{code} {text}") == (550, replies.RELAY_DENIED)
+
+
+def test_addresses_that_are_not_utf8_are_refused_at_mail_and_rcpt(gateway_rt) -> None:
+    port = int(gateway_rt.settings.smtp_listen.rpartition(":")[2])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        replies_to = raw.makefile("rb")
+
+        def say(line: bytes) -> bytes:
+            raw.sendall(line + b"\r\n")
+            reply = replies_to.readline()
+            while reply[3:4] == b"-":
+                reply = replies_to.readline()
+            return reply.strip()
+
+        replies_to.readline()  # 220
+        say(b"EHLO client.test")
+        assert say(b"MAIL FROM:<j\xffo@example.org>") == replies.BAD_SENDER_ADDRESS.encode()
+        assert say(b"MAIL FROM:<jo@example.org>") == b"250 OK"
+        assert say(b"RCPT TO:<h\xffousing@council.example.org>") == (
+            replies.BAD_RECIPIENT_ADDRESS.encode()
+        )
+        assert say(b"RCPT TO:<housing@council.example.org>") == b"250 OK"
+        assert say(b"DATA").startswith(b"354")
+        assert say(raw_message(OTHER, HOUSING) + b".").startswith(b"250 2.0.0")
+    assert len(delivered(gateway_rt, HOUSING)) == 1
+
+
+def test_a_message_the_database_cannot_take_costs_only_its_own_250(
+    gateway_rt: Runtime, tmp_path: Path
+) -> None:
+    """Defence behind the refusals above: a value the driver cannot encode, in a batch with
+    others, gets its sender 451 while the others are stored."""
+    from gateway.intake import MailIntake
+
+    intake = MailIntake(gateway_rt, Spool(tmp_path / "side-spool"))
+    writer = intake._writer
+    try:
+        good = intake.prepare(OTHER, [HOUSING], raw_message(OTHER, HOUSING))
+        bad_recipient = "h\udcffousing@council.example.org"  # what aiosmtpd makes of \xff
+        bad = intake.prepare(OTHER, [bad_recipient], raw_message(OTHER, TAX))
+        assert not isinstance(good, IntakeResult) and not isinstance(bad, IntakeResult)
+        futures = [Future(), Future()]
+        stored = writer._write(list(zip([good, bad], futures, strict=True)))
+        replies_given = [f.result(timeout=0).reply if f.done() else None for f in futures]
+    finally:
+        intake.close()
+    assert len(stored) == 1
+    assert replies_given[0].startswith("250 2.0.0")
+    assert replies_given[1] is None  # the writer's loop answers it 451 (_answer_the_rest)
+    assert not (tmp_path / "side-spool" / "messages" / bad.queue_id).exists()
 
 
 def test_too_many_recipients_get_452(gateway_rt) -> None:
