@@ -557,11 +557,23 @@ def routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
         f"X-CCR-Decision: {copy.decision}; by={installation}; id={copy.queue_id}; t={issued}; "
         f"sig={signature}",
         f"X-CCR-Restriction: {copy.restriction_ref or 'none'}",
-        f"X-CCR-Original-Recipients: {', '.join(copy.original_recipients)}",
+        _folded("X-CCR-Original-Recipients", copy.original_recipients),
     ]
     if copy.flags:
         lines.append(f"X-CCR-Flags: {', '.join(copy.flags)}")
     return "".join(line + "\r\n" for line in lines).encode("ascii", errors="replace")
+
+
+def _folded(name: str, values: list[str], width: int = 78) -> str:
+    """A header listing values, comma-separated and folded under `width` characters a line
+    (RFC 5322 2.1.1): thirty recipients must not make one line past the 998 limit."""
+    lines = [f"{name}:"]
+    for n, value in enumerate(values):
+        piece = f" {value}" + ("," if n < len(values) - 1 else "")
+        if len(lines[-1]) + len(piece) > width and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += piece
+    return "\r\n".join(lines)
 
 
 def _refusal_notice(rt: Runtime, copy: ClaimedCopy) -> bytes:

@@ -128,13 +128,12 @@ class MailIntake:
         self, envelope_from: str, head: MessageHead
     ) -> tuple[tuple[NormalisedIdentity, ...], NormalisedIdentity | None]:
         fold = self._rt.settings.fold_plus_addresses
-        raw = [envelope_from, *head.sender_addresses]
-        identities = [normalise_email(address, fold_plus=fold) for address in raw if address]
-        unique = {i.value: i for i in identities if i.ok}
-        # The person is who the From header names; a bounce or list address is only the
-        # envelope.
-        from_header = [i for i in identities[1:] if i.ok][:1] if head.sender_addresses else []
-        person = (from_header or [i for i in identities if i.ok] or [None])[0]
+        envelope = [normalise_email(envelope_from, fold_plus=fold)] if envelope_from else []
+        headers = [normalise_email(a, fold_plus=fold) for a in head.sender_addresses if a]
+        unique = {i.value: i for i in [*envelope, *headers] if i.ok}
+        # The person is who the From header names (then Sender, Reply-To); a bounce or list
+        # address, or the null sender of an auto-reply, is only the envelope.
+        person = next((i for i in [*headers, *envelope] if i.ok), None)
         return tuple(unique.values()), person
 
     def _decide_all(

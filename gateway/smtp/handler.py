@@ -65,7 +65,7 @@ class GatewayHandler:
         data = envelope.original_content or envelope.content or b""
         loop = asyncio.get_running_loop()
         prepared = await loop.run_in_executor(
-            self._executor, self._intake.prepare, envelope.mail_from or "", envelope.rcpt_tos, data
+            self._executor, self._intake.prepare, _sender(envelope), envelope.rcpt_tos, data
         )
         if isinstance(prepared, IntakeResult):
             return prepared.reply
@@ -82,3 +82,10 @@ def _is_utf8(address: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _sender(envelope: Any) -> str:
+    """The envelope sender; "" for the null sender (bounces, auto-replies), which aiosmtpd
+    keeps as "<>": to intake it is no address at all, so nothing is ever sent back to it."""
+    address = envelope.mail_from or ""
+    return "" if address == "<>" else address

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email
+import email.policy
 import os
 import smtplib
 import socket
@@ -287,6 +288,30 @@ def test_a_header_identity_is_enough_when_the_envelope_sender_differs(gateway_rt
     assert len(delivered(gateway_rt, SPOC)) == 1
 
 
+def test_with_the_null_sender_the_person_is_still_who_the_from_header_names(
+    gateway_rt, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    data = raw_message(CUSTOMER, HOUSING, extra=f"Reply-To: {OTHER}\r\n")
+    send(gateway_rt, "", [HOUSING], data)  # an auto-reply: MAIL FROM:<>
+    assert len(delivered(gateway_rt, SPOC)) == 1
+    with gateway_rt.uow() as session:
+        [event] = session.scalars(select(ContactEvent)).all()
+    assert event.from_value == CUSTOMER
+
+
+def test_no_refusal_notice_is_made_for_a_message_from_the_null_sender(gateway_rt, restrict) -> None:
+    restrict(email_measure=EmailMeasure.REJECT)
+    code, _ = send(gateway_rt, "", [HOUSING, DUTY], raw_message(CUSTOMER, HOUSING))
+    assert code == 250
+    assert len(delivered(gateway_rt, DUTY)) == 1
+    with gateway_rt.uow() as session:
+        targets = session.scalars(select(MailDelivery.target)).all()
+        [envelope] = session.scalars(select(MailMessage.envelope_from)).all()
+    assert targets == [DUTY]  # a notice to the null sender could only bounce or loop
+    assert envelope == ""
+
+
 def test_every_message_is_a_contact_event_per_recipient_with_its_reasons(
     gateway_rt, restrict
 ) -> None:
@@ -301,7 +326,22 @@ def test_every_message_is_a_contact_event_per_recipient_with_its_reasons(
     assert events[0].reasons[-1]["restriction"] == reference
     assert events[0].from_value == CUSTOMER
     [spoc_copy] = delivered(gateway_rt, SPOC)  # one copy for both original recipients
-    assert headers_of(spoc_copy)["X-CCR-Original-Recipients"] == f"{HOUSING}, {TAX}"
+    unfolded = email.message_from_bytes(spoc_copy, policy=email.policy.default)
+    assert unfolded["X-CCR-Original-Recipients"] == f"{HOUSING}, {TAX}"
+
+
+def test_a_long_list_of_original_recipients_is_folded_into_short_lines(gateway_rt) -> None:
+    from gateway.delivery import ClaimedCopy, routing_headers
+
+    officers = [f"officer.number{n}@council.example.org" for n in range(30)]
+    copy = ClaimedCopy(1, SPOC, "redirect", "CCR-1", officers, [], None, "q1", CUSTOMER, None)
+    block = routing_headers(gateway_rt, copy)
+    lines = block.decode().split("\r\n")
+    start = next(n for n, line in enumerate(lines) if line.startswith("X-CCR-Original-Recip"))
+    folded = [lines[start], *(line for line in lines[start + 1 :] if line.startswith(" "))]
+    assert len(folded) > 10 and max(len(line) for line in folded) <= 78  # 998 is the limit
+    parsed = email.message_from_bytes(block + b"\r\n", policy=email.policy.default)
+    assert parsed["X-CCR-Original-Recipients"] == ", ".join(officers)
 
 
 # --- the loop guard ------------------------------------------------------------------------------
