@@ -54,7 +54,7 @@ def post_call() -> ResponseReturnValue:
     if isinstance(call, Response):
         return call
     try:
-        result = record_call(_runtime(), call)
+        result = record_call(_runtime(), call, actor=current_token().actor, source="api")
     except CallConflict as exc:
         return error_response(409, "conflict", str(exc))
     except CallInputError as exc:

@@ -2,10 +2,18 @@
 letters and a button to try one again (the same function as `ccr mail retry ID`).
 
 Caseworkers see who sent each message; admins run the mail flow, not the cases, so they see
-the routing without the sender's address. Every look at the log is audited.
+the routing without the sender's address. The address shows up in more places than the From
+column: a notice of refused recipients goes back to the sender, so that copy is addressed to
+them, and a downstream's reply to a failed copy often quotes an address ("<jo@example.org>:
+Sender address rejected"). For readers who may not see senders, the page names such a copy's
+target only as "the sender" and shows of a failure its reply code, not its text. Every look
+at the log is audited.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -15,12 +23,42 @@ from admin_ui.access import CASEWORKERS, MAIL_READERS, require_role
 from admin_ui.paging import link, positive_int
 from gateway import delivery, web_queries
 from routing.enums import EmailMeasure
-from routing.models import AuditEntry
+from routing.models import AuditEntry, MailDelivery
 
 bp = Blueprint("mail", __name__, url_prefix="/mail")
 
 # What a copy can have been routed as (the email measures, plus ordinary delivery).
 DECISIONS = ("deliver", *(m.value for m in EmailMeasure if m is not EmailMeasure.NONE))
+
+SENDER_HIDDEN = "the sender (address hidden)"
+FAILURE_HIDDEN = "details hidden: they may name the sender"
+EXPIRED = "expired: "  # how delivery marks a copy that ran out of time (our words)
+# A downstream's refusal starts with its reply code and enhanced status code: they name nobody.
+_REPLY_CODE = re.compile(r"[245]\d\d(?: [245]\.\d{1,3}\.\d{1,3})?(?=\s|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class SenderPrivacy:
+    """What of a copy a reader sees: everything, or for a reader who may not see senders,
+    neither the sender's address as a copy's target nor the text of a failure."""
+
+    shown: bool
+
+    def target(self, copy: MailDelivery) -> str:
+        """Where the copy went, or "the sender" for a refusal notice (it went to them)."""
+        to_sender = copy.decision.startswith(EmailMeasure.REJECT.value) or (
+            copy.target.casefold() == copy.message.envelope_from.casefold()
+        )
+        return SENDER_HIDDEN if to_sender and not self.shown else copy.target
+
+    def failure(self, copy: MailDelivery) -> str:
+        """Why the last attempt failed; when senders are hidden, only its reply code."""
+        error = copy.last_error or ""
+        if self.shown or not error:
+            return error
+        expired = EXPIRED if error.startswith(EXPIRED) else ""
+        code = _REPLY_CODE.match(error.removeprefix(EXPIRED))
+        return f"{expired}{code[0] + ' ' if code else ''}({FAILURE_HIDDEN})"
 
 
 @bp.get("")
@@ -42,7 +80,7 @@ def index() -> ResponseReturnValue:
             decisions=DECISIONS,
             newest=link("mail.index", before=None) if before else None,
             older=link("mail.index", before=page.older_than) if page.older_than else None,
-            show_senders=g.staff.role in CASEWORKERS,
+            senders=SenderPrivacy(shown=g.staff.role in CASEWORKERS),
         )
 
 

@@ -427,7 +427,8 @@ def _calls_path() -> Json:
                 "as a contact event. Sending the same event again (same external_id, or the "
                 "same caller, line, start, duration and direction when there is none) "
                 "records nothing new and answers 200 with what was recorded the first time, "
-                "so retrying after a time-out is safe."
+                "so retrying after a time-out is safe. An answer that names a restriction is "
+                "written to the audit log (by reference), as a lookup that finds one is."
             ),
             "security": _CALLS_SECURITY,
             "x-required-scope": SCOPE_CALLS,

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -65,19 +65,33 @@ def lookup_now(
 def lookup_audit_row(
     answer: LookupAnswer, *, actor: str, source: str, now: dt.datetime
 ) -> AuditRow:
-    """The audit entry for a lookup that revealed restrictions.
+    """The audit entry for a lookup that revealed restrictions."""
+    return restrictions_seen_row(
+        answer.references, answer.identity.kind, actor=actor, source=source, now=now
+    )
+
+
+def restrictions_seen_row(
+    references: Sequence[str],
+    kind: IdentityKind,
+    *,
+    actor: str,
+    source: str,
+    now: dt.datetime,
+) -> AuditRow:
+    """The audit entry for any answer that showed someone is restricted (a lookup, or a live
+    call's flags); `kind` is what the answer was about, a phone number or an email address.
 
     Seeing that someone is restricted is a view of their record, so it is audited, by
     reference: never the number or address looked up (the reference finds the record).
     """
-    references = answer.references
     return {
         "at": now,
         "actor": actor,
         "action": "register.lookup",
         "subject_type": "restriction",
         "subject_ref": references[0],
-        "detail": {"references": references, "kind": answer.identity.kind.value},
+        "detail": {"references": list(references), "kind": kind.value},
         "source": source,
     }
 

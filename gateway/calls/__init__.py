@@ -8,7 +8,8 @@ decision is routing.engine's, the same one the mail gateway asks.
 - `import_status(rt, import_id)` -> ImportReport | None (an upload's progress and result)
 - `queue_upload(rt, stream, file_name, format_name=None)` -> import id, imported by the job
   `import_call_log(import_id)`
-- `record_call(rt, CallInput)` -> CallResult (one live call event, with its flags)
+- `record_call(rt, CallInput, actor=..., source=...)` -> CallResult (one live call event,
+  with its flags; an answer naming a restriction is audited)
 - `poll_calls_drop()`: the periodic job that empties the drop folder (`CCR_CALLS_DROP`)
 """
 

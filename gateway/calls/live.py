@@ -4,6 +4,7 @@ The same recorder as the file importer, with a batch of one: the call becomes a 
 event with its flags, and a repeat of the same event (same external id, or the same caller,
 line, start, duration and direction when there is none) is recognised and answered with what
 was recorded the first time, so a platform that retries a timed-out request does no harm.
+An answer that names a restriction is audited like a lookup that finds one.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from sqlalchemy import select
 from gateway.bootstrap import Runtime
 from gateway.calls.call import Call
 from gateway.calls.recorder import CallRecorder, RecordedCall, stored_caller
-from routing.enums import Direction
-from routing.models import ContactEvent, Flag, Restriction
+from gateway.lookup_service import restrictions_seen_row
+from routing.enums import Direction, IdentityKind
+from routing.models import AuditEntry, ContactEvent, Flag, Restriction, utcnow
 
 SOURCE = "call_api"  # contact_events.source of live call events
 MAX_EXTERNAL_ID = 200
@@ -91,16 +93,38 @@ class CallResult:
             "reasons": list(self.reasons),
         }
 
+    @property
+    def references(self) -> list[str]:
+        """Every restriction the answer names (its own, its flags' and reasons'), once each."""
+        named = [
+            self.restriction,
+            *(f.restriction for f in self.flags),
+            *(r.get("restriction") for r in self.reasons),
+        ]
+        return list(dict.fromkeys(ref for ref in named if ref))
 
-def record_call(rt: Runtime, call: CallInput) -> CallResult:
-    """Decide and record one call; CallInputError when it cannot be a call."""
+
+def record_call(rt: Runtime, call: CallInput, *, actor: str, source: str) -> CallResult:
+    """Decide and record one call; CallInputError when it cannot be a call.
+
+    An answer that names a restriction tells whoever asked that the caller is restricted: a
+    view of their record, so it is audited (as the lookup audits one, by `actor` from
+    `source`) in the transaction that records the call: neither is kept without the other.
+    """
     to_record = _validated(call)
     recorder = CallRecorder(rt, source=SOURCE)
     with rt.uow() as session:
         recorded = recorder.record(session, [to_record])[0]
         if recorded.duplicate:
-            return _as_recorded_before(session, recorded, to_record)
-    return _fresh(recorded)
+            result = _as_recorded_before(session, recorded, to_record)
+        else:
+            result = _fresh(recorded)
+        if result.references:
+            row = restrictions_seen_row(
+                result.references, IdentityKind.PHONE, actor=actor, source=source, now=utcnow()
+            )
+            session.add(AuditEntry(**row))
+    return result
 
 
 def _validated(call: CallInput) -> Call:

@@ -67,6 +67,8 @@ BARRED_CALLER = "+447700900202"
 SHADOW_CALLER = "+447700900303"
 SPOC_LINE = "+442079460999"
 MAIN_LINE = "+441632960100"
+# Who reports live calls (record_call audits answers that name a restriction as theirs).
+PLATFORM = {"actor": "token:telephony", "source": "api"}
 
 
 # --- the register ----------------------------------------------------------------------------
@@ -612,7 +614,7 @@ def test_live_call_is_decided_recorded_and_answered_with_its_flags(
     at = dt.datetime(2026, 3, 30, 13, 0, tzinfo=dt.UTC)
     call = CallInput("07700 900202", "01632 960100", at, 95, "inbound", external_id="ev-1")
 
-    result = record_call(rt, call)
+    result = record_call(rt, call, **PLATFORM)
 
     assert (result.outcome, result.restriction, result.duplicate) == (
         "flag",
@@ -628,7 +630,7 @@ def test_live_call_is_decided_recorded_and_answered_with_its_flags(
         assert event is not None
         assert (event.source, event.source_key) == ("call_api", "ev-1")
 
-    repeat = record_call(rt, call)  # the platform retried after a time-out
+    repeat = record_call(rt, call, **PLATFORM)  # the platform retried after a time-out
     assert (repeat.event_id, repeat.duplicate) == (result.event_id, True)
     assert repeat.flags == result.flags
     assert counts(rt) == (1, 1)
@@ -637,7 +639,7 @@ def test_live_call_is_decided_recorded_and_answered_with_its_flags(
 def test_live_call_counts_calls_already_imported(rt: Runtime, references: dict[str, str]) -> None:
     import_file(rt, FIXTURES / "asterisk_clock_changes.csv", "asterisk")  # 2 calls on 29 Mar
     at = dt.datetime(2026, 3, 29, 10, 30, tzinfo=dt.UTC)  # 11:30 BST, inside the window
-    result = record_call(rt, CallInput("07700900101", "020 7946 0999", at, 60))
+    result = record_call(rt, CallInput("07700900101", "020 7946 0999", at, 60), **PLATFORM)
     assert [f.kind for f in result.flags] == ["over_call_limit"]
     assert "call 3 this day; the limit is 2" in result.flags[0].detail
 
@@ -646,10 +648,10 @@ def test_live_withheld_and_outbound_calls_are_recorded_unflagged(
     rt: Runtime, references: dict[str, str]
 ) -> None:
     at = dt.datetime(2026, 3, 30, 13, 0, tzinfo=dt.UTC)
-    withheld = record_call(rt, CallInput("anonymous", "01632 960100", at, 30))
+    withheld = record_call(rt, CallInput("anonymous", "01632 960100", at, 30), **PLATFORM)
     assert (withheld.caller, withheld.caller_state, withheld.flags) == (None, "withheld", [])
     outbound = record_call(
-        rt, CallInput("01632 960100", "07700 900202", at, 30, Direction.OUTBOUND)
+        rt, CallInput("01632 960100", "07700 900202", at, 30, Direction.OUTBOUND), **PLATFORM
     )
     assert (outbound.outcome, outbound.flags) == ("allow", [])
     assert counts(rt) == (2, 0)
@@ -674,7 +676,7 @@ def test_live_call_that_cannot_be_a_call_is_refused(
     rt: Runtime, call: CallInput, message: str
 ) -> None:
     with pytest.raises(CallInputError, match=message):
-        record_call(rt, call)
+        record_call(rt, call, **PLATFORM)
     assert counts(rt) == (0, 0)
 
 

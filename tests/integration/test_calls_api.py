@@ -19,7 +19,7 @@ from gateway import accounts
 from gateway.bootstrap import Runtime
 from routing.enums import IdentityKind, Mode, PhoneMeasure, Role
 from routing.lifecycle import Actor
-from routing.models import CallImport, ContactEvent, Flag, utcnow
+from routing.models import AuditEntry, CallImport, ContactEvent, Flag, utcnow
 from tests.integration.api_helpers import Api, Reply
 from tests.integration.register_helpers import impose_restriction
 
@@ -88,6 +88,13 @@ def counts(rt: Runtime) -> tuple[int, int]:
         )
 
 
+def lookups_audited(rt: Runtime) -> list[AuditEntry]:
+    """Audit entries for answers that showed someone is restricted, oldest first."""
+    with rt.uow() as session:
+        query = select(AuditEntry).where(AuditEntry.action == "register.lookup")
+        return list(session.scalars(query.order_by(AuditEntry.id)))
+
+
 def call(**fields: Any) -> dict[str, Any]:
     return {"caller": BARRED, "called": MAIN_LINE, "started_at": MONDAY_AFTERNOON, **fields}
 
@@ -115,6 +122,32 @@ def test_a_live_call_from_a_barred_caller_is_answered_with_its_flag(
     assert counts(api_rt) == (1, 1)
 
 
+def test_a_call_answered_with_a_restriction_is_audited_by_reference_as_the_platform(
+    api: Api, api_rt: Runtime, token: str, references: dict[str, str]
+) -> None:
+    reply = api.post_json("/api/v1/calls", token, call(duration_seconds=95))
+
+    assert reply.body["restriction"] == references[BARRED]
+    [entry] = lookups_audited(api_rt)
+    assert (entry.actor, entry.source) == ("token:telephony", "api")
+    assert (entry.subject_type, entry.subject_ref) == ("restriction", references[BARRED])
+    assert entry.detail == {"references": [references[BARRED]], "kind": "phone"}
+    recorded = json.dumps([entry.actor, entry.subject_ref, entry.detail, entry.source])
+    for number in ("7700", "900202", "1632", "960100"):  # neither the caller nor the line
+        assert number not in recorded
+
+
+def test_a_call_that_names_no_restriction_writes_no_audit_entry(
+    api: Api, api_rt: Runtime, token: str, references: dict[str, str]
+) -> None:
+    stranger = api.post_json("/api/v1/calls", token, call(caller="01632 960555"))
+    withheld = api.post_json("/api/v1/calls", token, call(caller="anonymous"))
+
+    assert (stranger.status, withheld.status) == (201, 201)
+    assert stranger.body["restriction"] is withheld.body["restriction"] is None
+    assert lookups_audited(api_rt) == []
+
+
 def test_a_retried_call_event_is_answered_as_before_and_recorded_once(
     api: Api, api_rt: Runtime, token: str, references: dict[str, str]
 ) -> None:
@@ -126,6 +159,8 @@ def test_a_retried_call_event_is_answered_as_before_and_recorded_once(
     assert again.body["event_id"] == first.body["event_id"]
     assert again.body["flags"] == first.body["flags"]
     assert counts(api_rt) == (1, 1)
+    # The repeat shows the restriction again: that look is audited too.
+    assert [e.subject_ref for e in lookups_audited(api_rt)] == [references[BARRED]] * 2
 
 
 def test_an_external_id_reused_for_another_call_is_409_and_records_nothing(
@@ -136,6 +171,7 @@ def test_an_external_id_reused_for_another_call_is_409_and_records_nothing(
 
     assert (reused.status, reused.body["error"]) == (409, "conflict")
     assert counts(api_rt) == (1, 1)
+    assert [e.subject_ref for e in lookups_audited(api_rt)] == [references[BARRED]]
 
 
 def test_two_platforms_may_use_the_same_call_id(

@@ -60,7 +60,10 @@ def call_in(rt: Runtime, caller: str, at: dt.datetime, line: str = MAIN_LINE) ->
     """A call reported as the telephony platform reports one (the live call API's function);
     returns the kinds of the flags it got."""
     result = record_call(
-        rt, CallInput(caller=caller, called=line, started_at=at, duration_seconds=240)
+        rt,
+        CallInput(caller=caller, called=line, started_at=at, duration_seconds=240),
+        actor="token:telephony",
+        source="api",
     )
     return [flag.kind for flag in result.flags]
 
