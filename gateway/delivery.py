@@ -66,7 +66,8 @@ class PermanentFailure(Exception):
 
 
 class Transport(Protocol):
-    def send(self, envelope_from: str, target: str, data: bytes, delivery_id: int) -> None: ...
+    def send(self, envelope_from: str, target: str, data: bytes, copy_key: str) -> None:
+        """Deliver one copy; `copy_key` names it uniquely and for good (queue id and copy id)."""
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -391,7 +392,8 @@ def attempt(rt: Runtime, copy: ClaimedCopy, token: str) -> bool:
     """Send one claimed copy; a failure is recorded here, a success by the caller in bulk."""
     try:
         data = _with_routing_headers(rt, copy)
-        transport(rt).send(_envelope_sender(copy), copy.target, data, copy.id)
+        copy_key = f"{copy.queue_id}-{copy.id}"
+        transport(rt).send(_envelope_sender(copy), copy.target, data, copy_key)
     except BaseTimeoutException:
         raise  # rq stopping an overlong job: the copy is given back, not judged
     except PermanentFailure as exc:
@@ -653,11 +655,13 @@ class MaildirTransport:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def send(self, envelope_from: str, target: str, data: bytes, delivery_id: int) -> None:
+    def send(self, envelope_from: str, target: str, data: bytes, copy_key: str) -> None:
         folder = self.root / _safe_folder(target)
         for sub in ("tmp", "new", "cur"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        name = f"ccr-{delivery_id}.{socket.gethostname()}"
+        # The queue id keeps names unique across databases: copy ids start again at 1 in a new
+        # one, and a name already in new/ counts as delivered.
+        name = f"ccr-{copy_key}.{socket.gethostname()}"
         final = folder / "new" / name
         if final.exists():
             return  # delivered before a crash stopped us recording it
@@ -705,7 +709,7 @@ class SmtpTransport:
         self._open: set[smtplib.SMTP] = set()
         self._open_lock = threading.Lock()
 
-    def send(self, envelope_from: str, target: str, data: bytes, delivery_id: int) -> None:
+    def send(self, envelope_from: str, target: str, data: bytes, copy_key: str) -> None:
         for last_try in (False, True):
             reused = getattr(self._local, "connection", None) is not None
             try:

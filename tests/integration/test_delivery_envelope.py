@@ -69,7 +69,7 @@ def downstream() -> Iterator[tuple[int, EnvelopeRecorder]]:
 def send_one(port: int, sender: str, target: str) -> None:
     transport = SmtpTransport(LOOPBACK, port, "gateway.example.org", starttls=False)
     try:
-        transport.send(sender, target, MESSAGE, delivery_id=1)
+        transport.send(sender, target, MESSAGE, copy_key="q-1")
     finally:
         transport.close()
 
@@ -242,10 +242,10 @@ def test_a_pipelined_refusal_is_reported_with_the_downstreams_words_and_nothing_
         transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
         try:
             with pytest.raises(failure, match=reason):
-                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, "q-1")
             # The connection is still in step: the next copy's replies are its own.
             server.replies.update({"mail": "250 ok", "rcpt": "250 ok", "data": "354 go on"})
-            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, 2)
+            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, "q-2")
         finally:
             transport.close()
     assert len(server.messages) == 1
@@ -259,7 +259,7 @@ def test_a_server_closing_with_421_mid_pipeline_is_a_temporary_failure_in_its_wo
         transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
         try:
             with pytest.raises(TemporaryFailure, match=r"421 4\.3\.2 shutting down"):
-                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, "q-1")
         finally:
             transport.close()
     assert server.messages == []
@@ -271,9 +271,9 @@ def test_a_server_that_says_354_after_refusing_the_recipient_gets_an_empty_end_m
         transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
         try:
             with pytest.raises(PermanentFailure, match=r"550 5\.1\.1"):
-                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, "q-1")
             server.replies["rcpt"] = "250 ok"
-            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, 2)
+            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, "q-2")
         finally:
             transport.close()
     # The end mark closed the empty DATA, so the next copy's replies were its own.
@@ -289,7 +289,7 @@ def test_a_connection_lost_after_the_message_went_is_not_answered_by_sending_it_
         transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
         try:
             with pytest.raises(TemporaryFailure, match="closed the connection"):
-                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
+                transport.send("jo@example.org", "housing@council.example.org", MESSAGE, "q-1")
         finally:
             transport.close()
     assert server.messages == [MESSAGE]
@@ -300,8 +300,8 @@ def test_a_reused_connection_gone_stale_is_replaced_and_the_copy_sent_once() -> 
         server.hang_up_after_250 = True
         transport = SmtpTransport(LOOPBACK, server.port, "gateway.example.org", starttls=False)
         try:
-            transport.send("jo@example.org", "housing@council.example.org", MESSAGE, 1)
-            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, 2)
+            transport.send("jo@example.org", "housing@council.example.org", MESSAGE, "q-1")
+            transport.send("jo@example.org", "spoc@council.example.org", MESSAGE, "q-2")
         finally:
             transport.close()
     assert server.messages == [MESSAGE, MESSAGE]

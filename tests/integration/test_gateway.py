@@ -344,6 +344,30 @@ def test_a_long_list_of_original_recipients_is_folded_into_short_lines(gateway_r
     assert parsed["X-CCR-Original-Recipients"] == ", ".join(officers)
 
 
+def test_maildir_copies_are_named_by_queue_id_so_a_new_database_cannot_skip_one(
+    gateway_rt, tmp_path: Path
+) -> None:
+    from gateway.delivery import MaildirTransport
+
+    send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING))
+    [stored] = delivered(gateway_rt, HOUSING)
+    with gateway_rt.uow() as session:
+        [queue_id] = session.scalars(select(MailMessage.queue_id)).all()
+    folder = Path(gateway_rt.settings.downstream.removeprefix("maildir:")) / HOUSING / "new"
+    [name] = [path.name for path in folder.iterdir()]
+    assert name.startswith(f"ccr-{queue_id}-")
+    # Copy ids start again in a new database (a restored backup, a move to PostgreSQL): copy
+    # 1 of another message must still be written, not taken for one already delivered.
+    maildir = MaildirTransport(tmp_path / "shared-maildir")
+    maildir.send(OTHER, HOUSING, b"Subject: first\r\n\r\nx\r\n", "0001aa-1")
+    maildir.send(OTHER, HOUSING, b"Subject: second\r\n\r\nx\r\n", "0002bb-1")
+    maildir.send(OTHER, HOUSING, b"Subject: second\r\n\r\nx\r\n", "0002bb-1")  # a re-run
+    arrived = tmp_path / "shared-maildir" / HOUSING / "new"
+    written = sorted(path.read_bytes() for path in arrived.iterdir())
+    assert [m.split(b"\r\n")[0] for m in written] == [b"Subject: first", b"Subject: second"]
+    assert stored.endswith(b"Where is my bin?\r\n")
+
+
 # --- the loop guard ------------------------------------------------------------------------------
 
 
