@@ -9,6 +9,7 @@ end-to-end tests (real SMTP, a real call-log import) are in test_volume_channels
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import os
 import subprocess
 import sys
@@ -517,6 +518,12 @@ def test_the_alert_commands_list_by_reference_and_answer_mistakes_in_one_line(
     assert escalated.returncode == 0, escalated.stderr
     assert "draft warning CCR-" in escalated.stdout
     assert ccr(env, "alerts").stdout == ""
+    # The manager's authority is the actor; who typed it on this machine is the source.
+    with rt.uow() as session:
+        acted = session.scalars(
+            select(AuditEntry).where(AuditEntry.actor == "manager@council.example.org")
+        ).all()
+    assert acted and {entry.source for entry in acted} == {f"cli:{getpass.getuser()}"}
 
 
 def test_customers_link_and_rescan_from_the_command_line(rt: Runtime, staff, env) -> None:
