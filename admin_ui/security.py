@@ -3,6 +3,10 @@ pages that give nothing away (JSON under the API, HTML for staff pages)."""
 
 from __future__ import annotations
 
+import logging
+import traceback
+from types import TracebackType
+
 from flask import Flask, Response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -37,6 +41,8 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 # A year, once staff reach the site over HTTPS only (web_secure_cookies).
+log = logging.getLogger(__name__)
+
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
 ERROR_PAGES = {
@@ -62,6 +68,20 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_refused)
     for code in ERROR_PAGES:
         app.register_error_handler(code, _error_page)
+    # Flask logs a page's unhandled exception with its message, and a driver's message can
+    # quote the data it was given (a unique violation's DETAIL names the address).
+    app.log_exception = _log_failure_without_data  # type: ignore[method-assign]
+
+
+def _log_failure_without_data(
+    exc_info: tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None],
+) -> None:
+    """Where a page failed and the kind of failure, with the code path to it, never the
+    exception's message (the staff see "Sorry, something went wrong")."""
+    kind, _message, trace = exc_info
+    code_path = "".join(traceback.format_tb(trace)) if trace else ""
+    name = kind.__name__ if kind else "unknown"
+    log.error("page %s failed: %s\n%s", request.endpoint, name, code_path.rstrip())
 
 
 def _trust_proxies(app: Flask, hops: int) -> None:

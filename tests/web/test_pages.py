@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -295,3 +296,26 @@ def test_the_register_export_is_the_register_csv_and_is_audited(
             select(AuditEntry).where(AuditEntry.action == "register.exported")
         ).all()
     assert (entry.actor, entry.source, entry.detail) == (MANAGER, "web 127.0.0.1", {"rows": 1})
+
+
+def test_a_page_that_fails_logs_where_and_how_but_not_the_data_it_was_given(
+    app, browser_for: Callable[[str], StaffBrowser], caplog
+) -> None:
+    from admin_ui.access import CASEWORKERS, require_role
+
+    @app.get("/test-only/fails")
+    @require_role(CASEWORKERS)
+    def fails() -> str:
+        # What a database driver says of a unique violation: it quotes the value.
+        address = "jo.example" + "@example.org"  # not on the raising line the trace shows
+        raise ValueError(f"Key (kind, value)=(email, {address}) already exists")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the 500 page, and a log
+    manager = browser_for(MANAGER)
+    with caplog.at_level(logging.ERROR):
+        response = manager.get("/test-only/fails")
+    assert response.status_code == 500
+    assert "Sorry, something went wrong" in text_of(response)
+    assert "page fails failed: ValueError" in caplog.text
+    assert "test_pages.py" in caplog.text  # the code path is kept for whoever debugs it
+    assert "jo.example@example.org" not in caplog.text
