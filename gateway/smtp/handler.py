@@ -8,12 +8,15 @@ the event loop) and returns the reply it gets.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
 from gateway.intake import IntakeResult, MailIntake
 from gateway.smtp import replies
+
+log = logging.getLogger(__name__)
 
 
 class GatewayHandler:
@@ -38,6 +41,13 @@ class GatewayHandler:
         """
         session.host_name = hostname  # aiosmtpd leaves this to a handler that answers EHLO
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A failure nobody foresaw: 451, so the sender keeps the message and tries again
+        (aiosmtpd's own answer is a permanent 500 quoting the error), and a log line with its
+        kind only, since its text can quote what the sender sent."""
+        log.error("an SMTP session failed (%s); answered 451", type(error).__name__)
+        return replies.TEMPORARY_FAILURE
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]

@@ -481,6 +481,35 @@ def test_a_message_the_database_cannot_take_costs_only_its_own_250(
     assert not (tmp_path / "side-spool" / "messages" / bad.queue_id).exists()
 
 
+def test_a_failure_nobody_foresaw_gets_451_and_logs_no_personal_data(caplog) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiosmtpd.controller import Controller
+
+    from gateway.smtp.handler import GatewayHandler
+
+    class BrokenIntake:  # stands in for a bug deep in intake: the error quotes the sender
+        def prepare(self, envelope_from: str, *_: object) -> None:
+            raise RuntimeError(f"cannot handle {envelope_from}")
+
+    executor = ThreadPoolExecutor(1)
+    handler = GatewayHandler(BrokenIntake(), ["council.example.org"], 5, executor)  # type: ignore[arg-type]
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), server_hostname="gw")
+    controller.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", controller.port, local_hostname="client.test") as client:
+            client.ehlo()
+            client.mail(CUSTOMER)
+            client.rcpt(HOUSING)
+            code, text = client.data(raw_message(CUSTOMER, HOUSING))
+            assert f"{code} {text.decode()}" == replies.TEMPORARY_FAILURE
+            assert client.noop()[0] == 250  # the session goes on
+    finally:
+        controller.stop()
+        executor.shutdown()
+    assert "RuntimeError" in caplog.text and CUSTOMER not in caplog.text
+
+
 def test_too_many_recipients_get_452(gateway_rt) -> None:
     recipients = [f"officer{n}@council.example.org" for n in range(6)]
     code, text = send(gateway_rt, OTHER, recipients, raw_message(OTHER, HOUSING))
