@@ -903,14 +903,17 @@ class _QuickSMTP(smtplib.SMTP):
 
 
 def _dot_stuffed(data: bytes) -> bytes:
-    """The DATA payload as smtplib sends it: leading dots doubled, ended by CRLF.CRLF."""
-    quoted = _LEADING_DOT.sub(b"..", data)
-    if not quoted.endswith(b"\r\n"):
-        quoted += b"\r\n"
-    return quoted + b".\r\n"
+    """The DATA payload as smtplib sends it: leading dots doubled, ended by CRLF.CRLF.
 
-
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+    smtplib doubles them with the expression (?m)^\\. , which is tried at every position:
+    half a millisecond for a 100 KB message. A dot begins a line at the very start or
+    after a line feed, and bytes.replace finds those at C speed, with the same result.
+    """
+    quoted = data.replace(b"\n.", b"\n..")
+    if quoted.startswith(b"."):
+        quoted = b"." + quoted
+    end = b".\r\n" if quoted.endswith(b"\r\n") else b"\r\n.\r\n"
+    return quoted + end
 
 
 _PLAIN_ADDRESS = re.compile(PLAIN_ADDRESS)

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.delivery import PermanentFailure, SmtpTransport, TemporaryFailure
+from gateway.delivery import PermanentFailure, SmtpTransport, TemporaryFailure, _dot_stuffed
 from tests.integration.smtp_helpers import DOWNSTREAM_HOSTNAME, LOOPBACK, free_port
 
 MESSAGE = b"From: jo@example.org\r\nSubject: bins\r\n\r\n.a line starting with a dot\r\nend\r\n"
@@ -306,3 +308,12 @@ def test_a_reused_connection_gone_stale_is_replaced_and_the_copy_sent_once() -> 
             transport.close()
     assert server.messages == [MESSAGE, MESSAGE]
     assert server.connections == 2
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b".", b"\r", b"\n", b"\r\n", b"a", b"..", b"\r\n."])))
+def test_dot_stuffing_is_smtplibs_for_any_payload(pieces: list[bytes]) -> None:
+    payload = b"".join(pieces)
+    expected = smtplib._quote_periods(payload)  # what smtplib.SMTP.data sends
+    expected += b"" if expected.endswith(b"\r\n") else b"\r\n"
+    assert _dot_stuffed(payload) == expected + b".\r\n"
