@@ -36,11 +36,13 @@ it started, its temporary directory (``/tmp/ccr-smtpbench-*``) and its database
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.util
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -129,6 +131,9 @@ class Throughput:
     accepted_s: float = 0.0
     delivered_s: float | None = None  # None: not all delivered before the timeout
     error: str = ""
+    # Busy time of the system-under-test CPU from spawn until the sink had every message,
+    # per message (None for (a), whose system-under-test CPU runs smtp-source).
+    sut_cpu_ms: float | None = None
 
     @property
     def accepted_rate(self) -> float:
@@ -147,11 +152,13 @@ class Targets:
     ports: dict[str, int]
     postfix: Any  # smtp_peers.PrivatePostfix
     gateway_note: str = ""
+    gateway_pid: int | None = None
 
 
 @dataclass
 class Results:
     throughput: dict[tuple[str, int], Throughput] = field(default_factory=dict)
+    gateway_threads: dict[int, dict[str, float]] = field(default_factory=dict)  # ms/msg
     latency: dict[tuple[str, int], Any] = field(default_factory=dict)  # smtp_peers.LatencyRun
 
 
@@ -313,6 +320,7 @@ def start_gateway_with_register(
         return workload
     stack.callback(quietly, peers.stop_process, process)
     targets.ports["p"] = port
+    targets.gateway_pid = process.pid
     targets.gateway_note = (
         f"`{args.gateway_cmd}` on port {port}; register {database}: "
         f"{plan.identities:,} identities, {plan.restrictions:,} active restrictions "
@@ -367,6 +375,64 @@ def cpu_busy_fraction(cpu: int, seconds: float) -> float:
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
+def cpu_busy_seconds(cpu: int | None) -> float | None:
+    """Seconds one CPU has spent busy since boot (None: not pinned, or no /proc/stat)."""
+    if cpu is None or not Path("/proc/stat").exists():
+        return None
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{cpu} "):
+                ticks = [int(x) for x in line.split()[1:8]]
+                busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+                return busy / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of a process, by thread id."""
+    seconds = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    with contextlib.suppress(FileNotFoundError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+def python_thread_names(pid: int) -> dict[int, str]:
+    """Thread id -> Python thread name, read with py-spy if it is installed ({} if not).
+
+    The threads' kernel names are all the interpreter's, so only the Python names tell the
+    event loop from the intake pool, the writer and the delivery jobs.
+    """
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if spy is None:
+        return {}
+    dump = subprocess.run(
+        [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, check=False
+    )
+    names = {}
+    for line in dump.stdout.splitlines():
+        found = re.match(r'Thread (\d+) \(\w+\): "([^"]*)"', line)
+        if found:
+            names[int(found.group(1))] = found.group(2)
+    return names
+
+
+THREAD_GROUPS = (  # Python thread name prefix -> what that thread does
+    ("ccr-intake-writer", "intake writer (one statement per batch)"),
+    ("ccr-intake", "intake pool (headers, decision, spool file)"),
+    ("ccr-jobs-bg", "background jobs (contact volume)"),
+    ("ccr-jobs", "delivery jobs"),
+    ("Thread-", "event loop (aiosmtpd, SMTP sessions)"),
+)
+
+
+def thread_group(name: str) -> str:
+    return next((label for prefix, label in THREAD_GROUPS if name.startswith(prefix)), "other")
+
+
 def wait_for_quiet_cpu(cpu: int | None, case: str) -> None:
     if cpu is None or not Path("/proc/stat").exists():
         return
@@ -383,10 +449,18 @@ def delivery_timeout(messages: int) -> float:
 
 
 def source_run(
-    targets: Targets, case: str, messages: int, size: int, workload: Workload, cpu: int | None
+    targets: Targets,
+    case: str,
+    messages: int,
+    size: int,
+    workload: Workload,
+    placement: Placement,
 ) -> Throughput:
     """smtp-source into the case, then wait until smtp-sink has counted every message."""
+    # (a) has no system under test: smtp-source may use the idle core.
+    cpu = placement.sut if case == "a" else placement.rig
     base = targets.sink.messages
+    busy_before = None if case == "a" else cpu_busy_seconds(placement.sut)
     run = peers.run_smtp_source(
         targets.ports[case],
         messages,
@@ -403,6 +477,9 @@ def source_run(
     done = targets.sink.wait_for(base + messages, delivery_timeout(messages))
     if done is not None:
         result.delivered_s = max(done - run.started, run.seconds)
+        busy_after = cpu_busy_seconds(placement.sut)
+        if busy_before is not None and busy_after is not None:
+            result.sut_cpu_ms = (busy_after - busy_before) * 1e3 / messages
     elif not result.error:
         delivered = targets.sink.messages - base
         result.error = f"only {delivered:,} of {messages:,} delivered in time"
@@ -418,13 +495,31 @@ def measure_throughput(
     results: Results,
 ) -> None:
     for case in (c for c in CASES if c in targets.ports):
-        # (a) has no system under test: smtp-source may use the idle core.
-        cpu = placement.sut if case == "a" else placement.rig
         wait_for_quiet_cpu(placement.sut, f"{case} {size_label(size)}")
-        source_run(targets, case, mode.warmup, size, workload, cpu)
-        result = source_run(targets, case, mode.messages[size], size, workload, cpu)
+        source_run(targets, case, mode.warmup, size, workload, placement)
+        gateway = targets.gateway_pid if case == "p" else None
+        names = python_thread_names(gateway) if gateway else {}
+        threads_before = thread_cpu_seconds(gateway) if names else {}
+        result = source_run(targets, case, mode.messages[size], size, workload, placement)
         results.throughput[(case, size)] = result
+        if names and gateway:
+            threads_after = thread_cpu_seconds(gateway)
+            names.update(python_thread_names(gateway))  # threads started during the run
+            results.gateway_threads[size] = cpu_by_thread_group(
+                threads_before, threads_after, names, mode.messages[size]
+            )
         progress(f"{CASES[case]}, {size_label(size)}: {format_throughput(result)}")
+
+
+def cpu_by_thread_group(
+    before: dict[int, float], after: dict[int, float], names: dict[int, str], messages: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per message spent by each group of the gateway's threads."""
+    groups: dict[str, float] = {}
+    for tid, seconds in after.items():
+        group = thread_group(names.get(tid, ""))
+        groups[group] = groups.get(group, 0.0) + (seconds - before.get(tid, 0.0)) * 1e3 / messages
+    return groups
 
 
 def measure_latency(
@@ -601,6 +696,42 @@ def print_ratios(results: Results, targets: Targets) -> None:
     print()
 
 
+def print_cpu(results: Results, targets: Targets, placement: Placement) -> None:
+    """Where the throughput goes: CPU per message on the core the system under test has."""
+    if placement.sut is None:
+        return
+    print(
+        f"CPU per message, ms (busy time of CPU {placement.sut}, the system under test's "
+        "only CPU, from smtp-source's start until smtp-sink had every message)"
+    )
+    print(f"{'case':<32}" + "".join(f"{size_label(s):>10}" for s in SIZES))
+    for case, label in CASES.items():
+        cells = [results.throughput.get((case, size)) for size in SIZES]
+        if case == "a" or not any(cells):
+            continue
+        print(
+            f"{label:<32}"
+            + "".join(
+                f"{r.sut_cpu_ms:>10.2f}" if r and r.sut_cpu_ms is not None else f"{'-':>10}"
+                for r in cells
+            )
+        )
+    if not results.gateway_threads:
+        print("  (p) by thread: install py-spy in the venv to see this")
+        print()
+        return
+    print("  (p) by thread (the gateway process's own CPU, per message):")
+    labels = [label for _, label in THREAD_GROUPS] + ["other"]
+    for label in labels:
+        cells = [results.gateway_threads.get(size, {}).get(label) for size in SIZES]
+        if any(cells):
+            print(
+                f"    {label:<46}"
+                + "".join(f"{c:>10.2f}" if c is not None else f"{'-':>10}" for c in cells)
+            )
+    print()
+
+
 def print_latency(results: Results, targets: Targets) -> None:
     print(
         f"Latency, end of DATA (final '.' written) -> reply: asyncio client on raw streams, "
@@ -668,6 +799,7 @@ def run(stack: ExitStack, args: argparse.Namespace) -> None:
     print_header(mode, placement, targets, workload)
     print_throughput(results, targets)
     print_ratios(results, targets)
+    print_cpu(results, targets, placement)
     print_latency(results, targets)
 
 
