@@ -40,7 +40,7 @@ def search() -> ResponseReturnValue:
             matches = web_queries.search_customers(
                 session, query, fold_plus=settings.fold_plus_addresses, region=settings.phone_region
             )
-            session.add(_audit("customers.searched", None, results=len(matches)))
+            session.add(customer_audit("customers.searched", None, results=len(matches)))
     return render_template("customers/search.html", query=query, matches=matches)
 
 
@@ -101,7 +101,7 @@ def _full_record(customer_id: int) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         customer = web_queries.customer(session, customer_id) or abort(404)
         page = _record(session, customer, zone)
-        session.add(_audit("customer.viewed", customer_id, view="record"))
+        session.add(customer_audit("customer.viewed", customer_id, view="record"))
         # Rendered inside the unit of work: the page reads relationships as it goes.
         return render_template("customers/show.html", link_form=LinkForm(formdata=None), **page)
 
@@ -110,7 +110,7 @@ def _caller_page(customer_id: int) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         customer = web_queries.customer(session, customer_id) or abort(404)
         view = caller_view(session, web.runtime(), customer, web.now())
-        session.add(_audit("customer.viewed", customer_id, view="caller"))
+        session.add(customer_audit("customer.viewed", customer_id, view="caller"))
     # Plain values only, rendered after the unit of work: nothing here can lazily load more.
     return render_template("customers/caller.html", caller=view)
 
@@ -178,7 +178,8 @@ def _link(customer_id: int, raw: str) -> None:
     web.register_changed()
 
 
-def _audit(action: str, customer_id: int | None, **detail: object) -> AuditEntry:
+def customer_audit(action: str, customer_id: int | None, **detail: object) -> AuditEntry:
+    """An audit entry about one customer (or the customer list), by the signed-in staff."""
     return AuditEntry(
         at=web.now(),
         actor=g.staff.email,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from admin_ui import web
 from admin_ui.access import APPROVERS, CASEWORKERS, require_role
+from admin_ui.customers import customer_audit
 from admin_ui.forms import (
     LiftForm,
     ProposeForm,
@@ -103,7 +104,7 @@ def propose(customer_id: int) -> ResponseReturnValue:
         customer = web_queries.customer(session, customer_id) or abort(404)
         service_names = [s.name for s in web_queries.services(session)]
         # The form names the customer: showing it is a view of their record.
-        session.add(_customer_viewed(customer_id, view="propose"))
+        session.add(customer_audit("customer.viewed", customer_id, view="propose"))
     form = ProposeForm(
         data={"starts_on": web.today(), "review_every_months": settings.default_review_months}
     )
@@ -294,17 +295,6 @@ def _audited_form_page(
         customer_id = restriction.customer_id
         session.add(_audit("restriction.viewed", restriction, customer_id=customer_id, view=view))
     return _form_page(template, form, restriction=restriction)
-
-
-def _customer_viewed(customer_id: int, *, view: str) -> AuditEntry:
-    return AuditEntry(
-        at=web.now(),
-        actor=g.staff.email,
-        action="customer.viewed",
-        subject_type="customer",
-        subject_ref=str(customer_id),
-        detail={"view": view},
-    )
 
 
 def _audit(action: str, restriction: Restriction | None, **detail: object) -> AuditEntry:

@@ -358,20 +358,21 @@ class QuietWaits:
 QUIET = QuietWaits()
 
 
+def cpu_ticks(cpu: int) -> tuple[int, int]:
+    """One CPU's clock ticks since boot from /proc/stat: (all, idle and iowait)."""
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{cpu} "):
+                ticks = [int(x) for x in line.split()[1:8]]  # user .. softirq
+                return sum(ticks), ticks[3] + ticks[4]
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")
+
+
 def cpu_busy_fraction(cpu: int, seconds: float) -> float:
-    """How busy one CPU was over the next `seconds` (from /proc/stat)."""
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            for line in stat:
-                if line.startswith(f"cpu{cpu} "):
-                    ticks = [int(x) for x in line.split()[1:]]
-                    return sum(ticks), ticks[3] + ticks[4]  # idle + iowait
-        raise RuntimeError(f"no cpu{cpu} in /proc/stat")
-
-    total0, idle0 = sample()
+    """How busy one CPU was over the next `seconds`."""
+    total0, idle0 = cpu_ticks(cpu)
     time.sleep(seconds)
-    total1, idle1 = sample()
+    total1, idle1 = cpu_ticks(cpu)
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
@@ -379,13 +380,8 @@ def cpu_busy_seconds(cpu: int | None) -> float | None:
     """Seconds one CPU has spent busy since boot (None: not pinned, or no /proc/stat)."""
     if cpu is None or not Path("/proc/stat").exists():
         return None
-    with open("/proc/stat") as stat:
-        for line in stat:
-            if line.startswith(f"cpu{cpu} "):
-                ticks = [int(x) for x in line.split()[1:8]]
-                busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
-                return busy / os.sysconf("SC_CLK_TCK")
-    return None
+    total, idle = cpu_ticks(cpu)
+    return (total - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:

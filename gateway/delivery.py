@@ -404,8 +404,9 @@ def attempt(rt: Runtime, copy: ClaimedCopy, token: str) -> bool:
         return False
     except Exception as exc:  # a copy that cannot be sent at all must not stall the others
         # The class only: an exception's text can quote addresses or the message.
-        log.error("delivery %d cannot be sent (%s); it is a dead letter", copy.id, _kind(exc))
-        _record_failure(rt, copy.id, token, f"cannot be sent: {type(exc).__name__}", permanent=True)
+        kind = type(exc).__name__
+        log.error("delivery %d cannot be sent (%s); it is a dead letter", copy.id, kind)
+        _record_failure(rt, copy.id, token, f"cannot be sent: {kind}", permanent=True)
         return False
     return True
 
@@ -415,10 +416,6 @@ def _envelope_sender(copy: ClaimedCopy) -> str:
     sender, so it can never bounce back or loop, and the customer's own domain's SPF does not
     judge a message the council sent."""
     return "" if copy.decision == "reject" else copy.envelope_from
-
-
-def _kind(exc: BaseException) -> str:
-    return type(exc).__name__
 
 
 def _delivered_now() -> dict[str, object]:

@@ -57,15 +57,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def gateway_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
-    """A runtime whose SMTP gateway listens on loopback and delivers into Maildirs."""
+@contextlib.contextmanager
+def running_gateway(settings: Settings, tmp_path: Path, downstream: str) -> Iterator[Runtime]:
+    """A runtime whose SMTP gateway listens on loopback and delivers to `downstream`."""
     rt = bootstrap(
         settings.model_copy(
             update={
                 "smtp_listen": f"127.0.0.1:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
-                "downstream": f"maildir:{tmp_path / 'mail'}",
+                "downstream": downstream,
                 "exempt_mailboxes": [DUTY],
                 "max_message_bytes": 200_000,
                 "max_recipients": 5,
@@ -73,9 +73,18 @@ def gateway_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
         )
     )
     smtp = SmtpGateway(rt).start()
-    yield rt
-    smtp.stop()
-    rt.close()
+    try:
+        yield rt
+    finally:
+        smtp.stop()
+        rt.close()
+
+
+@pytest.fixture
+def gateway_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
+    """The gateway delivering into Maildirs under tmp_path."""
+    with running_gateway(settings, tmp_path, f"maildir:{tmp_path / 'mail'}") as rt:
+        yield rt
 
 
 @pytest.fixture
@@ -208,35 +217,18 @@ def test_refusal_for_some_recipients_delivers_the_rest_and_tells_the_sender(
 def test_a_refusal_notice_goes_from_the_null_sender_like_a_bounce(
     settings: Settings, tmp_path: Path, make_staff: Callable[[str, Role], Actor]
 ) -> None:
-    with RecordingDownstream().start() as downstream:
-        rt = bootstrap(
-            settings.model_copy(
-                update={
-                    "smtp_listen": f"127.0.0.1:{free_port()}",
-                    "spool_dir": str(tmp_path / "spool"),
-                    "downstream": f"smtp://127.0.0.1:{downstream.port}",
-                    "exempt_mailboxes": [DUTY],
-                }
-            )
-        )
-        smtp = SmtpGateway(rt).start()
-        try:
-            manager = make_staff("manager@council.example.org", Role.MANAGER)
-            approver = make_staff("approver@council.example.org", Role.APPROVER)
-            impose_restriction(
-                rt,
-                manager,
-                approver,
-                [(CUSTOMER, IdentityKind.EMAIL)],
-                email_measure=EmailMeasure.REJECT,
-            )
-            assert send(rt, CUSTOMER, [HOUSING, DUTY], raw_message(CUSTOMER, HOUSING))[0] == 250
-            assert wait_until(lambda: len(downstream.received) == 2, 30)
-            envelopes = {mail.rcpt_tos: mail.mail_from for mail in downstream.received}
-            assert envelopes == {(DUTY,): CUSTOMER, (CUSTOMER,): "<>"}  # MAIL FROM:<>
-        finally:
-            smtp.stop()
-            rt.close()
+    with (
+        RecordingDownstream().start() as downstream,
+        running_gateway(settings, tmp_path, f"smtp://127.0.0.1:{downstream.port}") as rt,
+    ):
+        manager = make_staff("manager@council.example.org", Role.MANAGER)
+        approver = make_staff("approver@council.example.org", Role.APPROVER)
+        customer = [(CUSTOMER, IdentityKind.EMAIL)]
+        impose_restriction(rt, manager, approver, customer, email_measure=EmailMeasure.REJECT)
+        assert send(rt, CUSTOMER, [HOUSING, DUTY], raw_message(CUSTOMER, HOUSING))[0] == 250
+        assert wait_until(lambda: len(downstream.received) == 2, 30)
+        envelopes = {mail.rcpt_tos: mail.mail_from for mail in downstream.received}
+        assert envelopes == {(DUTY,): CUSTOMER, (CUSTOMER,): "<>"}  # MAIL FROM:<>
 
 
 def test_shadow_mode_delivers_untouched_and_records_what_would_have_happened(
