@@ -7,13 +7,12 @@ import copy
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from flask import current_app, g, request
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from gateway.bootstrap import Runtime
+from gateway.db import stamp_audit_source
 from routing.lifecycle import Actor
 from routing.models import AuditEntry
 
@@ -53,17 +52,8 @@ def unit_of_work() -> Iterator[Session]:
     source, including those written deep inside the register service."""
     source = request_source()
     with runtime().uow() as session:
-        event.listen(session, "before_flush", _stamp_source(source))
+        stamp_audit_source(session, source)
         yield session
-
-
-def _stamp_source(source: str) -> Any:
-    def stamp(session: Session, _context: Any, _instances: Any) -> None:
-        for item in session.new:
-            if isinstance(item, AuditEntry) and item.source is None:
-                item.source = source
-
-    return stamp
 
 
 def list_viewed(action: str, subject_type: str, **detail: object) -> AuditEntry:

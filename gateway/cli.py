@@ -92,21 +92,12 @@ def _runtime(*, one_shot: bool = True) -> Any:
     """The runtime; for a one-shot command, every audit entry it writes names the operating
     system account that ran it as its source, whoever `--by` or `--approved-by` names as
     the actor (so the log shows who typed it, not only whose authority it claims)."""
-    from sqlalchemy import event
-
     from gateway.bootstrap import bootstrap
-    from routing.models import AuditEntry
+    from gateway.db import stamp_audit_source
 
     rt = bootstrap()
     if one_shot:
-        source = _cli_actor()
-
-        def stamp(session: Any, _context: Any, _instances: Any) -> None:
-            for item in session.new:
-                if isinstance(item, AuditEntry) and item.source is None:
-                    item.source = source
-
-        event.listen(rt.session_factory, "before_flush", stamp)
+        stamp_audit_source(rt.session_factory, _cli_actor())
     return rt
 
 

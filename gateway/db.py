@@ -72,3 +72,16 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = database_url
     command.upgrade(config, revision)
+
+
+def stamp_audit_source(target: Session | sessionmaker[Session], source: str) -> None:
+    """Give every audit entry flushed through `target` (one session, or every session a
+    factory makes) this source when it has none: "web <address>", "cli:<os user>"."""
+    from routing.models import AuditEntry
+
+    def stamp(session: Session, _context: Any, _instances: Any) -> None:
+        for item in session.new:
+            if isinstance(item, AuditEntry) and item.source is None:
+                item.source = source
+
+    event.listen(target, "before_flush", stamp)
