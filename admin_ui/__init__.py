@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from gateway.bootstrap import Runtime, runtime
+from gateway.runtime import Runtime, runtime
 
 
 def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
@@ -18,8 +18,9 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     if test_config:
         app.config.from_mapping(test_config)
 
-    # calls_api attaches its views to the API blueprint, so it is imported before init_app.
-    from admin_ui import access, api, auth, calls_api, health, security, templating  # noqa: F401
+    # api.calls attaches its views to the API blueprint, so it is imported before init_app.
+    from admin_ui import access, auth, health, security, templating
+    from admin_ui.api import calls, v1  # noqa: F401
 
     security.init_app(app)
     access.init_app(app)
@@ -28,7 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     app.register_blueprint(health.bp)
     for blueprint in page_blueprints():
         app.register_blueprint(blueprint)
-    api.init_app(app, rt)
+    v1.init_app(app, rt)
     return app
 
 

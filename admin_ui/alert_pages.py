@@ -24,7 +24,8 @@ from admin_ui.access import CASEWORKERS, require_role
 from admin_ui.charts import series_chart
 from admin_ui.forms import WebForm
 from admin_ui.paging import offset_links, positive_int
-from gateway import alerts, web_queries
+from gateway.services import alerts
+from gateway.store import web_queries
 from routing.alerts import LIVE, AlertRefused
 from routing.enums import AlertStatus
 from routing.models import AuditEntry

@@ -12,10 +12,11 @@ from wtforms.validators import InputRequired, Length
 
 from admin_ui import web
 from admin_ui.access import ADMINS, require_role
+from admin_ui.api.tokens import DEFAULT_CACHE_SECONDS
 from admin_ui.forms import WebForm, choices
-from admin_ui.tokens import DEFAULT_CACHE_SECONDS
-from gateway import accounts, web_queries
-from gateway.accounts import AccountError
+from gateway.services import accounts
+from gateway.services.accounts import AccountError
+from gateway.store import web_queries
 
 bp = Blueprint("tokens", __name__, url_prefix="/api-tokens")
 

@@ -17,7 +17,7 @@ from admin_ui import web
 from admin_ui.access import ADMINS, require_role
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import link, positive_int
-from gateway import web_queries
+from gateway.store import web_queries
 from routing.models import AuditEntry
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")

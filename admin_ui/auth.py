@@ -26,7 +26,7 @@ from wtforms.validators import InputRequired
 from admin_ui import web
 from admin_ui.access import ANY_STAFF, public, require_role
 from admin_ui.forms import WebForm
-from gateway import staff_sign_in
+from gateway.services import staff_sign_in
 from routing.enums import Role
 
 bp = Blueprint("auth", __name__)

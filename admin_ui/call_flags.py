@@ -18,7 +18,7 @@ from admin_ui.access import CALL_FLAG_READERS, require_role
 from admin_ui.caller_view import restriction_anchor
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
-from gateway import web_queries
+from gateway.store import web_queries
 from routing.enums import FlagKind
 from routing.models import AuditEntry
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from admin_ui import forms
-from gateway import web_queries
-from gateway.bootstrap import Runtime
-from gateway.register_cache import terms_of
+from gateway.runtime import Runtime
+from gateway.store import web_queries
+from gateway.store.register_cache import terms_of
 from routing.enums import IdentityKind, PhoneMeasure
 from routing.identity import display_phone
 from routing.lookup import RestrictionSummary, call_script, limits_text, summarise, window_text

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.web_queries import DailyContacts
+from gateway.store.web_queries import DailyContacts
 
 WIDTH = 720
 HEIGHT = 240

@@ -17,8 +17,9 @@ from admin_ui.access import CALLER_LOOKUP, CASEWORKERS, require_role
 from admin_ui.caller_view import caller_view
 from admin_ui.charts import daily_contacts_chart
 from admin_ui.forms import CustomerForm, LinkForm, lines_of
-from gateway import register_service, repository, web_queries
-from gateway.register_service import RegisterError
+from gateway.services import register_service
+from gateway.services.register_service import RegisterError
+from gateway.store import repository, web_queries
 from routing.enums import IdentityKind
 from routing.lifecycle import TransitionRefused
 from routing.models import AuditEntry, Customer, Restriction

@@ -24,7 +24,7 @@ from admin_ui.access import (
     require_role,
 )
 from admin_ui.paging import offset_links, positive_int
-from gateway import web_queries
+from gateway.store import web_queries
 from routing.enums import Role
 from routing.models import AuditEntry
 

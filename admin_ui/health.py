@@ -7,8 +7,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from admin_ui.access import public
-from gateway import repository
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.store import repository
 
 bp = Blueprint("health", __name__)
 STALE_AFTER_REFRESHES = 10

@@ -21,7 +21,8 @@ from flask.typing import ResponseReturnValue
 from admin_ui import web
 from admin_ui.access import CASEWORKERS, MAIL_READERS, require_role
 from admin_ui.paging import link, positive_int
-from gateway import delivery, web_queries
+from gateway.mail import delivery
+from gateway.store import web_queries
 from routing.enums import EmailMeasure
 from routing.models import AuditEntry, MailDelivery
 

@@ -14,9 +14,9 @@ from wtforms.validators import InputRequired
 from admin_ui import auth, web
 from admin_ui.access import ANY_STAFF, require_role
 from admin_ui.forms import WebForm
-from gateway import staff_passwords
-from gateway.accounts import MIN_PASSWORD_LENGTH, password_problem
-from gateway.staff_passwords import PasswordChange
+from gateway.services import staff_passwords
+from gateway.services.accounts import MIN_PASSWORD_LENGTH, password_problem
+from gateway.services.staff_passwords import PasswordChange
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

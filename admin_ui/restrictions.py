@@ -26,9 +26,10 @@ from admin_ui.forms import (
     choices,
     terms_of,
 )
-from gateway import register_service, web_queries
-from gateway.register_csv import export_register
-from gateway.register_service import RegisterError
+from gateway.services import register_service
+from gateway.services.register_csv import export_register
+from gateway.services.register_service import RegisterError
+from gateway.store import web_queries
 from routing.enums import ReviewOutcome
 from routing.lifecycle import TransitionRefused
 from routing.models import AuditEntry, Restriction

@@ -17,8 +17,9 @@ from wtforms.validators import InputRequired, Length
 from admin_ui import web
 from admin_ui.access import ADMINS, require_role
 from admin_ui.forms import WebForm
-from gateway import register_service, web_queries
-from gateway.register_service import RegisterError
+from gateway.services import register_service
+from gateway.services.register_service import RegisterError
+from gateway.store import web_queries
 from routing.lifecycle import TransitionRefused
 
 bp = Blueprint("retention", __name__, url_prefix="/retention")

@@ -13,8 +13,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from admin_ui.api import API_PREFIX, error_response
-from admin_ui.api import bp as api_bp
+from admin_ui.api.v1 import API_PREFIX, error_response
+from admin_ui.api.v1 import bp as api_bp
 
 csrf = CSRFProtect()
 

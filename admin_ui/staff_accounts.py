@@ -17,8 +17,9 @@ from wtforms.validators import InputRequired, Optional
 from admin_ui import web
 from admin_ui.access import ADMINS, require_role
 from admin_ui.forms import WebForm, choices
-from gateway import accounts, staff_passwords, web_queries
-from gateway.accounts import AccountError
+from gateway.services import accounts, staff_passwords
+from gateway.services.accounts import AccountError
+from gateway.store import web_queries
 from routing.enums import Role
 from routing.models import StaffUser
 

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
-from gateway.bootstrap import Runtime
-from gateway.db import stamp_audit_source
+from gateway.runtime import Runtime
+from gateway.store.db import stamp_audit_source
 from routing.lifecycle import Actor
 from routing.models import AuditEntry
 

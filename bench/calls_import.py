@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 import decide  # bench/decide.py: register plan, loader and PostgreSQL housekeeping
 import psycopg
 
-from gateway.db import upgrade_database
+from gateway.store.db import upgrade_database
 from routing.enums import IdentityKind
 
 TARGET_ROWS_PER_SECOND = 20_000

@@ -51,10 +51,11 @@ from types import FrameType
 import psycopg
 from sqlalchemy import bindparam, select
 
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.db import upgrade_database
-from gateway.register_cache import load_snapshot
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.store.db import upgrade_database
+from gateway.store.register_cache import load_snapshot
 from routing.engine import Contact
 from routing.enums import Channel, IdentityKind
 from routing.identity import (

@@ -56,8 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
 
-from gateway import accounts
-from gateway.db import make_engine, make_session_factory, unit_of_work, upgrade_database
+from gateway.services import accounts
+from gateway.store.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 from routing.enums import IdentityKind
 from routing.identity import display_phone
 

@@ -12,12 +12,12 @@ then the table is vacuumed and analysed, as a long-running installation's would 
 
 Then it measures, with the default thresholds (config/ccr.toml):
 
-- evaluating every rule for one new contact: ``gateway.volume.evaluate`` on one new event,
+- evaluating every rule for one new contact: ``gateway.services.volume.evaluate`` on one new event,
   in its own unit of work, as the job the gateway and the call importer queue runs; for
   ``--samples`` new contacts from people drawn by activity (busy people contact more), p50
   and p99. Same-run baseline: one indexed point SELECT in its own unit of work, and the
   ratio. Also how many contacts the evaluation read (the person's last 28 days);
-- ``gateway.volume.rescan``, which rebuilds every open alert from the recorded events, over
+- ``gateway.services.volume.rescan``, which rebuilds every open alert from the recorded events, over
   the default look-back (volume.rescan_days, 90 days) and over the whole year.
 
 Run from the project root (PostgreSQL on 127.0.0.1:5432, trust auth)::
@@ -49,10 +49,11 @@ import decide  # bench/decide.py: PostgreSQL housekeeping
 import psycopg
 from sqlalchemy import select
 
-from gateway import volume
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.db import upgrade_database
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
+from gateway.services import volume
 from gateway.settings import Settings
+from gateway.store.db import upgrade_database
 from routing.models import ContactEvent, Identity
 
 TARGET_P99_MS = 5.0
@@ -308,7 +309,8 @@ def time_point_selects(rt: Runtime, identity_ids: Sequence[int]) -> list[float]:
 
 def contacts_read(conninfo: str, event_ids: Sequence[int], lookback: dt.timedelta) -> list[int]:
     """How many counted contacts each evaluation read: the person's last ``lookback``, through
-    the same three indexed paths as gateway.volume (customer, linked identities, identity)."""
+    the same three indexed paths as gateway.services.volume (customer, linked identities,
+    identity)."""
     query = """
         SELECT (SELECT count(*) FROM (
                     SELECT e.id FROM contact_events e

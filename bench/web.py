@@ -52,10 +52,12 @@ import volume as volume_bench  # bench/volume.py: people, events and their COPY 
 from flask.testing import FlaskClient
 
 from admin_ui import create_app
-from gateway import accounts, repository
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.db import upgrade_database
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from gateway.settings import Settings
+from gateway.store import repository
+from gateway.store.db import upgrade_database
 from routing.enums import Role
 from routing.models import utcnow
 

@@ -1,80 +1,36 @@
-"""The one composition root: settings, database, register cache, routing policy and jobs.
+"""The one composition root: it builds the Runtime from settings and wires the real
+adapters (database, register cache, routing policy, jobs, delivery transports, the schedule).
 
-The gateway, the worker, the web app and the command line all start here, so they wire
-the same real adapters the same way.
+The gateway, the worker, the web app and the command line all start here, so they wire the
+same real adapters the same way.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from gateway.db import make_engine, make_session_factory, unit_of_work
-from gateway.jobs import InProcessQueue, JobQueue, current_owner, make_job_queue
-from gateway.register_cache import RegisterCache
+from gateway.calls.drop import poll_calls_drop
+from gateway.jobs.queue import InProcessQueue, make_job_queue
+from gateway.jobs.scheduler import PeriodicTask
+from gateway.mail.delivery import close_transports, sweep_due_deliveries
+from gateway.runtime import Runtime, set_current
+from gateway.services.maintenance import run_maintenance
 from gateway.settings import Settings, load_settings
-from routing.engine import Contact, Decision, RoutingPolicy, decide
+from gateway.store.db import make_engine, make_session_factory
+from gateway.store.register_cache import RegisterCache
+from routing.engine import RoutingPolicy
 from routing.identity import normalise_email
 from routing.windows import england_and_wales_bank_holidays
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Runtime:
-    """Everything a process needs, built once."""
-
-    settings: Settings
-    engine: Engine
-    session_factory: sessionmaker[Session]
-    register: RegisterCache
-    policy: RoutingPolicy
-    jobs: JobQueue = field(repr=False)
-    secret: bytes = field(default=b"", repr=False)
-
-    @contextmanager
-    def uow(self) -> Iterator[Session]:
-        """A unit of work: commit on success, roll back on error."""
-        with unit_of_work(self.session_factory) as session:
-            yield session
-
-    def decide(self, contact: Contact) -> Decision:
-        """Ask the routing core about one contact, against the current register."""
-        return decide(contact, self.register.snapshot(), self.policy)
-
-    @property
-    def timezone(self) -> ZoneInfo:
-        return self.policy.timezone
-
-    def today(self, now: dt.datetime | None = None) -> dt.date:
-        """The council's calendar date now (or at `now`)."""
-        return (now or dt.datetime.now(dt.UTC)).astimezone(self.policy.timezone).date()
-
-    def close(self) -> None:
-        from gateway.delivery import close_transports  # delivery imports this module
-
-        self.register.close()
-        self.jobs.close()
-        close_transports(self.settings.downstream)
-        self.engine.dispose()
-
-
-_current: Runtime | None = None
-
-
 def bootstrap(settings: Settings | None = None) -> Runtime:
     """Build the runtime from settings (read from file and environment when not given)."""
-    global _current
     settings = settings or load_settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -83,7 +39,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
-    _current = Runtime(
+    rt = Runtime(
         settings=settings,
         engine=engine,
         session_factory=session_factory,
@@ -92,15 +48,24 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         jobs=make_job_queue(settings.redis_url),
         secret=installation_secret(settings),
     )
-    if isinstance(_current.jobs, InProcessQueue):
-        _current.jobs.owner = _current
-    return _current
+    rt.closers.append(lambda: close_transports(settings.downstream))
+    if isinstance(rt.jobs, InProcessQueue):
+        rt.jobs.owner = rt
+    set_current(rt)
+    return rt
 
 
-def runtime() -> Runtime:
-    """The runtime a job runs under: its in-process queue's owner, else the process's own
-    (an rq worker builds one on first use)."""
-    return current_owner.get() or _current or bootstrap()
+def default_tasks(rt: Runtime) -> dict[str, PeriodicTask]:
+    """Register upkeep, the sweep that finds stored mail still to deliver, and (when
+    CCR_CALLS_DROP is set) the call-log drop folder."""
+    settings = rt.settings
+    tasks = {
+        "maintenance": PeriodicTask(run_maintenance, settings.maintenance_interval_seconds),
+        "mail-sweep": PeriodicTask(sweep_due_deliveries, settings.delivery_sweep_seconds),
+    }
+    if settings.calls_drop:
+        tasks["calls-drop"] = PeriodicTask(poll_calls_drop, settings.calls_drop_poll_seconds)
+    return tasks
 
 
 def installation_secret(settings: Settings) -> bytes:

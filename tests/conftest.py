@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from gateway import accounts
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.db import upgrade_database
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from gateway.settings import Settings
+from gateway.store.db import upgrade_database
 from routing.enums import Role
 from routing.lifecycle import Actor
 from routing.models import Base, utcnow

@@ -28,8 +28,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.bootstrap import Runtime, runtime
 from gateway.calls.importer import CallImportError, ImportReport, import_file, summary_lines
+from gateway.runtime import Runtime, runtime
 from routing.enums import CallImportStatus
 
 log = logging.getLogger(__name__)

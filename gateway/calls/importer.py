@@ -29,7 +29,6 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import select, update
 
-from gateway.bootstrap import Runtime, runtime
 from gateway.calls.call import BadRow, Call
 from gateway.calls.formats import (
     CallFormat,
@@ -39,6 +38,7 @@ from gateway.calls.formats import (
 )
 from gateway.calls.reader import CallLogError, CallLogFile, read_calls, recognise
 from gateway.calls.recorder import CallRecorder, DecidedBatch, StoredBatch
+from gateway.runtime import Runtime, runtime
 from routing.enums import CallImportStatus
 from routing.models import CallImport, utcnow
 

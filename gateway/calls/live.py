@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.bootstrap import Runtime
 from gateway.calls.call import Call
 from gateway.calls.recorder import CallRecorder, RecordedCall, stored_caller
-from gateway.lookup_service import restrictions_seen_row
+from gateway.runtime import Runtime
+from gateway.services.lookup_service import restrictions_seen_row
 from routing.enums import Direction, IdentityKind
 from routing.models import AuditEntry, ContactEvent, Flag, Restriction, utcnow
 

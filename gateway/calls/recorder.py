@@ -31,10 +31,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from gateway import repository
-from gateway.bootstrap import Runtime
 from gateway.calls.call import Call
-from gateway.volume import evaluate_after_commit
+from gateway.runtime import Runtime
+from gateway.services.volume import evaluate_after_commit
+from gateway.store import repository
 from routing.content import ContentHints
 from routing.engine import Contact, Decision, RuleHit, decide
 from routing.enums import Channel, Direction, IdentityKind, IdentityState, Mode, Outcome

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from gateway.intake import IntakeResult, MailIntake
-from gateway.smtp import replies
+from gateway.mail import replies
+from gateway.mail.intake import IntakeResult, MailIntake
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ from typing import NoReturn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
-from gateway.smtp import replies
+from gateway.mail import replies
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 
-from gateway.bootstrap import Runtime
-from gateway.intake import MailIntake
+from gateway.mail.intake import MailIntake
+from gateway.mail.spool import Spool
+from gateway.runtime import Runtime
 from gateway.smtp.handler import GatewayHandler
 from gateway.smtp.protocol import GatewayController
-from gateway.spool import Spool
 
 
 class SmtpGateway:

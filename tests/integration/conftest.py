@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from admin_ui import create_app
-from gateway import accounts
-from gateway.bootstrap import Runtime, bootstrap
+from gateway.bootstrap import bootstrap
+from gateway.entrypoints.webserver import WebServer, start_web
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from gateway.settings import Settings
-from gateway.webserver import WebServer, start_web
 from routing.models import utcnow
 from tests.integration.api_helpers import Api, Clock, free_port
 
@@ -39,7 +40,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def api(api_rt: Runtime, clock: Clock) -> Iterator[Api]:
-    """The real app served by waitress (gateway.webserver) on a free loopback port."""
+    """The real app served by waitress (gateway.entrypoints.webserver) on a free loopback port."""
     app = create_app(
         test_config={"CCR_CLOCK": clock, "CCR_TOKEN_CACHE_SECONDS": 0.2}, runtime=api_rt
     )

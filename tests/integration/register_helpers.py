@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from gateway import register_service
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import register_service
 from routing.enums import Category, IdentityKind, Stage
 from routing.lifecycle import Actor
 from routing.terms import RestrictionDraft

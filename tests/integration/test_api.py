@@ -19,10 +19,10 @@ from sqlalchemy import create_engine, select
 
 from admin_ui import create_app
 from admin_ui.health import STALE_AFTER_REFRESHES
-from gateway import accounts
-from gateway.bootstrap import Runtime
-from gateway.lookup_service import GroupCommitAudit
-from gateway.webserver import start_web
+from gateway.entrypoints.webserver import start_web
+from gateway.runtime import Runtime
+from gateway.services import accounts
+from gateway.services.lookup_service import GroupCommitAudit
 from routing.enums import EmailMeasure, IdentityKind, Mode, PhoneMeasure, Role
 from routing.lifecycle import Actor
 from routing.models import ApiToken, AuditEntry, utcnow

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from admin_ui.tokens import TokenVerifier, bearer_secret
-from gateway import accounts
-from gateway.bootstrap import Runtime
+from admin_ui.api.tokens import TokenVerifier, bearer_secret
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from routing.models import ApiToken, utcnow
 
 

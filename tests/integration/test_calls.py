@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.bootstrap import Runtime, bootstrap
+from gateway.bootstrap import bootstrap, default_tasks
 from gateway.calls import (
     CallImportError,
     CallInput,
@@ -41,8 +41,8 @@ from gateway.calls import (
 )
 from gateway.calls.drop import PROCESSED, process_drop_folder
 from gateway.calls.recorder import insert_new_events
-from gateway.jobs import InProcessQueue
-from gateway.scheduler import default_tasks
+from gateway.jobs.queue import InProcessQueue
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from routing.enums import (
     CallImportStatus,

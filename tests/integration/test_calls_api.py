@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 from sqlalchemy import func, select
 
-from gateway import accounts
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from routing.enums import IdentityKind, Mode, PhoneMeasure, Role
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, CallImport, ContactEvent, Flag, utcnow

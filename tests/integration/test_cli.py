@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, update
 
-from gateway.accounts import password_matches
+from gateway.services.accounts import password_matches
 from routing.models import ApiToken, AuditEntry, StaffUser
 
 ROOT = Path(__file__).resolve().parents[2]

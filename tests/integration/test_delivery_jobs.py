@@ -17,7 +17,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from gateway.bootstrap import Runtime, bootstrap
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
 from routing.enums import DeliveryStatus
@@ -119,7 +120,7 @@ def test_a_stopping_process_records_what_it_sent_and_gives_back_the_rest(
     # The next process delivers the rest, and nothing twice.
     rt, smtp = gateway(settings, tmp_path, f"smtp://{LOOPBACK}:{port}")
     try:
-        from gateway.delivery import sweep_due_deliveries
+        from gateway.mail.delivery import sweep_due_deliveries
 
         rt.jobs.enqueue(sweep_due_deliveries)
         assert wait_until(lambda: statuses(rt) == {DeliveryStatus.DELIVERED: 30}, timeout=30)
@@ -162,7 +163,7 @@ def test_a_job_longer_than_its_claim_renews_it_so_no_other_process_sends_its_cop
     slow_downstream: tuple[int, SlowDownstream],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gateway import delivery
+    from gateway.mail import delivery
 
     # A claim of 2 s against 40 copies at a tenth of a second each: the job outlives its
     # first claim twice over, while another process keeps trying to take the copies.
@@ -205,7 +206,7 @@ def test_an_rq_job_timeout_mid_send_gives_the_copy_back_rather_than_dead_letteri
 ) -> None:
     from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 
-    from gateway.delivery import deliver_messages
+    from gateway.mail.delivery import deliver_messages
 
     port, downstream = slow_downstream
     downstream.delay = 5.0  # a downstream that takes its time over the end of DATA

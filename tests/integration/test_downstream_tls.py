@@ -15,7 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from gateway.bootstrap import Runtime, bootstrap
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
 from routing.enums import DeliveryStatus

@@ -20,14 +20,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.delivery import sweep_due_deliveries
-from gateway.intake import IntakeResult
-from gateway.jobs import InProcessQueue
+from gateway.bootstrap import bootstrap
+from gateway.jobs.queue import InProcessQueue
+from gateway.mail import replies
+from gateway.mail.delivery import sweep_due_deliveries
+from gateway.mail.intake import IntakeResult
+from gateway.mail.spool import Spool
+from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.smtp import replies
 from gateway.smtp.server import SmtpGateway
-from gateway.spool import Spool
 from routing.enums import (
     DeliveryStatus,
     EmailMeasure,
@@ -323,7 +324,7 @@ def test_every_message_is_a_contact_event_per_recipient_with_its_reasons(
 
 
 def test_a_long_list_of_original_recipients_is_folded_into_short_lines(gateway_rt) -> None:
-    from gateway.delivery import ClaimedCopy, routing_headers
+    from gateway.mail.delivery import ClaimedCopy, routing_headers
 
     officers = [f"officer.number{n}@council.example.org" for n in range(30)]
     copy = ClaimedCopy(1, SPOC, "redirect", "CCR-1", officers, [], None, "q1", CUSTOMER, None)
@@ -339,7 +340,7 @@ def test_a_long_list_of_original_recipients_is_folded_into_short_lines(gateway_r
 def test_maildir_copies_are_named_by_queue_id_so_a_new_database_cannot_skip_one(
     gateway_rt, tmp_path: Path
 ) -> None:
-    from gateway.delivery import MaildirTransport
+    from gateway.mail.delivery import MaildirTransport
 
     send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING))
     [stored] = delivered(gateway_rt, HOUSING)
@@ -389,7 +390,7 @@ def test_a_genuine_decision_header_copied_onto_a_new_message_is_ignored(
 
 
 def test_a_decision_header_older_than_a_week_is_ignored(gateway_rt, restrict) -> None:
-    from gateway.smtp.message import LOOP_GUARD_SECONDS, decision_signature
+    from gateway.mail.message import LOOP_GUARD_SECONDS, decision_signature
 
     restrict(email_measure=EmailMeasure.REDIRECT)
     message_id = "<kept-for-later@example.org>"
@@ -453,7 +454,7 @@ def test_a_message_the_database_cannot_take_costs_only_its_own_250(
 ) -> None:
     """Defence behind the refusals above: a value the driver cannot encode, in a batch with
     others, gets its sender 451 while the others are stored."""
-    from gateway.intake import MailIntake
+    from gateway.mail.intake import MailIntake
 
     intake = MailIntake(gateway_rt, Spool(tmp_path / "side-spool"))
     writer = intake._writer
@@ -788,9 +789,9 @@ def test_both_ways_of_storing_a_batch_store_the_same_rows(
     alert) must leave the same messages, deliveries and contacts behind."""
     if gateway_rt.engine.dialect.name != "postgresql":
         pytest.skip("the one-statement batch is PostgreSQL's")
-    from gateway.intake import MailIntake, _insert_in_one_statement, _insert_messages
-    from gateway.repository import ensure_identities
-    from gateway.spool import Spool
+    from gateway.mail.intake import MailIntake, _insert_in_one_statement, _insert_messages
+    from gateway.mail.spool import Spool
+    from gateway.store.repository import ensure_identities
 
     restrict(email_measure=EmailMeasure.REDIRECT)
     intake = MailIntake(gateway_rt, Spool(tmp_path / "side-spool"))

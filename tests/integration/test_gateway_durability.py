@@ -23,11 +23,12 @@ from redis.exceptions import RedisError
 from rq import Worker
 from sqlalchemy import Row, func, select, text
 
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.db import make_engine
+from gateway.bootstrap import bootstrap
+from gateway.mail import replies
+from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.smtp import replies
 from gateway.smtp.server import SmtpGateway
+from gateway.store.db import make_engine
 from routing.enums import DeliveryStatus
 from routing.models import ContactEvent, MailDelivery, MailMessage
 from tests.integration.smtp_helpers import (

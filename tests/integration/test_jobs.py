@@ -22,11 +22,12 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import func, select
 
-from gateway import register_service
-from gateway.bootstrap import Runtime, bootstrap, runtime
-from gateway.jobs import QUEUE_NAME, InProcessQueue, RqQueue, mergeable
-from gateway.maintenance import run_maintenance
-from gateway.scheduler import PeriodicTask, Scheduler
+from gateway.bootstrap import bootstrap
+from gateway.jobs.queue import QUEUE_NAME, InProcessQueue, RqQueue, mergeable
+from gateway.jobs.scheduler import PeriodicTask, Scheduler
+from gateway.runtime import Runtime, runtime
+from gateway.services import register_service
+from gateway.services.maintenance import run_maintenance
 from gateway.settings import Settings
 from routing.enums import Category, EmailMeasure, IdentityKind, RestrictionStatus, Role, Stage
 from routing.lifecycle import Actor
@@ -420,6 +421,26 @@ def test_maintenance_job_on_rq_expires_an_ended_restriction(
         assert restriction is not None
         assert restriction.status is RestrictionStatus.EXPIRED
         assert restriction.ended_at is not None
+
+
+@pytest.mark.redis
+def test_a_job_queued_under_its_module_path_before_the_move_still_runs(
+    rt: Runtime,
+    redis_url: str,
+    rq_env: dict[str, str],
+    make_staff: Callable[[str, Role], Actor],
+) -> None:
+    # Release 0.1 queued maintenance as gateway.maintenance.run_maintenance.
+    restriction_id = ended_yesterday(rt, make_staff)
+    with Redis.from_url(redis_url) as connection:
+        queue = Queue(QUEUE_NAME, connection=connection)
+        job = queue.enqueue("gateway.maintenance.run_maintenance")
+        log = run_burst_worker({**rq_env, "CCR_DORMANT_AFTER_DAYS": "30"})
+        assert job.id not in FailedJobRegistry(queue=queue), log
+    with rt.uow() as session:
+        restriction = session.get(Restriction, restriction_id)
+        assert restriction is not None
+        assert restriction.status is RestrictionStatus.EXPIRED
 
 
 def test_ccr_worker_without_redis_says_so_in_one_line(worker_env: dict[str, str]) -> None:

@@ -8,8 +8,8 @@ import threading
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from gateway.bootstrap import Runtime
-from gateway.lookup_service import GroupCommitAudit
+from gateway.runtime import Runtime
+from gateway.services.lookup_service import GroupCommitAudit
 from routing.models import AuditEntry
 
 

@@ -12,9 +12,11 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from gateway import maintenance, register_service, repository
-from gateway.bootstrap import Runtime, bootstrap
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
+from gateway.services import maintenance, register_service
 from gateway.settings import Settings
+from gateway.store import repository
 from routing.enums import (
     AlertStatus,
     Category,

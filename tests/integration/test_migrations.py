@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from gateway.db import MIGRATIONS_DIR, upgrade_database
+from gateway.store.db import MIGRATIONS_DIR, upgrade_database
 from routing.models import Base
 
 

@@ -10,10 +10,12 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from gateway import register_service, repository
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.register_service import RegisterError
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
+from gateway.services import register_service
+from gateway.services.register_service import RegisterError
 from gateway.settings import Settings
+from gateway.store import repository
 from routing.engine import Contact
 from routing.enums import (
     Category,

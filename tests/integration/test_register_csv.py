@@ -17,12 +17,19 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gateway import accounts, maintenance, register_csv, register_service, repository
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.db import upgrade_database
-from gateway.register_csv import CsvImportError, ImportSummary, export_register, import_register
-from gateway.register_service import RegisterError
+from gateway.bootstrap import bootstrap
+from gateway.runtime import Runtime
+from gateway.services import accounts, maintenance, register_csv, register_service
+from gateway.services.register_csv import (
+    CsvImportError,
+    ImportSummary,
+    export_register,
+    import_register,
+)
+from gateway.services.register_service import RegisterError
 from gateway.settings import Settings
+from gateway.store import repository
+from gateway.store.db import upgrade_database
 from routing.engine import Contact
 from routing.enums import (
     Category,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway.smtp import replies
+from gateway.mail import replies
 from gateway.smtp.protocol import GatewayController
 
 HOSTNAME = "ccr.test"

@@ -2,7 +2,7 @@
 manager's steps, linking identities and the rescan.
 
 Contacts are written as contact events, as the gateway and the call importer write them,
-then evaluated by the job function both of them queue (gateway.volume.evaluate). The
+then evaluated by the job function both of them queue (gateway.services.volume.evaluate). The
 end-to-end tests (real SMTP, a real call-log import) are in test_volume_channels.py.
 """
 
@@ -21,14 +21,14 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway import volume
-from gateway.alerts import (
+from gateway.runtime import Runtime
+from gateway.services import volume
+from gateway.services.alerts import (
     acknowledge_alert,
     dismiss_alert,
     escalate_alert,
 )
-from gateway.bootstrap import Runtime
-from gateway.linking import link_identities
+from gateway.services.linking import link_identities
 from routing.alerts import AlertRefused
 from routing.enums import (
     AlertStatus,

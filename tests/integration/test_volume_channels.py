@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.bootstrap import Runtime, bootstrap
+from gateway.bootstrap import bootstrap
 from gateway.calls import import_file
-from gateway.jobs import InProcessQueue
+from gateway.jobs.queue import InProcessQueue
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
 from routing.enums import AlertStatus, Direction, EmailMeasure, IdentityKind, Role

@@ -14,7 +14,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.smtp.message import header_addresses
+from gateway.mail.message import header_addresses
 from gateway.smtp.protocol import GatewaySMTP
 
 

@@ -14,11 +14,12 @@ import pytest
 from flask import Flask
 
 from admin_ui import create_app
-from gateway import accounts, register_service
-from gateway.bootstrap import Runtime, bootstrap
+from gateway.bootstrap import bootstrap
+from gateway.entrypoints.webserver import start_web
+from gateway.runtime import Runtime
+from gateway.services import accounts, register_service
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
-from gateway.webserver import start_web
 from routing.enums import Category, EmailMeasure, IdentityKind, PhoneMeasure, Role, Stage
 from routing.lifecycle import Actor
 from routing.models import utcnow

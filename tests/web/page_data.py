@@ -8,9 +8,9 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
-from gateway import register_service, volume
-from gateway.bootstrap import Runtime
 from gateway.calls.live import CallInput, record_call
+from gateway.runtime import Runtime
+from gateway.services import register_service, volume
 from routing.enums import Category, Channel, EmailMeasure, IdentityKind, Outcome, Stage
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, Customer, Identity, utcnow

@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
 from admin_ui import create_app
-from gateway import accounts, register_service
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import accounts, register_service
 from routing.enums import Role
 from routing.lifecycle import Actor
 from routing.models import ApiToken, AuditEntry, StaffUser, utcnow

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from admin_ui.access import CALL_FLAG_READERS, CALLER_LOOKUP, CASEWORKERS, route_access
 from admin_ui.caller_view import CallerView
-from gateway import register_service
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import register_service
 from routing.enums import (
     Channel,
     Direction,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from routing.enums import AlertStatus, RestrictionStatus, Stage
 from routing.models import Alert, AuditEntry, Restriction, utcnow
 from tests.web.conftest import APPROVER, MANAGER, Register

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from gateway.jobs import InProcessQueue
+from gateway.jobs.queue import InProcessQueue
 from routing.models import MailMessage
 from tests.web.browser_helpers import assert_accessible, sign_in, sign_out
 from tests.web.conftest import (

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from gateway.jobs import InProcessQueue
+from gateway.jobs.queue import InProcessQueue
 from gateway.settings import Settings
 from routing.enums import IdentityKind, PhoneMeasure, Role
 from routing.lifecycle import Actor

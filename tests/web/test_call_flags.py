@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from routing.enums import FlagKind, IdentityKind, PhoneMeasure
 from routing.lifecycle import Actor
 from tests.integration.register_helpers import impose_restriction

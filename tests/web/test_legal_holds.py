@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
-from gateway import maintenance, register_service
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import maintenance, register_service
 from routing.enums import PhoneMeasure, RestrictionStatus
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, Restriction, utcnow

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from gateway import accounts
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from routing.enums import FlagKind, IdentityKind, PhoneMeasure
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, utcnow

@@ -15,11 +15,13 @@ from flask import Flask
 from sqlalchemy import select
 
 from admin_ui import create_app
-from gateway import accounts, web_queries
-from gateway.bootstrap import Runtime, bootstrap
-from gateway.jobs import InProcessQueue
+from gateway.bootstrap import bootstrap
+from gateway.jobs.queue import InProcessQueue
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
+from gateway.store import web_queries
 from routing.enums import DeliveryStatus, EmailMeasure, IdentityKind, Role
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, MailDelivery, utcnow

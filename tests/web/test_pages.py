@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from routing.enums import (
     Channel,
     Direction,

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from routing.enums import Role
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, StaffUser

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from admin_ui.dashboard import REVIEWS_ON_DASHBOARD
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from routing.lifecycle import Actor
 from routing.models import Restriction
 from tests.web.conftest import AGENT, APPROVER, MANAGER, Register

@@ -18,8 +18,8 @@ from werkzeug.routing import Rule
 from admin_ui import create_app
 from admin_ui.access import public, route_access
 from admin_ui.auth import SIGN_IN_REFUSED
-from gateway import accounts
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import accounts
 from routing.enums import RestrictionStatus, Role
 from routing.lifecycle import Actor
 from routing.models import ApiToken, AuditEntry, Customer, Restriction, StaffUser, utcnow

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from routing.lifecycle import Actor
 from routing.models import StaffUser
 from tests.web.conftest import ADMIN, AGENT, MANAGER

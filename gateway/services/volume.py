@@ -49,8 +49,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from gateway.bootstrap import Runtime, runtime
-from gateway.jobs import mergeable
+from gateway.jobs.queue import mergeable
+from gateway.runtime import Runtime, runtime
 from routing import alerts as alert_steps
 from routing import volume as counting
 from routing.enums import AlertStatus, Channel, Direction

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import register_service, repository
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import register_service
+from gateway.store import repository
 from routing import alerts as steps
 from routing.alerts import AlertRefused
 from routing.enums import AlertStatus, Category, IdentityKind, Stage

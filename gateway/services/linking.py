@@ -3,11 +3,11 @@ contacts count together for contact volume, from now on and for the past.
 
 The link itself goes through register_service.link_identity (role check, audit, register
 version), as every other way of linking does, and that moves the identity's volume alerts
-to the customer (`move_alerts_to_customer`: each continues as the customer's, or merges
-into the customer's own alert for the same rule). Counting then combines by itself: the
-volume queries read a customer's contacts through its identities (see gateway/volume.py),
-so no recorded event is rewritten. `link_identities` then evaluates the customer's
-combined contacts at once.
+to the customer (`store.alerts.move_alerts_to_customer`: each continues as the customer's,
+or merges into the customer's own alert for the same rule). Counting then combines by
+itself: the volume queries read a customer's contacts through its identities, so no
+recorded event is rewritten. `link_identities` then evaluates the customer's combined
+contacts at once.
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import register_service, repository
-from gateway.bootstrap import Runtime
-from gateway.register_service import RegisterError
-from gateway.volume import reevaluate_person
+from gateway.runtime import Runtime
+from gateway.services import register_service
+from gateway.services.register_service import RegisterError
+from gateway.services.volume import reevaluate_person
+from gateway.store import repository
+from gateway.store.alerts import live_alerts_of
 from routing import alerts as steps
 from routing.enums import AlertStatus, IdentityKind
 from routing.identity import NormalisedIdentity, normalise
 from routing.lifecycle import Actor, TransitionRefused
-from routing.models import Alert, Customer, Identity
+from routing.models import Customer, Identity
 from routing.volume import person_key
 
 
@@ -63,7 +64,7 @@ def link_identities(
     wanted = [_normalised(rt, raw, kind) for raw, kind in identities]
     known = [repository.find_identity(session, i.kind, i.value or "") for i in wanted]
     customer, created = _customer(session, actor, now, customer_ref, known)
-    before = _live_alerts_of(session, [i for i in known if i is not None])
+    before = live_alerts_of(session, [i for i in known if i is not None])
     # register_service moves each newly linked identity's alerts (_volume_alerts_follow).
     linked = [register_service.link_identity(session, actor, now, customer, i) for i in wanted]
     result = LinkResult(customer.id, customer.customer_ref, created, [i.id for i in linked])
@@ -72,46 +73,6 @@ def link_identities(
     session.flush()
     result.alerts_opened = reevaluate_person(session, rt, person_key(customer.id, None), now)
     return result
-
-
-def _live_alerts_of(session: Session, identities: Sequence[Identity]) -> list[Alert]:
-    """The open or acknowledged volume alerts of identities not linked to a customer yet."""
-    keys = [person_key(None, i.id) for i in identities if i.customer_id is None]
-    if not keys:
-        return []
-    query = select(Alert).where(Alert.person_key.in_(keys), Alert.status.in_(steps.LIVE))
-    return list(session.scalars(query))
-
-
-def move_alerts_to_customer(
-    session: Session, identity_ids: Sequence[int], customer_id: int, now: dt.datetime
-) -> tuple[int, int]:
-    """The volume alerts of these identities become the customer's; an open one whose rule
-    the customer already has open is merged into it. Returns (moved, merged).
-
-    Called by register_service.link_identity whenever an identity is linked."""
-    keys = [person_key(None, identity_id) for identity_id in identity_ids]
-    into = person_key(customer_id, None)
-    query = select(Alert).where(Alert.person_key.in_(keys)).order_by(Alert.id)
-    live = _live_by_rule(session, into)
-    moved = merged = 0
-    for alert in session.scalars(query):
-        if alert.status in steps.LIVE and alert.rule in live:
-            session.add(steps.merge(alert, live[alert.rule].id, now))
-            merged += 1
-            continue
-        alert.person_key, alert.customer_id = into, customer_id
-        if alert.status in steps.LIVE:
-            live[alert.rule] = alert
-        session.add(steps.alert_audit(Actor.system(), "alert.moved", alert, now))
-        session.flush()  # one at a time: the live-alert index is checked row by row
-        moved += 1
-    return moved, merged
-
-
-def _live_by_rule(session: Session, key: str) -> dict[str, Alert]:
-    query = select(Alert).where(Alert.person_key == key, Alert.status.in_(steps.LIVE))
-    return {alert.rule: alert for alert in session.scalars(query)}
 
 
 def _normalised(rt: Runtime, raw: str, kind: IdentityKind) -> NormalisedIdentity:

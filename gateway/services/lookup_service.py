@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert
 
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
 from routing.lookup import LookupAnswer, look_up

@@ -5,7 +5,7 @@ Deciding happens on the caller's thread. Storing goes through one writer thread 
 commits whatever messages are waiting in a single transaction (group commit): each
 message's file is fsync'd and its rows committed before its sender hears 250, but many
 senders share one commit, which is what makes the gateway fast. On PostgreSQL a batch is
-one statement (gateway.intake_statement); elsewhere, a few Core statements.
+one statement (gateway.store.intake_statement); elsewhere, a few Core statements.
 """
 
 from __future__ import annotations
@@ -23,20 +23,20 @@ from typing import Any
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gateway import repository
-from gateway.bootstrap import Runtime
-from gateway.intake_statement import store_batch
-from gateway.repository import StoredIdentity
-from gateway.smtp import replies
-from gateway.smtp.message import (
+from gateway.mail import replies
+from gateway.mail.message import (
     MessageHead,
     read_head,
     routed_by_us,
     signed_message_id,
     text_to_screen,
 )
-from gateway.spool import Spool
-from gateway.volume import queue_evaluation
+from gateway.mail.spool import Spool
+from gateway.runtime import Runtime
+from gateway.services.volume import queue_evaluation
+from gateway.store import repository
+from gateway.store.intake_statement import store_batch
+from gateway.store.repository import StoredIdentity
 from routing.content import ContentHints, scan_text
 from routing.engine import Contact, Decision
 from routing.enums import AlertStatus, Channel, DeliveryStatus, Direction, Outcome
@@ -286,7 +286,7 @@ class _GroupCommitWriter:
         ]
 
     def _store_in_one_statement(self, batch: list[Prepared]) -> list[int] | None:
-        """PostgreSQL: the batch in one statement (see gateway.intake_statement); None when
+        """PostgreSQL: the batch in one statement (see gateway.store.intake_statement); None when
         the general path must store it instead: an alert to raise, a value the statement's
         JSON cannot carry, or a sender's identity made meanwhile by another process."""
         if any(d.safeguarding for p in batch for _, d in p.decisions):
@@ -300,7 +300,7 @@ class _GroupCommitWriter:
             return None
 
     def _queue_delivery(self, message_ids: list[int]) -> None:
-        from gateway.delivery import deliver_messages
+        from gateway.mail.delivery import deliver_messages
 
         job_id = f"deliver-{message_ids[0]}-{message_ids[-1]}"
         try:

@@ -31,11 +31,11 @@ from rq.timeouts import BaseTimeoutException
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from gateway.bootstrap import Runtime, runtime
-from gateway.jobs import mergeable
-from gateway.smtp.message import decision_signature
+from gateway.jobs.queue import mergeable
+from gateway.mail.message import decision_signature
+from gateway.mail.spool import Spool
+from gateway.runtime import Runtime, runtime
 from gateway.smtp.protocol import PLAIN_ADDRESS
-from gateway.spool import Spool
 from routing.enums import DeliveryStatus
 from routing.models import AuditEntry, MailDelivery, MailMessage, utcnow
 

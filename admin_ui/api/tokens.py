@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.accounts import token_digest
-from gateway.db import unit_of_work
+from gateway.services.accounts import token_digest
+from gateway.store.db import unit_of_work
 from routing.models import ApiToken, utcnow
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,7 @@ from typing import IO, Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin_ui.api import bp, current_token, error_response, require_scope
-from gateway.accounts import SCOPE_CALLS
-from gateway.bootstrap import Runtime
+from admin_ui.api.v1 import bp, current_token, error_response, require_scope
 from gateway.calls import (
     CallConflict,
     CallImportError,
@@ -30,6 +28,8 @@ from gateway.calls import (
     queue_upload,
     record_call,
 )
+from gateway.runtime import Runtime
+from gateway.services.accounts import SCOPE_CALLS
 
 # A month of a busy council's calls is a few hundred megabytes of CSV at most.
 MAX_UPLOAD_BYTES = 1 << 30

@@ -11,8 +11,8 @@ import logging
 from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
-from gateway import repository
-from gateway.bootstrap import Runtime, runtime
+from gateway.runtime import Runtime, runtime
+from gateway.store import repository
 from routing import lifecycle
 from routing.lifecycle import Actor
 from routing.models import Alert, AuditEntry, Customer, Restriction, utcnow

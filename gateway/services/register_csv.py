@@ -21,10 +21,11 @@ from typing import NamedTuple, TextIO, TypeVar
 
 from sqlalchemy.orm import Session
 
-from gateway import register_service, repository
-from gateway.bootstrap import Runtime
-from gateway.register_service import RegisterError
+from gateway.runtime import Runtime
+from gateway.services import register_service
+from gateway.services.register_service import RegisterError
 from gateway.settings import Settings
+from gateway.store import repository
 from routing.enums import (
     Category,
     EmailMeasure,

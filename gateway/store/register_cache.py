@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import repository
+from gateway.store import repository
 from routing.enums import IdentityKind
 from routing.models import Restriction
 from routing.snapshot import IdentityKey, RegisterSnapshot, RestrictionTerms

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from gateway.db import make_engine
+from gateway.store.db import make_engine
 from routing.models import Base
 
 config = context.config

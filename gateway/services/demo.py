@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway import accounts, register_service
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.services import accounts, register_service
 from routing.enums import Category, EmailMeasure, IdentityKind, Mode, PhoneMeasure, Role, Stage
 from routing.lifecycle import Actor
 from routing.models import Customer, Service, ServiceAddress

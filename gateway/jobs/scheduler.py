@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from gateway import repository
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
+from gateway.store import repository
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +90,3 @@ class Scheduler:
             except Exception:  # keep ticking: a database blip must not end the schedule
                 log.exception("scheduler tick failed")
             self._stop.wait(pause)
-
-
-def default_tasks(rt: Runtime) -> dict[str, PeriodicTask]:
-    """Register upkeep, the sweep that finds stored mail still to deliver, and (when
-    CCR_CALLS_DROP is set) the call-log drop folder."""
-    from gateway.calls.drop import poll_calls_drop
-    from gateway.delivery import sweep_due_deliveries
-    from gateway.maintenance import run_maintenance
-
-    settings = rt.settings
-    tasks = {
-        "maintenance": PeriodicTask(run_maintenance, settings.maintenance_interval_seconds),
-        "mail-sweep": PeriodicTask(sweep_due_deliveries, settings.delivery_sweep_seconds),
-    }
-    if settings.calls_drop:
-        tasks["calls-drop"] = PeriodicTask(poll_calls_drop, settings.calls_drop_poll_seconds)
-    return tasks

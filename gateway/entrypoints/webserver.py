@@ -10,7 +10,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from admin_ui import create_app
-from gateway.bootstrap import Runtime
+from gateway.runtime import Runtime
 
 # waitress warns once per request queued behind busy threads: under a burst of calls that is
 # thousands of lines about normal queueing, which would bury the warnings that matter.

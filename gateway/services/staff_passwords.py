@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from gateway.accounts import (
+from gateway.services.accounts import (
     AccountError,
     account_for_update,
     account_id_by_email,
@@ -23,7 +23,7 @@ from gateway.accounts import (
     password_problem,
     user_audit,
 )
-from gateway.staff_sign_in import count_wrong_password, is_locked
+from gateway.services.staff_sign_in import count_wrong_password, is_locked
 from routing.models import StaffUser
 
 WRONG_CURRENT = "Your current password is not right"

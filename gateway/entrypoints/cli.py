@@ -15,9 +15,9 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from gateway.accounts import AccountError
-from gateway.jobs import InProcessQueue
-from gateway.register_service import RegisterError
+from gateway.jobs.queue import InProcessQueue
+from gateway.services.accounts import AccountError
+from gateway.services.register_service import RegisterError
 from gateway.settings import SettingsError
 from routing.alerts import AlertRefused
 from routing.enums import Role
@@ -72,7 +72,7 @@ def _database_problem(exc: DBAPIError) -> str:
 
 
 def _csv_errors() -> tuple[type[Exception], ...]:
-    from gateway.register_csv import CsvImportError
+    from gateway.services.register_csv import CsvImportError
 
     return (CsvImportError,)
 
@@ -93,7 +93,7 @@ def _runtime(*, one_shot: bool = True) -> Any:
     system account that ran it as its source, whoever `--by` or `--approved-by` names as
     the actor (so the log shows who typed it, not only whose authority it claims)."""
     from gateway.bootstrap import bootstrap
-    from gateway.db import stamp_audit_source
+    from gateway.store.db import stamp_audit_source
 
     rt = bootstrap()
     if one_shot:
@@ -125,8 +125,8 @@ def db() -> None:
 
 @db.command("upgrade", help="Apply every pending migration.")
 def db_upgrade() -> None:
-    from gateway.db import upgrade_database
     from gateway.settings import load_settings
+    from gateway.store.db import upgrade_database
 
     settings = load_settings()
     upgrade_database(settings.database_url)
@@ -147,8 +147,8 @@ def user() -> None:
 @click.option("--name", "display_name", help="Name shown in the web UI.")
 @click.option("--generate-password", is_flag=True, help="Generate and print a password.")
 def user_add(email: str, role: str, display_name: str | None, generate_password: bool) -> None:
-    from gateway.accounts import add_user
-    from gateway.accounts import generate_password as make_password
+    from gateway.services.accounts import add_user
+    from gateway.services.accounts import generate_password as make_password
 
     generated = generate_password or not sys.stdin.isatty()
     password = make_password() if generated else _prompt_password()
@@ -171,7 +171,7 @@ def user_add(email: str, role: str, display_name: str | None, generate_password:
 
 @user.command("list", help="List the staff accounts: email, role, and whether each can sign in.")
 def user_list() -> None:
-    from gateway.accounts import staff_accounts
+    from gateway.services.accounts import staff_accounts
 
     rt = _runtime()
     with rt.session_factory() as session:
@@ -191,7 +191,7 @@ def user_list() -> None:
 )
 @click.argument("email")
 def user_reset_password(email: str) -> None:
-    from gateway.staff_passwords import reset_password_by_email
+    from gateway.services.staff_passwords import reset_password_by_email
 
     rt = _runtime()
     with rt.uow() as session:
@@ -216,7 +216,7 @@ def user_reactivate(email: str) -> None:
 
 
 def _set_user_active(email: str, *, active: bool) -> None:
-    from gateway.accounts import account_id_by_email, set_active
+    from gateway.services.accounts import account_id_by_email, set_active
 
     rt = _runtime()
     with rt.uow() as session:
@@ -248,7 +248,7 @@ def token() -> None:
     help="lookup, calls, register:read, register:write or alerts (repeatable).",
 )
 def token_add(name: str, scopes: tuple[str, ...]) -> None:
-    from gateway.accounts import add_token
+    from gateway.services.accounts import add_token
 
     rt = _runtime()
     with rt.uow() as session:
@@ -260,8 +260,8 @@ def token_add(name: str, scopes: tuple[str, ...]) -> None:
 @token.command("revoke", help="Revoke an API token; it stops working within seconds.")
 @click.argument("name")
 def token_revoke(name: str) -> None:
-    from admin_ui.tokens import DEFAULT_CACHE_SECONDS
-    from gateway.accounts import revoke_token
+    from admin_ui.api.tokens import DEFAULT_CACHE_SECONDS
+    from gateway.services.accounts import revoke_token
 
     rt = _runtime()
     with rt.uow() as session:
@@ -275,7 +275,7 @@ def token_revoke(name: str) -> None:
 @cli.command(help="Print what applies now to an email address or phone number.")
 @click.argument("address_or_number")
 def lookup(address_or_number: str) -> None:
-    from gateway.lookup_service import lookup_now
+    from gateway.services.lookup_service import lookup_now
 
     rt = _runtime()
     answer = lookup_now(rt, address_or_number, actor=_cli_actor(), source="cli")
@@ -294,7 +294,7 @@ def register() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--approved-by", required=True, help="Email of the approver who approved these.")
 def register_import(file: Path, approved_by: str) -> None:
-    from gateway.register_csv import import_register
+    from gateway.services.register_csv import import_register
 
     if not file.exists():
         raise click.ClickException(f"{file}: no such file")
@@ -310,7 +310,7 @@ def register_import(file: Path, approved_by: str) -> None:
 @register.command("export", help="Write the register as CSV (to stdout or --output).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path))
 def register_export(output: Path | None) -> None:
-    from gateway.register_csv import export_register
+    from gateway.services.register_csv import export_register
 
     rt = _runtime()
     if output is None:
@@ -369,7 +369,7 @@ def calls_formats() -> None:
 @cli.command(help="Load fictional demo data (example.org addresses, Ofcom drama numbers).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the register has customers.")
 def demo(if_empty: bool) -> None:
-    from gateway.demo import load_demo
+    from gateway.services.demo import load_demo
 
     rt = _runtime()
     loaded = load_demo(rt, now=_now(), only_if_empty=if_empty)
@@ -390,7 +390,7 @@ def maintenance() -> None:
 
 @maintenance.command("run", help="Expire, remind, make dormant and purge now.")
 def maintenance_run() -> None:
-    from gateway.maintenance import run_maintenance
+    from gateway.services.maintenance import run_maintenance
 
     _runtime()
     counts = run_maintenance()
@@ -412,7 +412,7 @@ def alerts(ctx: click.Context) -> None:
 
 @alerts.command("list", help="Open and acknowledged alerts, one line each, by reference only.")
 def alerts_list() -> None:
-    from gateway.alerts import live_alerts, record_listing
+    from gateway.services.alerts import live_alerts, record_listing
 
     rt = _runtime()
     with rt.uow() as session:
@@ -426,7 +426,7 @@ def alerts_list() -> None:
 @alerts.command("show", help="One alert's evidence, with a chart of the days up to it.")
 @click.argument("alert_id", type=int)
 def alerts_show(alert_id: int) -> None:
-    from gateway.alerts import describe_alert
+    from gateway.services.alerts import describe_alert
 
     rt = _runtime()
     with rt.uow() as session:
@@ -439,7 +439,7 @@ def alerts_show(alert_id: int) -> None:
 @click.argument("alert_id", type=int)
 @click.option("--by", "by", required=True, help="Email of the manager acting.")
 def alerts_acknowledge(alert_id: int, by: str) -> None:
-    from gateway.alerts import acknowledge_alert, staff_actor
+    from gateway.services.alerts import acknowledge_alert, staff_actor
 
     rt = _runtime()
     with rt.uow() as session:
@@ -452,7 +452,7 @@ def alerts_acknowledge(alert_id: int, by: str) -> None:
 @click.option("--by", "by", required=True, help="Email of the manager acting.")
 @click.option("--reason", help="Why the contact is reasonable (kept with the alert).")
 def alerts_dismiss(alert_id: int, by: str, reason: str | None) -> None:
-    from gateway.alerts import dismiss_alert, staff_actor
+    from gateway.services.alerts import dismiss_alert, staff_actor
 
     rt = _runtime()
     with rt.uow() as session:
@@ -465,7 +465,7 @@ def alerts_dismiss(alert_id: int, by: str, reason: str | None) -> None:
 @click.option("--by", "by", required=True, help="Email of the manager acting.")
 @click.option("--reason", help="Note kept with the alert.")
 def alerts_escalate(alert_id: int, by: str, reason: str | None) -> None:
-    from gateway.alerts import escalate_alert, staff_actor
+    from gateway.services.alerts import escalate_alert, staff_actor
 
     rt = _runtime()
     with rt.uow() as session:
@@ -482,7 +482,7 @@ def alerts_escalate(alert_id: int, by: str, reason: str | None) -> None:
 @alerts.command("rescan", help="Rebuild the open contact volume alerts from recorded contacts.")
 @click.option("--days", type=click.IntRange(1, 366), help="How far back (volume.rescan_days).")
 def alerts_rescan(days: int | None) -> None:
-    from gateway.volume import rescan
+    from gateway.services.volume import rescan
 
     rt = _runtime()
     report = rescan(rt, days=days, actor=_cli_actor())
@@ -516,8 +516,8 @@ def customers() -> None:
 def customers_link(
     emails: tuple[str, ...], phones: tuple[str, ...], customer_ref: str | None, by: str
 ) -> None:
-    from gateway.alerts import staff_actor
-    from gateway.linking import link_identities
+    from gateway.services.alerts import staff_actor
+    from gateway.services.linking import link_identities
     from routing.enums import IdentityKind
 
     wanted = [(e, IdentityKind.EMAIL) for e in emails] + [(p, IdentityKind.PHONE) for p in phones]
@@ -541,9 +541,10 @@ def customers_link(
 
 @cli.command(help="Everything in one process: SMTP gateway, web UI and API, jobs, schedule.")
 def serve() -> None:
-    from gateway.scheduler import Scheduler, default_tasks
+    from gateway.bootstrap import default_tasks
+    from gateway.entrypoints.webserver import start_web
+    from gateway.jobs.scheduler import Scheduler
     from gateway.smtp.server import SmtpGateway
-    from gateway.webserver import start_web
 
     rt = _runtime(one_shot=False)
     scheduler = Scheduler(rt, default_tasks(rt))
@@ -564,7 +565,8 @@ def serve() -> None:
 
 @cli.command(help="SMTP gateway only (delivers in-process unless CCR_REDIS_URL is set).")
 def gateway() -> None:
-    from gateway.scheduler import Scheduler, default_tasks
+    from gateway.bootstrap import default_tasks
+    from gateway.jobs.scheduler import Scheduler
     from gateway.smtp.server import SmtpGateway
 
     rt = _runtime(one_shot=False)
@@ -582,7 +584,7 @@ def mail() -> None:
 
 @mail.command("dead-letters", help="List copies the gateway gave up delivering.")
 def mail_dead_letters() -> None:
-    from gateway.delivery import dead_letters
+    from gateway.mail.delivery import dead_letters
 
     rt = _runtime()
     found = dead_letters(rt)
@@ -597,7 +599,7 @@ def mail_dead_letters() -> None:
 @mail.command("retry", help="Try a dead letter again.")
 @click.argument("delivery_id", type=int)
 def mail_retry(delivery_id: int) -> None:
-    from gateway.delivery import retry_dead_letter
+    from gateway.mail.delivery import retry_dead_letter
 
     rt = _runtime()
     try:
@@ -611,7 +613,7 @@ def mail_retry(delivery_id: int) -> None:
 
 @cli.command(help="Web UI and API only.")
 def web() -> None:
-    from gateway.webserver import start_web
+    from gateway.entrypoints.webserver import start_web
 
     rt = _runtime(one_shot=False)
     server = start_web(rt)
@@ -625,8 +627,10 @@ def worker(burst: bool) -> None:
     from redis import Redis
     from rq import SimpleWorker
 
-    from gateway.jobs import BACKGROUND_QUEUE_NAME, QUEUE_NAME, RqQueue
-    from gateway.scheduler import Scheduler, default_tasks
+    from gateway.bootstrap import default_tasks
+    from gateway.jobs.queue import BACKGROUND_QUEUE_NAME, QUEUE_NAME, RqQueue
+    from gateway.jobs.rq_jobs import CcrJob
+    from gateway.jobs.scheduler import Scheduler
 
     rt = _runtime(one_shot=False)
     if not isinstance(rt.jobs, RqQueue):
@@ -645,7 +649,8 @@ def worker(burst: bool) -> None:
     # enqueue connection's short socket timeout.
     listening = Redis.from_url(rt.settings.redis_url)
     # Queues in priority order: a worker takes background work only when no mail waits.
-    SimpleWorker([QUEUE_NAME, BACKGROUND_QUEUE_NAME], connection=listening).work(
+    queues = [QUEUE_NAME, BACKGROUND_QUEUE_NAME]
+    SimpleWorker(queues, connection=listening, job_class=CcrJob).work(
         burst=burst, logging_level="WARNING", with_scheduler=True
     )
     scheduler.stop()

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from gateway.accounts import SCOPE_CALLS, SCOPE_LOOKUP
+from gateway.services.accounts import SCOPE_CALLS, SCOPE_LOOKUP
 from routing.enums import CallImportStatus, Direction, FlagKind
 
 Json = dict[str, Any]

@@ -26,12 +26,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
+from admin_ui.api.openapi import openapi_document
+from admin_ui.api.tokens import DEFAULT_CACHE_SECONDS, TokenHolder, TokenVerifier, bearer_secret
 from admin_ui.health import register_is_stale
-from admin_ui.openapi import openapi_document
-from admin_ui.tokens import DEFAULT_CACHE_SECONDS, TokenHolder, TokenVerifier, bearer_secret
-from gateway.accounts import SCOPE_CALLS, SCOPE_LOOKUP
-from gateway.bootstrap import Runtime
-from gateway.lookup_service import GroupCommitAudit, lookup_now
+from gateway.runtime import Runtime
+from gateway.services.accounts import SCOPE_CALLS, SCOPE_LOOKUP
+from gateway.services.lookup_service import GroupCommitAudit, lookup_now
 from routing.enums import IdentityKind
 from routing.lookup import answer_fields
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from gateway import repository
-from gateway.accounts import end_sessions, hash_password, password_matches
+from gateway.services.accounts import end_sessions, hash_password, password_matches
+from gateway.store import repository
 from routing.models import AuditEntry, StaffUser
 
 # Each failure past the threshold doubles the lock, from a minute up to an hour: enough to

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway import repository
+from gateway.store import repository
+from gateway.store.alerts import move_alerts_to_customer
 from routing import lifecycle
 from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome, Role
 from routing.identity import NormalisedIdentity, normalise
@@ -85,11 +86,8 @@ def link_identity(
 def _volume_alerts_follow(
     session: Session, identity_id: int, customer_id: int, now: dt.datetime
 ) -> None:
-    # Contact volume (gateway/linking.py): an identity's alerts become its customer's, so
-    # linking by any route (a manager, a register import, an escalation) leaves one alert
-    # per person and rule. Imported here: gateway.linking imports this module.
-    from gateway.linking import move_alerts_to_customer
-
+    # Contact volume: an identity's alerts become its customer's, so linking by any route
+    # (a manager, a register import, an escalation) leaves one alert per person and rule.
     session.flush()
     move_alerts_to_customer(session, [identity_id], customer_id, now)
 
