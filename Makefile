@@ -25,6 +25,7 @@ test: lint test-sqlite test-postgres
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test-sqlite: $(INSTALLED)
 	@echo "== test suite on SQLite =="

@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from gateway.runtime import Runtime
 from gateway.store import repository
+
+if TYPE_CHECKING:  # the runtime holds the job queue; a scheduler is handed one
+    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.jobs.queue import mergeable
-from gateway.mail.message import decision_signature
+from gateway.mail.message import PLAIN_ADDRESS, decision_signature
 from gateway.mail.spool import Spool
 from gateway.runtime import Runtime, runtime
-from gateway.smtp.protocol import PLAIN_ADDRESS
 from routing.enums import DeliveryStatus
 from routing.models import AuditEntry, MailDelivery, MailMessage, utcnow
 

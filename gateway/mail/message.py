@@ -12,12 +12,14 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-from gateway.smtp.protocol import PLAIN_ADDRESS
-
 SENDER_HEADERS = ("From", "Sender", "Reply-To")
 DECISION_HEADER = "X-CCR-Decision"
 SCAN_LIMIT = 256 * 1024  # characters of text screened for statutory and safeguarding wording
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+# A dot-atom address (RFC 5321 4.1.2, the common case), as the SMTP edge and delivery
+# accept it without quoting.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 # A bare address, or a display name of words only before one in angle brackets.
 _PLAIN_SENDER = re.compile(rf"[ \t]*(?:({PLAIN_ADDRESS})|[A-Za-z0-9 ]*<({PLAIN_ADDRESS})>)[ \t]*")
 

@@ -52,6 +52,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
 from gateway.mail import replies
+from gateway.mail.message import PLAIN_ADDRESS
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,6 @@ _DOT_LINE_END = b".\r\n"
 _END_PREFIXES = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
 _BARE_NEWLINE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 # <dot-atom@dot-atom-domain> and the rest of the argument (RFC 5321 4.1.2, the common case).
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-PLAIN_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _PLAIN_ANGLE_ADDRESS = re.compile(rf"<({PLAIN_ADDRESS})>(?:[ \t]+([^\s(].*)?)?", re.DOTALL)
 
 
