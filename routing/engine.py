@@ -249,6 +249,25 @@ def in_scope(w: _Working) -> None:
 # --- mail rules ---------------------------------------------------------------------------
 
 
+def permitted_channel(w: _Working) -> None:
+    """What a restriction leaves open (its SPOC mailbox) and the information-governance
+    mailbox are always reached: a restriction never stands between the customer and the
+    channel it names, or their statutory rights."""
+    to = w.contact.to
+    w.drop(
+        lambda t: to != t.spoc_email and to != w.policy.ig_mailbox,
+        "permitted_channel",
+        lambda t: (
+            f"{t.reference} does not apply: {to} is "
+            + (
+                "the information-governance mailbox."
+                if to == w.policy.ig_mailbox
+                else "the single point of contact it names."
+            )
+        ),
+    )
+
+
 def email_measure(w: _Working) -> None:
     """Apply the strongest email measure; shadow restrictions only record what they would do."""
     with_measure = [c for c in w.candidates if c.terms.email_measure is not EmailMeasure.NONE]
@@ -341,6 +360,7 @@ MAIL_CHAIN: tuple[Rule, ...] = (
     restricted_sender,
     in_force,
     exempt_address,
+    permitted_channel,
     in_scope,
     email_measure,
     a_person_must_read,

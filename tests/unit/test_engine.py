@@ -505,3 +505,28 @@ def test_safeguarding_wording_is_recognised(text: str) -> None:
 
 def test_ordinary_wording_raises_no_safeguarding_concern() -> None:
     assert not scan_text("The repair is killing me with delays, please call back").safeguarding
+
+
+@pytest.mark.parametrize(
+    ("to", "why"),
+    [
+        (SPOC, "the single point of contact it names"),
+        (IG, "the information-governance mailbox"),
+        (DUTY, "is exempt"),
+    ],
+)
+def test_a_refusing_restriction_never_stands_in_the_way_of_the_channels_that_stay_open(
+    to: str, why: str
+) -> None:
+    for measure in (EmailMeasure.REJECT, EmailMeasure.FILE, EmailMeasure.REDIRECT):
+        decision = mail(register(terms(email_measure=measure)), to=to)
+        assert decision.outcome is Outcome.DELIVER, measure
+        assert decision.deliver_to == (to,)
+        assert decision.reject_message is None
+        assert why in decision.reasons[-1].reason
+
+
+def test_another_spoc_address_is_not_an_open_channel_for_this_customer() -> None:
+    other_spoc = "other.spoc@council.example.org"
+    decision = mail(register(terms(email_measure=EmailMeasure.REJECT)), to=other_spoc)
+    assert decision.outcome is Outcome.REJECT
