@@ -13,6 +13,8 @@ import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import make_url
+
 from gateway.calls.drop import poll_calls_drop
 from gateway.jobs.queue import InProcessQueue, make_job_queue
 from gateway.jobs.scheduler import PeriodicTask
@@ -28,10 +30,15 @@ from routing.windows import england_and_wales_bank_holidays
 
 log = logging.getLogger(__name__)
 
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
+SQLITE_SIDES = ("-wal", "-shm", "-journal")
+
 
 def bootstrap(settings: Settings | None = None) -> Runtime:
     """Build the runtime from settings (read from file and environment when not given)."""
     settings = settings or load_settings()
+    keep_data_private(settings)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -68,6 +75,36 @@ def default_tasks(rt: Runtime) -> dict[str, PeriodicTask]:
     return tasks
 
 
+def keep_data_private(settings: Settings) -> None:
+    """The database, spool and Maildirs hold personal data: readable by the service's own
+    user only. Folders it owns are made (or tightened to) 0700 and a SQLite database file
+    0600; `ccr` itself runs with umask 077, so what it creates inside them is 0600."""
+    for folder in _own_folders(settings):
+        folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        folder.chmod(PRIVATE_FOLDER)
+    database = _sqlite_file(settings.database_url)
+    if database is not None:
+        # Only the folder we make: a database placed in a shared folder leaves it as it is.
+        database.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        for path in (database, *(database.with_name(database.name + s) for s in SQLITE_SIDES)):
+            if path.exists():
+                path.chmod(PRIVATE_FILE)
+
+
+def _own_folders(settings: Settings) -> list[Path]:
+    folders = [Path(settings.spool_dir)]
+    if settings.downstream.startswith("maildir:"):
+        folders.append(Path(settings.downstream.removeprefix("maildir:")))
+    return folders
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
 def installation_secret(settings: Settings) -> bytes:
     """The key that signs our decision headers (and staff sessions).
 
@@ -77,9 +114,9 @@ def installation_secret(settings: Settings) -> bytes:
     if settings.secret_key:
         return settings.secret_key.encode()
     path = Path(settings.spool_dir).parent / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     if not path.exists():
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(32))
     return path.read_text().strip().encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import logging
+import os
 import signal
 import sys
 import threading
@@ -38,6 +39,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the command, turning every expected failure into one line."""
+    # Everything ccr writes (database, spool, Maildirs, exports) is personal data: 0600/0700.
+    os.umask(0o077)
     try:
         cli.main(args=argv, prog_name="ccr", standalone_mode=False)
     except click.exceptions.Exit as exc:
