@@ -539,6 +539,30 @@ def customers_link(
     )
 
 
+@cli.group(help="Everything held on one person: subject access.")
+def person() -> None:
+    pass
+
+
+@person.command(
+    "export",
+    help="Write everything held on one person (email, phone or customer reference) to a zip: "
+    "a readable summary.html, person.json and CSV files.",
+)
+@click.argument("email_or_phone_or_ref")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def person_export(email_or_phone_or_ref: str, out: Path) -> None:
+    from gateway.services.subject_access import PersonNotFound, export_person
+
+    rt = _runtime()
+    try:
+        summary = export_person(rt, email_or_phone_or_ref, out, actor=_cli_actor())
+    except PersonNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in summary.counts().items())
+    click.echo(f"wrote {out}: {counts}")
+
+
 # --- long-running processes ---------------------------------------------------------------
 
 

@@ -1,0 +1,321 @@
+"""Subject access: everything held on one person, in one file an information-governance
+officer can check and send.
+
+The export is a zip: `summary.html` (readable, prints well), `person.json` (everything,
+machine-readable) and CSV files of the long lists. Making one is audited by counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.store import people
+from gateway.store.people import PersonRecord
+from routing.enums import IdentityKind
+from routing.identity import guess_kind, normalise
+from routing.models import Alert, AuditEntry, ContactEvent, Restriction
+
+EXPORT_ACTION = "person.exported"
+CONTACT_COLUMNS = (
+    "occurred_at", "channel", "direction", "from", "to", "outcome", "would_outcome", "mode",
+    "restriction", "statutory", "safeguarding", "duration_seconds", "flags", "reasons",
+)  # fmt: skip
+AUDIT_COLUMNS = ("at", "actor", "action", "source", "subject_type", "subject_ref", "detail")
+
+
+class PersonNotFound(LookupError):
+    """Nothing is held on the email address, phone number or reference given."""
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    identities: int
+    restrictions: int
+    contacts: int
+    alerts: int
+    audit_entries: int
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "identities": self.identities,
+            "restrictions": self.restrictions,
+            "contacts": self.contacts,
+            "alerts": self.alerts,
+            "audit_entries": self.audit_entries,
+        }
+
+
+def find_person(session: Session, settings: Settings, key: str) -> PersonRecord:
+    """The person a customer reference, email address or phone number belongs to."""
+    key = key.strip()
+    customer = people.customer_by_ref(session, key)
+    if customer is not None:
+        return people.person_of_customer(session, customer)
+    kind = guess_kind(key)
+    identity = normalise(
+        key, kind, fold_plus=settings.fold_plus_addresses, region=settings.phone_region
+    )
+    found = None
+    if identity.ok and identity.value is not None:
+        found = people.identity_by_value(session, kind, identity.value)
+    if found is None:
+        what = "email address" if kind is IdentityKind.EMAIL else "phone number or reference"
+        raise PersonNotFound(f"nothing is held on that {what}")
+    if found.customer is not None:
+        return people.person_of_customer(session, found.customer)
+    return PersonRecord(None, (found,))
+
+
+def export_person(
+    rt: Runtime, key: str, out: Path, *, actor: str, now: dt.datetime | None = None
+) -> ExportSummary:
+    """Write the person's export to `out` (readable by this user only) and audit it."""
+    at = now or dt.datetime.now(dt.UTC)
+    with rt.uow() as session:
+        person = find_person(session, rt.settings, key)
+        content = _gather(session, person)
+        summary = _write_zip(out, person, content, at)
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action=EXPORT_ACTION,
+                subject_type="customer" if person.customer else "identity",
+                subject_ref=str(person.customer.id if person.customer else person.identity_ids[0]),
+                detail=summary.counts(),
+            )
+        )
+    return summary
+
+
+@dataclass
+class _Content:
+    person: dict[str, Any]
+    identities: list[dict[str, Any]]
+    restrictions: list[dict[str, Any]]
+    contacts: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    audit: list[dict[str, Any]]
+
+
+def _gather(session: Session, person: PersonRecord) -> _Content:
+    restrictions = people.restrictions_of(session, person.customer.id) if person.customer else []
+    references = {r.id: r.reference for r in restrictions}
+    alerts = people.alerts_of(session, person)
+    audit = people.audit_of(
+        session, person, sorted(set(references.values())), [a.id for a in alerts]
+    )
+    identities = [_identity(i) for i in person.identities]
+    return _Content(
+        person=_customer(person),
+        identities=identities,
+        restrictions=[_restriction(r) for r in restrictions],
+        alerts=[_alert(a) for a in alerts],
+        audit=[_audit_entry(e) for e in audit],
+        # Read last: the pages expunge the session, so nothing above is touched after.
+        contacts=list(_contacts(session, person, references)),
+    )
+
+
+def _contacts(
+    session: Session, person: PersonRecord, references: dict[int, str]
+) -> Iterator[dict[str, Any]]:
+    for page in people.contact_events_of(session, person):
+        for event in page:
+            yield _contact(event, references)
+
+
+def _customer(person: PersonRecord) -> dict[str, Any]:
+    customer = person.customer
+    if customer is None:
+        return {"customer_ref": None, "name": None, "on_the_register": False}
+    return {
+        "customer_ref": customer.customer_ref,
+        "name": customer.name,
+        "on_the_register": True,
+        "created_at": _when(customer.created_at),
+    }
+
+
+def _identity(identity: Any) -> dict[str, Any]:
+    return {
+        "kind": identity.kind.value,
+        "value": identity.value,
+        "linked_at": _when(identity.linked_at),
+        "first_seen": _when(identity.created_at),
+    }
+
+
+def _restriction(r: Restriction) -> dict[str, Any]:
+    return {
+        "reference": r.reference,
+        "revision": r.revision,
+        "status": r.status.value,
+        "mode": r.mode.value,
+        "stage": r.stage.value,
+        "category": r.category.value,
+        "reason": r.reason,
+        "confidential_notes": r.confidential_notes,
+        "email_measure": r.email_measure.value,
+        "phone_measure": r.phone_measure.value,
+        "phone_windows": r.phone_windows,
+        "max_calls_per_day": r.max_calls_per_day,
+        "max_calls_per_week": r.max_calls_per_week,
+        "max_call_minutes": r.max_call_minutes,
+        "spoc_name": r.spoc_name,
+        "spoc_email": r.spoc_email,
+        "spoc_phone": r.spoc_phone,
+        "scope": "all" if r.scope_all else [s.name for s in r.services],
+        "starts_on": _when(r.starts_on),
+        "ends_on": _when(r.ends_on),
+        "next_review_on": _when(r.next_review_on),
+        "notified_on": _when(r.notified_on),
+        "appeal_deadline": _when(r.appeal_deadline),
+        "proposed_at": _when(r.proposed_at),
+        "approved_at": _when(r.approved_at),
+        "ended_at": _when(r.ended_at),
+        "end_reason": r.end_reason,
+        "reviews": [
+            {"reviewed_on": _when(v.reviewed_on), "outcome": v.outcome.value, "notes": v.notes}
+            for v in r.reviews
+        ],
+    }
+
+
+def _contact(event: ContactEvent, references: dict[int, str]) -> dict[str, Any]:
+    return {
+        "occurred_at": _when(event.occurred_at),
+        "channel": event.channel.value,
+        "direction": event.direction.value,
+        "from": event.from_value,
+        "to": event.to_value,
+        "outcome": event.outcome.value,
+        "would_outcome": event.would_outcome.value if event.would_outcome else None,
+        "mode": event.mode.value if event.mode else None,
+        "restriction": references.get(event.restriction_id) if event.restriction_id else None,
+        "statutory": event.statutory,
+        "safeguarding": event.safeguarding,
+        "duration_seconds": event.duration_seconds,
+        "flags": [{"kind": f.kind.value, "detail": f.detail} for f in event.flags],
+        "reasons": [hit.get("reason", "") for hit in event.reasons or []],
+    }
+
+
+def _alert(alert: Alert) -> dict[str, Any]:
+    return {
+        "rule": alert.rule,
+        "status": alert.status.value,
+        "urgent": alert.urgent,
+        "summary": alert.summary,
+        "opened_at": _when(alert.opened_at),
+        "closed_at": _when(alert.closed_at),
+        "closed_reason": alert.closed_reason,
+    }
+
+
+def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": _when(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "source": entry.source,
+        "subject_type": entry.subject_type,
+        "subject_ref": entry.subject_ref,
+        "detail": entry.detail,
+    }
+
+
+def _when(value: dt.date | dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _write_zip(
+    out: Path, person: PersonRecord, content: _Content, at: dt.datetime
+) -> ExportSummary:
+    document = {
+        "exported_at": _when(at),
+        "person": content.person,
+        "identities": content.identities,
+        "restrictions": content.restrictions,
+        "contacts": content.contacts,
+        "alerts": content.alerts,
+        "audit": content.audit,
+    }
+    files = {
+        "summary.html": _summary_html(document),
+        "person.json": json.dumps(document, indent=2, ensure_ascii=False),
+        "contacts.csv": _csv(CONTACT_COLUMNS, (_contact_row(c) for c in content.contacts)),
+        "audit.csv": _csv(AUDIT_COLUMNS, (_audit_row(a) for a in content.audit)),
+    }
+    _write_privately(out, files)
+    return ExportSummary(
+        path=out,
+        identities=len(content.identities),
+        restrictions=len(content.restrictions),
+        contacts=len(content.contacts),
+        alerts=len(content.alerts),
+        audit_entries=len(content.audit),
+    )
+
+
+def _contact_row(contact: dict[str, Any]) -> dict[str, Any]:
+    row = dict(contact)
+    row["flags"] = "; ".join(f"{f['kind']}: {f['detail']}" for f in contact["flags"])
+    row["reasons"] = " | ".join(contact["reasons"])
+    return row
+
+
+def _audit_row(entry: dict[str, Any]) -> dict[str, Any]:
+    return {**entry, "detail": json.dumps(entry["detail"], ensure_ascii=False)}
+
+
+def _csv(columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+_templates = Environment(
+    loader=PackageLoader("gateway.services", "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def _summary_html(document: dict[str, Any]) -> str:
+    return _templates.get_template("subject_access.html").render(**document)
+
+
+def _write_privately(out: Path, files: dict[str, str]) -> None:
+    """Write the zip beside `out` and rename it into place: a failed export leaves nothing
+    half-written, and the file is the requesting user's alone (0600)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=".export-", suffix=".zip")
+    try:
+        with (
+            os.fdopen(descriptor, "wb") as handle,
+            zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ):
+            for name, text in files.items():
+                archive.writestr(name, text)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,121 @@
+"""The SQL that finds one person and reads everything held on them (subject access)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from routing.enums import IdentityKind
+from routing.models import Alert, AuditEntry, ContactEvent, Customer, Identity, Restriction
+
+# Contact events are read in pages of this many, so a long history never sits in memory
+# as ORM objects all at once.
+EVENT_PAGE = 2000
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """Who a subject access request is about: a customer with every identity linked to them,
+    or one identity that no customer record holds."""
+
+    customer: Customer | None
+    identities: tuple[Identity, ...]
+
+    @property
+    def identity_ids(self) -> list[int]:
+        return [identity.id for identity in self.identities]
+
+
+def customer_by_ref(session: Session, customer_ref: str) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.customer_ref == customer_ref))
+
+
+def identity_by_value(session: Session, kind: IdentityKind, value: str) -> Identity | None:
+    return session.scalar(select(Identity).where(Identity.kind == kind, Identity.value == value))
+
+
+def person_of_customer(session: Session, customer: Customer) -> PersonRecord:
+    query = select(Identity).where(Identity.customer_id == customer.id).order_by(Identity.id)
+    return PersonRecord(customer, tuple(session.scalars(query)))
+
+
+def restrictions_of(session: Session, customer_id: int) -> Sequence[Restriction]:
+    query = (
+        select(Restriction)
+        .where(Restriction.customer_id == customer_id)
+        .options(selectinload(Restriction.reviews), selectinload(Restriction.services))
+        .order_by(Restriction.reference, Restriction.revision)
+    )
+    return session.scalars(query).all()
+
+
+def _of_person(model: type[ContactEvent] | type[Alert], person: PersonRecord) -> object:
+    by_identity = model.identity_id.in_(person.identity_ids) if person.identity_ids else None
+    by_customer = model.customer_id == person.customer.id if person.customer is not None else None
+    clauses = [c for c in (by_customer, by_identity) if c is not None]
+    return or_(*clauses) if clauses else and_(False)
+
+
+def contact_events_of(session: Session, person: PersonRecord) -> Iterator[list[ContactEvent]]:
+    """The person's contact events, oldest first, in pages (keyset on id)."""
+    after = 0
+    while True:
+        query = (
+            select(ContactEvent)
+            .where(_of_person(ContactEvent, person), ContactEvent.id > after)
+            .options(selectinload(ContactEvent.flags))
+            .order_by(ContactEvent.id)
+            .limit(EVENT_PAGE)
+        )
+        page = session.scalars(query).all()
+        if not page:
+            return
+        yield list(page)
+        session.expunge_all()
+        after = page[-1].id
+
+
+def alerts_of(session: Session, person: PersonRecord) -> Sequence[Alert]:
+    query = select(Alert).where(_of_person(Alert, person)).order_by(Alert.id)
+    return session.scalars(query).all()
+
+
+def audit_of(
+    session: Session,
+    person: PersonRecord,
+    references: Sequence[str],
+    alert_ids: Sequence[int],
+) -> Sequence[AuditEntry]:
+    """Who viewed or changed the person's record: entries about the customer, any of their
+    restrictions (by reference, with or without the revision) and their alerts."""
+    clauses = []
+    if person.customer is not None:
+        clauses.append(
+            and_(
+                AuditEntry.subject_type == "customer",
+                AuditEntry.subject_ref == str(person.customer.id),
+            )
+        )
+    for reference in references:
+        clauses.append(
+            and_(
+                AuditEntry.subject_type == "restriction",
+                or_(
+                    AuditEntry.subject_ref == reference,
+                    AuditEntry.subject_ref.like(f"{reference}/%"),
+                ),
+            )
+        )
+    if alert_ids:
+        clauses.append(
+            and_(
+                AuditEntry.subject_type == "alert",
+                AuditEntry.subject_ref.in_([str(i) for i in alert_ids]),
+            )
+        )
+    if not clauses:
+        return []
+    return session.scalars(select(AuditEntry).where(or_(*clauses)).order_by(AuditEntry.id)).all()
