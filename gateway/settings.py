@@ -179,6 +179,10 @@ class Settings(BaseModel):
     review_reminder_days: Annotated[int, Field(ge=0, le=90)] = 14
     dormant_after_days: Annotated[int, Field(ge=0, le=3650)] = 0
     retention_months: Annotated[int, Field(ge=1, le=240)] = 24
+    # How long records of people no restriction covers are kept (docs/retention.md).
+    contact_retention_months: Annotated[int, Field(ge=1, le=120)] = 12
+    mail_record_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    closed_alert_months: Annotated[int, Field(ge=1, le=120)] = 24
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).

@@ -65,6 +65,13 @@ class RestrictionStatus(StrEnum):
     PURGED = "purged"
 
 
+class RetentionCategory(StrEnum):
+    """Why a case is kept beyond the usual retention period (set by information governance)."""
+
+    REPEATED_HISTORY = "repeated_history"  # behaviour that recurs: the history is the evidence
+    PRE_POLICY = "pre_policy"  # decided under an earlier policy, kept until it is reviewed
+
+
 class Outcome(StrEnum):
     DELIVER = "deliver"
     REDIRECT = "redirect"

@@ -38,6 +38,7 @@ from routing.enums import (
     Outcome,
     PhoneMeasure,
     RestrictionStatus,
+    RetentionCategory,
     ReviewOutcome,
     Role,
     Stage,
@@ -241,6 +242,8 @@ class Restriction(Base):
     purged_at: Mapped[dt.datetime | None]
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     legal_hold_reason: Mapped[str | None] = mapped_column(Text)
+    # A case kept beyond the retention period, with the person's contacts and identities.
+    retention_category: Mapped[RetentionCategory | None] = mapped_column(_enum(RetentionCategory))
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("restrictions.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

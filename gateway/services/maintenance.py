@@ -12,6 +12,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime, runtime
+from gateway.services.retention import apply_retention, delete_person_records
 from gateway.store import repository
 from routing import lifecycle
 from routing.lifecycle import Actor
@@ -96,7 +97,8 @@ def purge_after_retention(rt: Runtime, now: dt.datetime) -> int:
 
 
 def _anonymise_if_nothing_remains(session: Session, customer_id: int, now: dt.datetime) -> None:
-    """A customer with no restriction left on file keeps no name, reference or identities."""
+    """A customer with no restriction left on file keeps no name or reference, and their
+    identities, contacts and alerts go with the last restriction (counted in the audit)."""
     if repository.restrictions_of_customer(session, customer_id):
         return
     customer = session.get(Customer, customer_id)
@@ -104,9 +106,8 @@ def _anonymise_if_nothing_remains(session: Session, customer_id: int, now: dt.da
         return
     customer.name = None
     customer.customer_ref = None
-    for identity in list(customer.identities):
-        identity.customer_id = None
-        identity.linked_at = None
+    deleted = delete_person_records(session, customer_id)
+    session.expire(customer, ["identities"])
     session.add(
         AuditEntry(
             at=now,
@@ -114,7 +115,7 @@ def _anonymise_if_nothing_remains(session: Session, customer_id: int, now: dt.da
             action="customer.anonymised",
             subject_type="customer",
             subject_ref=str(customer_id),
-            detail={},
+            detail=deleted,
         )
     )
     repository.bump_register_version(session)
@@ -136,6 +137,7 @@ TASKS = (
     remind_reviews_due,
     make_ended_dormant,
     purge_after_retention,
+    apply_retention,
     forget_old_schedule_claims,
 )
 

@@ -212,15 +212,17 @@ def ended_since(session: Session, before: dt.datetime) -> Sequence[Restriction]:
 
 
 def dormant_since_before(session: Session, before: dt.datetime) -> Sequence[Restriction]:
-    """Dormant restrictions not under a legal hold, locked: a hold placed while the purge
-    runs waits for it (and then finds the record purged), or, committed first, keeps the
-    record out of it (PostgreSQL reads the locked row again before it takes it)."""
+    """Dormant restrictions not under a legal hold or kept by a retention category, locked:
+    a hold placed while the purge runs waits for it (and then finds the record purged), or,
+    committed first, keeps the record out of it (PostgreSQL reads the locked row again
+    before it takes it)."""
     query = (
         select(Restriction)
         .where(
             Restriction.status == RestrictionStatus.DORMANT,
             Restriction.dormant_since <= before,
             Restriction.legal_hold.is_(False),
+            Restriction.retention_category.is_(None),
         )
         .with_for_update()
     )

@@ -396,6 +396,7 @@ def test_run_maintenance_reports_counts_per_task_and_a_second_run_does_nothing(
         "remind_reviews_due": 1,
         "make_ended_dormant": 1,
         "purge_after_retention": 1,
+        "apply_retention": 0,
         "forget_old_schedule_claims": 0,
     }
     assert again == dict.fromkeys(first, 0)

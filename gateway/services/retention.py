@@ -1,0 +1,105 @@
+"""Retention for everyone: what has outlived its period is deleted, audited by counts.
+
+Records of people no restriction holds on file (their contacts, closed alerts, the
+addresses and numbers nothing refers to any more) and the records of finished mail go
+after the periods in settings. A person a restriction holds keeps theirs until the last of
+their restrictions is purged (gateway/services/maintenance.py); a legal hold or a retention
+category keeps that restriction, and so the person's records, beyond it. docs/retention.md
+lists every kind of record and its period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.runtime import Runtime
+from gateway.store import retention
+from routing.models import AuditEntry
+
+log = logging.getLogger(__name__)
+
+RETENTION_ACTION = "retention.deleted"
+
+Finder = Callable[[Session], Sequence[int]]
+Deleter = Callable[[Session, Sequence[int]], int]
+
+
+def apply_retention(rt: Runtime, now: dt.datetime) -> int:
+    """Delete every record past its period; one audit entry gives the counts. Returns the
+    number of records deleted."""
+    s = rt.settings
+    contacts_before = now - relativedelta(months=s.contact_retention_months)
+    mail_before = now - dt.timedelta(days=s.mail_record_days)
+    alerts_before = now - relativedelta(months=s.closed_alert_months)
+    counts = {
+        "contacts": _in_batches(
+            rt,
+            lambda session: retention.expired_contact_ids(session, contacts_before),
+            retention.delete_contacts,
+        ),
+        "mail_records": _in_batches(
+            rt,
+            lambda session: retention.finished_mail_ids(session, mail_before),
+            retention.delete_mail_records,
+        ),
+        "closed_alerts": _in_batches(
+            rt,
+            lambda session: retention.closed_alert_ids(session, alerts_before),
+            retention.delete_alerts,
+        ),
+        # Last: the contacts and alerts deleted above may have been all that named them.
+        "identities": _in_batches(rt, retention.loose_identity_ids, retention.delete_identities),
+    }
+    deleted = sum(counts.values())
+    if deleted:
+        with rt.uow() as session:
+            session.add(
+                AuditEntry(
+                    at=now,
+                    actor="system",
+                    action=RETENTION_ACTION,
+                    subject_type="register",
+                    subject_ref=None,
+                    detail=counts,
+                )
+            )
+    return deleted
+
+
+def _in_batches(rt: Runtime, find: Finder, remove: Deleter) -> int:
+    """Find and delete a batch per transaction until a batch comes back short."""
+    total = 0
+    while True:
+        try:
+            with rt.uow() as session:
+                ids = find(session)
+                total += remove(session, ids)
+        except IntegrityError:
+            # Something new came to refer to a record in the batch while it was deleted;
+            # the batch is rolled back whole and the next run looks again.
+            log.warning("retention: a batch changed while being deleted; left for the next run")
+            return total
+        if len(ids) < retention.BATCH:
+            return total
+
+
+def delete_person_records(session: Session, customer_id: int) -> dict[str, int]:
+    """A customer's contacts, alerts and identities, deleted with their last restriction."""
+    identity_ids, event_ids, alert_ids = retention.person_record_ids(session, customer_id)
+    return {
+        "contacts": _chunked(session, retention.delete_contacts, event_ids),
+        "alerts": _chunked(session, retention.delete_alerts, alert_ids),
+        "identities": _chunked(session, retention.delete_person_identities, identity_ids),
+    }
+
+
+def _chunked(session: Session, remove: Deleter, ids: Sequence[int]) -> int:
+    # A long history is many ids: SQLite takes at most 32,766 parameters in one statement.
+    step = retention.BATCH
+    return sum(remove(session, ids[i : i + step]) for i in range(0, len(ids), step))

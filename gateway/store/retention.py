@@ -1,0 +1,144 @@
+"""The SQL of retention: records that have outlived their period, found and deleted in
+batches so that no transaction holds many rows for long."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import Select, delete, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from routing.enums import DeliveryStatus
+from routing.models import (
+    Alert,
+    ContactEvent,
+    Flag,
+    Identity,
+    MailDelivery,
+    MailMessage,
+    Restriction,
+)
+
+BATCH = 5000
+IN_FLIGHT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+def _kept_customers() -> Select[tuple[int | None]]:
+    """Customers a restriction still holds on file (a purged one lets go of its customer):
+    their contacts and identities go only when the last restriction is purged."""
+    return select(Restriction.customer_id).where(Restriction.customer_id.is_not(None))
+
+
+def expired_contact_ids(session: Session, before: dt.datetime, limit: int = BATCH) -> list[int]:
+    """Contact events older than `before` of people no restriction holds on file."""
+    owner = func.coalesce(ContactEvent.customer_id, Identity.customer_id)
+    query = (
+        select(ContactEvent.id)
+        .outerjoin(Identity, Identity.id == ContactEvent.identity_id)
+        .where(
+            ContactEvent.occurred_at < before,
+            or_(owner.is_(None), owner.not_in(_kept_customers())),
+        )
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def delete_contacts(session: Session, event_ids: Sequence[int]) -> int:
+    """Delete contact events and the call flags on them."""
+    if not event_ids:
+        return 0
+    session.execute(delete(Flag).where(Flag.contact_event_id.in_(event_ids)))
+    result = session.execute(delete(ContactEvent).where(ContactEvent.id.in_(event_ids)))
+    return result.rowcount or 0
+
+
+def finished_mail_ids(session: Session, before: dt.datetime, limit: int = BATCH) -> list[int]:
+    """Messages received before `before` with no copy still on its way (delivered or dead)."""
+    in_flight = select(MailDelivery.message_id).where(MailDelivery.status.in_(IN_FLIGHT))
+    query = (
+        select(MailMessage.id)
+        .where(MailMessage.received_at < before, MailMessage.id.not_in(in_flight))
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def delete_mail_records(session: Session, message_ids: Sequence[int]) -> int:
+    """Delete messages' records and their deliveries. A spool file still on disk (a dead
+    letter's) no message names any more: the delivery sweep sets it aside as an orphan."""
+    if not message_ids:
+        return 0
+    session.execute(delete(MailDelivery).where(MailDelivery.message_id.in_(message_ids)))
+    result = session.execute(delete(MailMessage).where(MailMessage.id.in_(message_ids)))
+    return result.rowcount or 0
+
+
+def closed_alert_ids(session: Session, before: dt.datetime, limit: int = BATCH) -> list[int]:
+    """Alerts closed before `before`, of people no restriction holds on file."""
+    query = (
+        select(Alert.id)
+        .where(
+            Alert.closed_at < before,
+            or_(Alert.customer_id.is_(None), Alert.customer_id.not_in(_kept_customers())),
+        )
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def delete_alerts(session: Session, alert_ids: Sequence[int]) -> int:
+    if not alert_ids:
+        return 0
+    return session.execute(delete(Alert).where(Alert.id.in_(alert_ids))).rowcount or 0
+
+
+def _unused(identity_id: object) -> list[object]:
+    return [
+        ~exists().where(ContactEvent.identity_id == identity_id),
+        ~exists().where(Alert.identity_id == identity_id),
+    ]
+
+
+def loose_identity_ids(session: Session, limit: int = BATCH) -> list[int]:
+    """Addresses and numbers no customer, contact or alert refers to any more."""
+    query = (
+        select(Identity.id)
+        .where(Identity.customer_id.is_(None), *_unused(Identity.id))
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def delete_identities(session: Session, identity_ids: Sequence[int]) -> int:
+    """Delete identities still unused as the statement runs (a contact may have arrived)."""
+    if not identity_ids:
+        return 0
+    statement = delete(Identity).where(
+        Identity.id.in_(identity_ids), Identity.customer_id.is_(None), *_unused(Identity.id)
+    )
+    return session.execute(statement).rowcount or 0
+
+
+def person_record_ids(session: Session, customer_id: int) -> tuple[list[int], list[int], list[int]]:
+    """A customer's identities, contact events and alerts (to go with their last restriction)."""
+    identity_ids = list(
+        session.scalars(select(Identity.id).where(Identity.customer_id == customer_id))
+    )
+    by_person = [ContactEvent.customer_id == customer_id]
+    if identity_ids:
+        by_person.append(ContactEvent.identity_id.in_(identity_ids))
+    event_ids = list(session.scalars(select(ContactEvent.id).where(or_(*by_person))))
+    alerts_by_person = [Alert.customer_id == customer_id]
+    if identity_ids:
+        alerts_by_person.append(Alert.identity_id.in_(identity_ids))
+    alert_ids = list(session.scalars(select(Alert.id).where(or_(*alerts_by_person))))
+    return identity_ids, event_ids, alert_ids
+
+
+def delete_person_identities(session: Session, identity_ids: Sequence[int]) -> int:
+    """Delete a customer's identities once their contacts and alerts are gone."""
+    if not identity_ids:
+        return 0
+    return session.execute(delete(Identity).where(Identity.id.in_(identity_ids))).rowcount or 0
