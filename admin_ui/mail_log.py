@@ -22,6 +22,7 @@ from admin_ui import web
 from admin_ui.access import CASEWORKERS, MAIL_READERS, require_role
 from admin_ui.paging import link, positive_int
 from gateway.mail import delivery
+from gateway.mail.message import is_refusal_notice
 from gateway.store import web_queries
 from routing.enums import EmailMeasure
 from routing.models import AuditEntry, MailDelivery
@@ -47,7 +48,7 @@ class SenderPrivacy:
 
     def target(self, copy: MailDelivery) -> str:
         """Where the copy went, or "the sender" for a refusal notice (it went to them)."""
-        to_sender = copy.decision.startswith(EmailMeasure.REJECT.value) or (
+        to_sender = is_refusal_notice(copy.decision, copy.notice) or (
             copy.target.casefold() == copy.message.envelope_from.casefold()
         )
         return SENDER_HIDDEN if to_sender and not self.shown else copy.target

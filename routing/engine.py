@@ -531,7 +531,8 @@ def _recipients(w: _Working) -> tuple[str, ...]:
         Outcome.COPY: [w.contact.to, _spoc_or_records(w)],
         Outcome.REDIRECT: [_spoc_or_records(w)],
         Outcome.FILE: [w.policy.records_mailbox],
-        Outcome.REJECT: [],
+        # The sender is refused, but a person still reads it (new matters, safeguarding).
+        Outcome.REJECT: [_spoc_or_records(w)],
     }
     targets = by_outcome[w.outcome]
     if w.statutory:

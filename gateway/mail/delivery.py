@@ -32,7 +32,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.jobs.queue import mergeable
-from gateway.mail.message import PLAIN_ADDRESS, decision_signature
+from gateway.mail.message import PLAIN_ADDRESS, decision_signature, is_refusal_notice
 from gateway.mail.spool import Spool
 from gateway.runtime import Runtime, runtime
 from routing.enums import DeliveryStatus
@@ -414,7 +414,7 @@ def _envelope_sender(copy: ClaimedCopy) -> str:
     """The original sender, except on a refusal notice: like a bounce it goes from the null
     sender, so it can never bounce back or loop, and the customer's own domain's SPF does not
     judge a message the council sent."""
-    return "" if copy.decision == "reject" else copy.envelope_from
+    return "" if is_refusal_notice(copy.decision, copy.notice) else copy.envelope_from
 
 
 def _delivered_now() -> dict[str, object]:
@@ -541,7 +541,7 @@ def dead_letters(rt: Runtime) -> Sequence[MailDelivery]:
 
 
 def _with_routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
-    if copy.decision == "reject":
+    if is_refusal_notice(copy.decision, copy.notice):
         return _refusal_notice(rt, copy)
     return routing_headers(rt, copy) + spool(rt).read(copy.queue_id)
 

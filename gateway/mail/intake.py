@@ -81,10 +81,12 @@ class Prepared:
 
 @dataclass
 class _Route:
-    """Everything going to one target mailbox from this message."""
+    """Everything going to one target mailbox from this message, or the notice to the
+    sender that some recipients refused it."""
 
     target: str
     decisions: list[tuple[str, Decision]] = field(default_factory=list)
+    notice: bool = False
 
 
 class MailIntake:
@@ -105,9 +107,6 @@ class MailIntake:
         decisions = self._decide_all(senders, recipients, head, data, now)
         prepared = Prepared(envelope_from, senders, person, head, decisions, data, now)
         prepared.content = _read_content(data)
-        if all(d.outcome is Outcome.REJECT for _, d in decisions):
-            self._record_refusal(prepared)
-            return IntakeResult(replies.restricted(decisions[0][1].reject_message or ""))
         try:
             # Here, on the intake threads, so that many files are fsync'd at once; the
             # writer syncs their directory once per batch before committing.
@@ -169,17 +168,6 @@ class MailIntake:
             contact = Contact(Channel.EMAIL, senders, to, now, hints=hints)
             decisions.append((to, self._rt.decide(contact)))
         return decisions
-
-    def _record_refusal(self, prepared: Prepared) -> None:
-        try:
-            with self._rt.uow() as session:
-                identities = repository.ensure_identities(session, _people([prepared]))
-                prepared.queue_id = f"refused-{prepared.queue_id}"
-                _insert_contacts(session, [prepared], identities)
-        except Exception as exc:  # the refusal stands; only its record is missing, so say so
-            log.error("could not record a refused message (%s)", _kind(exc))
-            return
-        queue_evaluation(self._rt, prepared.event_ids)  # a refused message is still a contact
 
 
 class _GroupCommitWriter:
@@ -281,7 +269,7 @@ class _GroupCommitWriter:
                 identities = repository.ensure_identities(session, _people(batch))
                 message_ids = _insert_messages(session, batch, identities)
         return [
-            IntakeResult(replies.queued(p.queue_id), p.queue_id, message_id)
+            IntakeResult(_stored_reply(p), p.queue_id, message_id)
             for p, message_id in zip(batch, message_ids, strict=True)
         ]
 
@@ -439,15 +427,31 @@ def _printable(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())
 
 
+def _refused_outright(prepared: Prepared) -> bool:
+    return all(d.outcome is Outcome.REJECT for _, d in prepared.decisions)
+
+
+def _stored_reply(prepared: Prepared) -> str:
+    """250 once stored; a message refused for every recipient hears 550 naming the permitted
+    channel, but only once it is stored for the person who reads refused mail."""
+    if _refused_outright(prepared):
+        return replies.restricted(prepared.decisions[0][1].reject_message or "")
+    return replies.queued(prepared.queue_id)
+
+
 def _routes(decisions: list[tuple[str, Decision]], envelope_from: str) -> list[_Route]:
     """Group the per-recipient decisions by the mailbox each copy goes to."""
-    routes: dict[str, _Route] = {}
+    routes: dict[tuple[str, bool], _Route] = {}
+    partly_refused = not all(d.outcome is Outcome.REJECT for _, d in decisions)
     for recipient, decision in decisions:
-        targets = decision.deliver_to
-        if decision.outcome is Outcome.REJECT and envelope_from:
-            targets = (envelope_from,)  # a notice of the refusal goes back to the sender
-        for target in targets:
-            routes.setdefault(target, _Route(target)).decisions.append((recipient, decision))
+        targets = [(target, False) for target in decision.deliver_to]
+        if decision.outcome is Outcome.REJECT and envelope_from and partly_refused:
+            # A notice of the refusal goes back to the sender (a 550 says it when the
+            # whole message is refused).
+            targets.append((envelope_from, True))
+        for target, notice in targets:
+            route = routes.setdefault((target, notice), _Route(target, notice=notice))
+            route.decisions.append((recipient, decision))
     return list(routes.values())
 
 
@@ -462,7 +466,7 @@ def _delivery_row(message_id: int, route: _Route, now: dt.datetime) -> dict[str,
         "decision": outcome or str(strongest.outcome),
         "restriction_ref": strongest.restriction.reference if strongest.restriction else None,
         "flags": sorted({f for d in decisions for f in _flags(d)}),
-        "notice": strongest.reject_message,
+        "notice": strongest.reject_message if route.notice else None,
         "status": DeliveryStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,

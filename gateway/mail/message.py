@@ -134,3 +134,10 @@ def _fields(header: str) -> list[tuple[str, str]]:
         if sep:
             pairs.append((key.strip().lower(), value.strip()))
     return pairs
+
+
+def is_refusal_notice(decision: str, notice: str | None) -> bool:
+    """Whether a stored copy is the notice to a sender that some recipients refused their
+    message (it carries the refusal's text), rather than the message itself: a refused
+    message still goes to the person who reads refused mail, as a "reject" copy too."""
+    return decision == "reject" and notice is not None

@@ -184,7 +184,7 @@ def test_file_goes_to_the_records_mailbox(gateway_rt, restrict) -> None:
     assert delivered(gateway_rt, HOUSING) == []
 
 
-def test_reject_answers_550_naming_the_permitted_channel_and_delivers_nothing(
+def test_reject_answers_550_naming_the_permitted_channel_and_keeps_it_for_the_spoc(
     gateway_rt, restrict
 ) -> None:
     reference = restrict(email_measure=EmailMeasure.REJECT)
@@ -192,10 +192,50 @@ def test_reject_answers_550_naming_the_permitted_channel_and_delivers_nothing(
     assert code == 550
     assert text.startswith("5.7.1 ")
     assert SPOC in text and reference in text
-    assert delivered(gateway_rt, HOUSING) == delivered(gateway_rt, SPOC) == []
+    assert delivered(gateway_rt, HOUSING) == []
+    # The sender is refused, but a person still reads it for new matters and safeguarding.
+    [kept] = delivered(gateway_rt, SPOC)
+    assert headers_of(kept)["X-CCR-Decision"].startswith("reject;")
+    assert headers_of(kept)["X-CCR-Original-Recipients"] == HOUSING
+    assert delivered(gateway_rt, CUSTOMER) == []  # the 550 is the sender's notice
     with gateway_rt.uow() as session:
         [event] = session.scalars(select(ContactEvent)).all()
     assert event.outcome is Outcome.REJECT  # a refused message is still a recorded contact
+
+
+@pytest.mark.parametrize("to", [SPOC, IG, DUTY], ids=["spoc", "ig", "exempt"])
+def test_a_refusing_restriction_never_refuses_mail_to_the_channels_left_open(
+    gateway_rt, restrict, to: str
+) -> None:
+    restrict(email_measure=EmailMeasure.REJECT)
+    code, _ = send(gateway_rt, CUSTOMER, [to], raw_message(CUSTOMER, to))
+    assert code == 250
+    [copy] = delivered(gateway_rt, to)
+    assert headers_of(copy)["X-CCR-Decision"].startswith("deliver;")
+
+
+@pytest.mark.parametrize(
+    ("body", "flag", "also_to"),
+    [
+        (
+            "Under GDPR please send me copies of all the personal data you hold about me.",
+            "statutory",
+            IG,
+        ),
+        ("I want to die, I can't go on.", "safeguarding", None),
+    ],
+    ids=["data-rights-request", "harm-to-self"],
+)
+def test_a_refusing_restriction_never_refuses_a_statutory_request_or_a_safeguarding_concern(
+    gateway_rt, restrict, body: str, flag: str, also_to: str | None
+) -> None:
+    restrict(email_measure=EmailMeasure.REJECT)
+    code, _ = send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING, body=body))
+    assert code == 250
+    [to_spoc] = delivered(gateway_rt, SPOC)
+    assert flag in headers_of(to_spoc)["X-CCR-Flags"]
+    if also_to:
+        assert len(delivered(gateway_rt, also_to)) == 1
 
 
 def test_refusal_for_some_recipients_delivers_the_rest_and_tells_the_sender(
@@ -227,9 +267,10 @@ def test_a_refusal_notice_goes_from_the_null_sender_like_a_bounce(
         customer = [(CUSTOMER, IdentityKind.EMAIL)]
         impose_restriction(rt, manager, approver, customer, email_measure=EmailMeasure.REJECT)
         assert send(rt, CUSTOMER, [HOUSING, DUTY], raw_message(CUSTOMER, HOUSING))[0] == 250
-        assert wait_until(lambda: len(downstream.received) == 2, 30)
+        assert wait_until(lambda: len(downstream.received) == 3, 30)
         envelopes = {mail.rcpt_tos: mail.mail_from for mail in downstream.received}
-        assert envelopes == {(DUTY,): CUSTOMER, (CUSTOMER,): "<>"}  # MAIL FROM:<>
+        # The notice goes MAIL FROM:<>; the message itself to the duty team and the SPOC.
+        assert envelopes == {(DUTY,): CUSTOMER, (SPOC,): CUSTOMER, (CUSTOMER,): "<>"}
 
 
 def test_shadow_mode_delivers_untouched_and_records_what_would_have_happened(
@@ -301,7 +342,8 @@ def test_no_refusal_notice_is_made_for_a_message_from_the_null_sender(gateway_rt
     with gateway_rt.uow() as session:
         targets = session.scalars(select(MailDelivery.target)).all()
         [envelope] = session.scalars(select(MailMessage.envelope_from)).all()
-    assert targets == [DUTY]  # a notice to the null sender could only bounce or loop
+    # No notice: to the null sender it could only bounce or loop.
+    assert sorted(targets) == sorted([DUTY, SPOC])
     assert envelope == ""
 
 

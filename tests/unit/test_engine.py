@@ -110,7 +110,8 @@ def rules(decision: Decision) -> list[str]:
         (EmailMeasure.COPY, Outcome.COPY, (HOUSING, SPOC)),
         (EmailMeasure.REDIRECT, Outcome.REDIRECT, (SPOC,)),
         (EmailMeasure.FILE, Outcome.FILE, (RECORDS,)),
-        (EmailMeasure.REJECT, Outcome.REJECT, ()),
+        # Refused, but a person still reads it: the single point of contact.
+        (EmailMeasure.REJECT, Outcome.REJECT, (SPOC,)),
     ],
 )
 def test_each_email_measure_routes_the_message_where_the_design_says(

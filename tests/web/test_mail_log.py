@@ -157,7 +157,8 @@ def test_admins_see_neither_the_sender_as_a_refusal_notices_target_nor_in_errors
     downstream.refuse(SENDER, f"550 5.1.1 <{SENDER}>: Recipient address rejected")
     downstream.refuse(DUTY, f"553 5.7.1 <{SENDER}>: Sender address rejected")
     mail.send(HOUSING, DUTY)  # HOUSING refused (a notice goes to the sender), DUTY exempt
-    notice, duty = sorted(mail.copies(), key=lambda copy: copy.target != SENDER)
+    copies = {copy.target: copy for copy in mail.copies()}
+    notice, duty = copies[SENDER], copies[DUTY]
     assert (notice.target, notice.decision, notice.status) == (
         SENDER,
         "reject",
