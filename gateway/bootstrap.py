@@ -18,7 +18,8 @@ from sqlalchemy.engine import make_url
 from gateway.calls.drop import poll_calls_drop
 from gateway.jobs.queue import InProcessQueue, make_job_queue
 from gateway.jobs.scheduler import PeriodicTask
-from gateway.mail.delivery import close_transports, sweep_due_deliveries
+from gateway.mail.delivery import sweep_due_deliveries
+from gateway.mail.transports import close_transports
 from gateway.runtime import Runtime, set_current
 from gateway.services.maintenance import run_maintenance
 from gateway.settings import Settings, load_settings

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select, update
-
 from gateway.calls.call import BadRow, Call
 from gateway.calls.formats import (
     CallFormat,
@@ -39,6 +37,7 @@ from gateway.calls.formats import (
 from gateway.calls.reader import CallLogError, CallLogFile, read_calls, recognise
 from gateway.calls.recorder import CallRecorder, DecidedBatch, StoredBatch
 from gateway.runtime import Runtime, runtime
+from gateway.store import calls as call_store
 from routing.enums import CallImportStatus
 from routing.models import CallImport, utcnow
 
@@ -266,15 +265,8 @@ def _give_up_on(rt: Runtime, import_id: int, stored: Path) -> None:
     """An upload whose job could not be queued: marked failed, its copy removed."""
     stored.unlink(missing_ok=True)
     with rt.uow() as session:
-        session.execute(
-            update(CallImport)
-            .where(CallImport.id == import_id)
-            .values(
-                status=CallImportStatus.FAILED,
-                error="the import could not be queued",
-                stored_path=None,
-                finished_at=utcnow(),
-            )
+        call_store.mark_import_failed(
+            session, import_id, "the import could not be queued", utcnow(), forget_file=True
         )
 
 
@@ -362,10 +354,15 @@ def _run(
         status = CallImportStatus.FAILED
         error = f"none of the {tally.read} rows could be read as format {fmt.name!r}"
     with rt.uow() as session:
-        session.execute(
-            _progress(import_id, tally).values(
-                status=status, error=error, sha256=sha256, notes=notes, finished_at=utcnow()
-            )
+        call_store.finish_import(
+            session,
+            import_id,
+            _counts(tally),
+            status=status,
+            error=error,
+            sha256=sha256,
+            notes=notes,
+            now=utcnow(),
         )
     report = import_status(rt, import_id)
     assert report is not None
@@ -458,8 +455,8 @@ class _BatchWriter:
             stored = self._recorder.store(session, batch)
             with self._lock:
                 self._tally.add(stored)
-                progress = _progress(self._import_id, self._tally)
-            session.execute(progress)
+                counts = _counts(self._tally)
+            call_store.record_import_progress(session, self._import_id, counts)
         if self._progress:
             self._progress(self._tally.read)
 
@@ -552,61 +549,37 @@ def _batches(calls: Iterator[Call]) -> Iterator[list[Call]]:
 # --- the call_imports row -------------------------------------------------------------------
 
 
-def _progress(import_id: int, tally: _Tally) -> Any:
-    return (
-        update(CallImport)
-        .where(CallImport.id == import_id)
-        .values(
-            rows_read=tally.read,
-            rows_imported=tally.imported,
-            rows_duplicate=tally.duplicate,
-            rows_bad=tally.bad,
-            flag_counts=dict(sorted(tally.flags.items())),
-            problems=list(tally.problems),
-        )
-    )
+def _counts(tally: _Tally) -> dict[str, Any]:
+    """The running counts as the call_imports row keeps them (copies: writers add on)."""
+    return {
+        "rows_read": tally.read,
+        "rows_imported": tally.imported,
+        "rows_duplicate": tally.duplicate,
+        "rows_bad": tally.bad,
+        "flag_counts": dict(sorted(tally.flags.items())),
+        "problems": list(tally.problems),
+    }
 
 
 def _mark_running(rt: Runtime, import_id: int) -> None:
     with rt.uow() as session:
-        session.execute(
-            update(CallImport)
-            .where(CallImport.id == import_id)
-            .values(status=CallImportStatus.RUNNING, started_at=utcnow(), error=None)
-        )
+        call_store.mark_import_running(session, import_id, utcnow())
 
 
 def _record_start(rt: Runtime, import_id: int, fmt: CallFormat, encoding: str) -> None:
     with rt.uow() as session:
-        session.execute(
-            update(CallImport)
-            .where(CallImport.id == import_id)
-            .values(format=fmt.name, encoding=encoding)
-        )
+        call_store.record_import_format(session, import_id, fmt.name, encoding)
 
 
 def _mark_failed(rt: Runtime, import_id: int, message: str) -> None:
     with rt.uow() as session:
-        session.execute(
-            update(CallImport)
-            .where(CallImport.id == import_id)
-            .values(status=CallImportStatus.FAILED, error=message, finished_at=utcnow())
-        )
+        call_store.mark_import_failed(session, import_id, message, utcnow())
 
 
 def _seen_before(rt: Runtime, import_id: int, sha256: str) -> list[str]:
     """A note when identical content was imported before (its rows are then duplicates)."""
     with rt.uow() as session:
-        earlier = session.scalar(
-            select(CallImport.id)
-            .where(
-                CallImport.sha256 == sha256,
-                CallImport.id != import_id,
-                CallImport.status == CallImportStatus.DONE,
-            )
-            .order_by(CallImport.id)
-            .limit(1)
-        )
+        earlier = call_store.earlier_import_of(session, sha256, import_id)
     return [f"identical content was imported before (import {earlier})"] if earlier else []
 
 

@@ -13,14 +13,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from gateway.calls.call import Call
 from gateway.calls.recorder import CallRecorder, RecordedCall, stored_caller
 from gateway.runtime import Runtime
 from gateway.services.lookup_service import restrictions_seen_row
+from gateway.store import calls as call_store
 from routing.enums import Direction, IdentityKind
-from routing.models import AuditEntry, ContactEvent, Flag, Restriction, utcnow
+from routing.models import AuditEntry, ContactEvent, Restriction, utcnow
 
 SOURCE = "call_api"  # contact_events.source of live call events
 MAX_EXTERNAL_ID = 200
@@ -177,21 +176,12 @@ def _fresh(recorded: RecordedCall) -> CallResult:
 
 
 def _as_recorded_before(session: Any, recorded: RecordedCall, call: Call) -> CallResult:
-    event = session.scalar(
-        select(ContactEvent).where(
-            ContactEvent.source == SOURCE, ContactEvent.source_key == recorded.source_key
-        )
-    )
+    event = call_store.event_by_source_key(session, SOURCE, recorded.source_key)
     if not _same_call(event, recorded, call):
         raise CallConflict(
             "external_id was sent before for a different call (caller, start or direction)"
         )
-    rows = session.execute(
-        select(Flag.kind, Restriction.reference, Flag.mode, Flag.detail)
-        .join(Restriction, Restriction.id == Flag.restriction_id)
-        .where(Flag.contact_event_id == event.id)
-        .order_by(Flag.id)
-    )
+    rows = call_store.flags_of_event(session, event.id)
     restriction = session.get(Restriction, event.restriction_id) if event.restriction_id else None
     return CallResult(
         event_id=event.id,

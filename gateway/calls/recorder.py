@@ -26,24 +26,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from psycopg.errors import UniqueViolation
-from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from gateway.calls.call import Call
 from gateway.runtime import Runtime
 from gateway.services.volume import evaluate_after_commit
+from gateway.store import calls as call_store
 from gateway.store import repository
 from routing.content import ContentHints
 from routing.engine import Contact, Decision, RuleHit, decide
 from routing.enums import Channel, Direction, IdentityKind, IdentityState, Mode, Outcome
 from routing.identity import NormalisedIdentity, normalise_phone
-from routing.models import ContactEvent, Flag, utcnow
+from routing.models import utcnow
 from routing.snapshot import RegisterSnapshot, RestrictionTerms
-
-EVENTS = ContactEvent.__table__
-FLAGS = Flag.__table__
 
 # Bounds on what a long import keeps in memory; all are caches, refilled from the database.
 IDENTITY_CACHE_LIMIT = 100_000
@@ -189,14 +184,14 @@ class CallRecorder:
 
     def store(self, session: Session, batch: DecidedBatch) -> StoredBatch:
         """Write the batch's new events and their flags."""
-        new_ids = insert_new_events(
+        new_ids = call_store.insert_new_events(
             session, batch.rows, duplicates_likely=self._duplicates_seen or len(batch.rows) < 2
         )
         # A file read again (or a log that grew) repeats many calls in a row; fresh calls
         # come in long runs too. The last batch is the best guess for the next.
         self._duplicates_seen = len(new_ids) < len(batch.rows)
         stored = StoredBatch(batch, new_ids)
-        insert_flags(session, stored.new_events(), batch.decided_at)
+        call_store.insert_flags(session, _flag_rows(stored.new_events(), batch.decided_at))
         evaluate_after_commit(self._rt, session, list(stored.new_ids.values()))  # volume (issue 6)
         return stored
 
@@ -287,7 +282,8 @@ class CallRecorder:
         return rows, holds
 
     def _event_row(self, p: _Prepared, decision: Decision, now: dt.datetime) -> tuple[Any, ...]:
-        """The contact event's values, in EVENT_COLUMNS order (times aware, in UTC)."""
+        """The contact event's values, in gateway.store.calls.EVENT_COLUMNS order (times
+        aware, in UTC)."""
         identity_id, customer_id = self._identities.get(p.person.value or "", (None, None))
         restriction = decision.restriction
         return (
@@ -339,136 +335,9 @@ def _printable(text: str) -> str:
     return "".join(ch for ch in text.strip() if ch.isprintable())
 
 
-# --- SQL ------------------------------------------------------------------------------------
-
-# The contact event columns a call writes, with their types for PostgreSQL's binary COPY;
-# the others take their defaults (statutory and safeguarding false, no content hash).
-EVENT_COLUMNS = (
-    ("occurred_at", "timestamptz"),
-    ("channel", "text"),
-    ("direction", "text"),
-    ("source", "text"),
-    ("source_key", "text"),
-    ("identity_id", "int4"),
-    ("customer_id", "int4"),
-    ("from_value", "text"),
-    ("to_value", "text"),
-    ("restriction_id", "int4"),
-    ("outcome", "text"),
-    ("would_outcome", "text"),
-    ("mode", "text"),
-    ("reasons", "text"),  # JSON text, cast on the way into the json column
-    ("duration_seconds", "int4"),
-    ("created_at", "timestamptz"),
-)
-_NAMES = [name for name, _ in EVENT_COLUMNS]
-_REASONS = _NAMES.index("reasons")
-
-
-def insert_new_events(
-    session: Session, rows: list[tuple[Any, ...]], *, duplicates_likely: bool = True
-) -> dict[str, int]:
-    """Insert the events not recorded yet; source_key -> id for those inserted now.
-
-    ``duplicates_likely`` false lets PostgreSQL try its fast path first (see below).
-    """
-    if not rows:
-        return {}
-    if session.get_bind().dialect.name == "postgresql":
-        if not duplicates_likely:
-            try:
-                with session.begin_nested():  # a savepoint, for a COPY that meets a duplicate
-                    return _copy_new_events(session, rows)
-            except UniqueViolation:
-                pass  # recorded before, or by someone else meanwhile: the careful way
-        return _insert_ignoring_recorded(session, rows)
-    statement = (
-        sqlite_insert(EVENTS).on_conflict_do_nothing().returning(EVENTS.c.id, EVENTS.c.source_key)
-    )
-    values = [
-        {
-            **dict(zip(_NAMES, row, strict=True)),
-            "reasons": json.loads(row[_REASONS]),
-            "statutory": False,
-            "safeguarding": False,
-        }
-        for row in rows
-    ]
-    return {key: event_id for event_id, key in session.execute(statement, values)}
-
-
-# PostgreSQL, the fast path: take ids for the batch from the table's sequence and COPY it
-# straight into contact_events. COPY writes rows in bulk and skips the per-row speculative
-# insertion of INSERT ... ON CONFLICT, which cost most of an import's database time. A call
-# recorded before (a file imported again) or by another process meanwhile makes the COPY
-# fail on the unique constraint: it is rolled back to its savepoint, and the batch goes the
-# careful way below, which skips what is recorded. The caller says when duplicates are
-# likely (the previous batch had some), so a re-imported file does not try COPY each time.
-#
-# Binary COPY sends each value in its type's binary form. timestamp and timestamptz share
-# theirs (microseconds since 2000-01-01), so aware UTC datetimes sent as timestamptz land
-# in the naive-UTC columns as UTCDateTime stores them, with no conversion per row; json's
-# binary form is its text, and varchar's is text's.
-_BINARY_TYPES = [kind for _, kind in EVENT_COLUMNS]
-_COPY_EVENTS = (
-    f"COPY contact_events (id, {', '.join(_NAMES)}, statutory, safeguarding) "
-    "FROM STDIN (FORMAT BINARY)"
-)
-_ID_SEQUENCE = "SELECT pg_get_serial_sequence('contact_events', 'id')"
-# The sequence's name as a parameter: a constant, resolved once. Looked up in the same
-# statement it would be resolved again for every id, at ten times the cost of nextval.
-_NEW_IDS = "SELECT array_agg(nextval(%s::regclass)) FROM generate_series(1, %s)"
-_KEY = _NAMES.index("source_key")
-
-# The careful path: binary COPY into a per-connection temporary table, then one
-# INSERT ... SELECT that skips what is already recorded, whoever recorded it and when.
-_BATCH_TABLE = "ccr_call_batch"
-_CREATE_BATCH_TABLE = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_BATCH_TABLE} ("
-    + ", ".join(f"{name} {kind}" for name, kind in EVENT_COLUMNS)
-    + ") ON COMMIT DELETE ROWS"
-)
-_COPY_BATCH = f"COPY {_BATCH_TABLE} ({', '.join(_NAMES)}) FROM STDIN (FORMAT BINARY)"
-_SELECT_FROM_BATCH = {
-    "occurred_at": "occurred_at AT TIME ZONE 'UTC'",
-    "created_at": "created_at AT TIME ZONE 'UTC'",
-    "reasons": "reasons::json",
-}
-_INSERT_FROM_BATCH = (
-    f"INSERT INTO contact_events ({', '.join(_NAMES)}, statutory, safeguarding) "
-    f"SELECT {', '.join(_SELECT_FROM_BATCH.get(name, name) for name in _NAMES)}, false, false "
-    f"FROM {_BATCH_TABLE} ON CONFLICT DO NOTHING RETURNING id, source_key"
-)
-
-
-def _copy_new_events(session: Session, rows: list[tuple[Any, ...]]) -> dict[str, int]:
-    with session.connection().connection.driver_connection.cursor() as cursor:
-        cursor.execute(_ID_SEQUENCE)
-        (sequence,) = cursor.fetchone() or (None,)
-        cursor.execute(_NEW_IDS, (sequence, len(rows)))
-        (ids,) = cursor.fetchone() or ([],)
-        with cursor.copy(_COPY_EVENTS) as copy:
-            copy.set_types(["int4", *_BINARY_TYPES, "bool", "bool"])
-            for event_id, row in zip(ids, rows, strict=True):
-                copy.write_row((event_id, *row, False, False))
-    return {row[_KEY]: event_id for event_id, row in zip(ids, rows, strict=True)}
-
-
-def _insert_ignoring_recorded(session: Session, rows: list[tuple[Any, ...]]) -> dict[str, int]:
-    with session.connection().connection.driver_connection.cursor() as cursor:
-        cursor.execute(_CREATE_BATCH_TABLE)
-        cursor.execute(f"TRUNCATE {_BATCH_TABLE}")  # a batch stored twice in one transaction
-        with cursor.copy(_COPY_BATCH) as copy:
-            copy.set_types(_BINARY_TYPES)
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(_INSERT_FROM_BATCH)
-        return {key: event_id for event_id, key in cursor.fetchall()}
-
-
-def insert_flags(session: Session, events: list[tuple[int, Decision]], now: dt.datetime) -> None:
+def _flag_rows(events: list[tuple[int, Decision]], now: dt.datetime) -> list[dict[str, Any]]:
     """The flags of newly recorded calls, each naming its restriction (and its mode)."""
-    rows = [
+    return [
         {
             "contact_event_id": event_id,
             "restriction_id": flag.restriction.id,
@@ -480,8 +349,6 @@ def insert_flags(session: Session, events: list[tuple[int, Decision]], now: dt.d
         for event_id, decision in events
         for flag in decision.flags
     ]
-    if rows:
-        session.execute(FLAGS.insert(), rows)
 
 
 # --- earlier calls --------------------------------------------------------------------------
@@ -528,16 +395,9 @@ class CallHistory:
             self._weeks[pair] = _Week()
         first = self._midnight(min(monday for _, monday in missing))
         last = self._midnight(max(monday for _, monday in missing) + 7 * _ONE_DAY)
-        query = select(
-            EVENTS.c.customer_id, EVENTS.c.source, EVENTS.c.source_key, EVENTS.c.occurred_at
-        ).where(
-            EVENTS.c.customer_id.in_(sorted({customer for customer, _ in missing})),
-            EVENTS.c.channel == Channel.PHONE,
-            EVENTS.c.direction == Direction.INBOUND,
-            EVENTS.c.occurred_at >= first,
-            EVENTS.c.occurred_at < last,
-        )
-        for customer, source, key, occurred_at in session.execute(query):
+        customers = {customer for customer, _ in missing}
+        earlier = call_store.inbound_calls_between(session, customers, first, last)
+        for customer, source, key, occurred_at in earlier:
             pair = (customer, self._monday(occurred_at))
             if pair in missing:
                 self._weeks[pair].add(occurred_at, f"{source}{_KEY_SEPARATOR}{key}")

@@ -5,7 +5,7 @@ Deciding happens on the caller's thread. Storing goes through one writer thread 
 commits whatever messages are waiting in a single transaction (group commit): each
 message's file is fsync'd and its rows committed before its sender hears 250, but many
 senders share one commit, which is what makes the gateway fast. On PostgreSQL a batch is
-one statement (gateway.store.intake_statement); elsewhere, a few Core statements.
+one statement; elsewhere, a few Core statements (both in gateway.store.intake_statement).
 """
 
 from __future__ import annotations
@@ -34,23 +34,18 @@ from gateway.mail.message import (
 from gateway.mail.spool import Spool
 from gateway.runtime import Runtime
 from gateway.services.volume import queue_evaluation
-from gateway.store import repository
-from gateway.store.intake_statement import store_batch
+from gateway.store import intake_statement, repository
 from gateway.store.repository import StoredIdentity
 from routing.content import ContentHints, scan_text
 from routing.engine import Contact, Decision
 from routing.enums import AlertStatus, Channel, DeliveryStatus, Direction, Outcome
 from routing.fingerprint import ContentFacts, read_content
 from routing.identity import NormalisedIdentity, normalise_email
-from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
+from routing.models import utcnow
 
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 200
-MESSAGES = MailMessage.__table__
-DELIVERIES = MailDelivery.__table__
-EVENTS = ContactEvent.__table__
-ALERTS = Alert.__table__
 NO_CONTENT = ContentFacts(fingerprint=None, statutory=False)
 
 
@@ -325,15 +320,13 @@ def _insert_messages(
     of messages a second its bookkeeping would cost more than the database does.
     """
     conn = session.connection()
-    returning = MESSAGES.insert().returning(MESSAGES.c.id, sort_by_parameter_order=True)
-    message_ids = list(conn.execute(returning, [_message_row(p) for p in batch]).scalars())
+    message_ids = intake_statement.insert_messages(conn, [_message_row(p) for p in batch])
     deliveries = [
         _delivery_row(message_id, route, p.received_at)
         for p, message_id in zip(batch, message_ids, strict=True)
         for route in _routes(p.decisions, p.envelope_from)
     ]
-    if deliveries:
-        conn.execute(DELIVERIES.insert(), deliveries)
+    intake_statement.insert_deliveries(conn, deliveries)
     _insert_contacts(session, batch, identities)
     return message_ids
 
@@ -358,7 +351,9 @@ def _insert_in_one_statement(session: Session, batch: list[Prepared]) -> list[in
             events.append({**event, "person": p.person.value if p.person else None})
     if not deliveries or not events:
         raise _NotForOneStatement  # never so today: every stored message has both
-    stored = store_batch(session.connection(), messages, deliveries, events, utcnow())
+    stored = intake_statement.store_batch(
+        session.connection(), messages, deliveries, events, utcnow()
+    )
     if {e["person"] for e in events if e["person"]} - stored.linked_senders:
         # Its row is not visible to the statement's snapshot: roll back, and the general
         # path (which looks again after inserting) links it.
@@ -393,10 +388,8 @@ def _insert_contacts(
                 alerts.append(_safeguarding_alert_row(event, decision, identity, p.queue_id))
     conn = session.connection()
     if events:
-        returning = EVENTS.insert().returning(EVENTS.c.id, sort_by_parameter_order=True)
-        _remember_event_ids(batch, list(conn.execute(returning, events).scalars()))
-    if alerts:
-        conn.execute(ALERTS.insert(), alerts)
+        _remember_event_ids(batch, intake_statement.insert_contact_events(conn, events))
+    intake_statement.insert_alerts(conn, alerts)
 
 
 def _read_content(data: bytes) -> ContentFacts:

@@ -1,4 +1,5 @@
-"""Intake's batch in one PostgreSQL statement: identities, messages, deliveries, contacts.
+"""Intake's statements: a batch in one PostgreSQL statement (identities, messages,
+deliveries, contacts), or, on the general path, a few Core statements.
 
 Intake stores every batch of messages in one transaction. Sent as separate statements
 (look up the senders' identities, insert the missing ones, insert messages, deliveries and
@@ -25,11 +26,12 @@ from sqlalchemy import Connection, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 
 from routing.enums import IdentityKind
-from routing.models import ContactEvent, MailDelivery, MailMessage
+from routing.models import Alert, ContactEvent, MailDelivery, MailMessage
 
 MESSAGES = MailMessage.__table__
 DELIVERIES = MailDelivery.__table__
 EVENTS = ContactEvent.__table__
+ALERTS = Alert.__table__
 
 # Event columns filled from the sender's identity, which the statement itself finds or makes.
 _FROM_PERSON = {
@@ -169,3 +171,30 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         raise ValueError("naive datetime given for a UTC column")
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+# --- the general path --------------------------------------------------------------------------
+
+
+def insert_messages(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert message rows; their new ids, in the rows' order."""
+    returning = MESSAGES.insert().returning(MESSAGES.c.id, sort_by_parameter_order=True)
+    return list(conn.execute(returning, rows).scalars())
+
+
+def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert delivery rows (each naming its message by id); nothing when there are none."""
+    if rows:
+        conn.execute(DELIVERIES.insert(), rows)
+
+
+def insert_contact_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert contact event rows; their new ids, in the rows' order."""
+    returning = EVENTS.insert().returning(EVENTS.c.id, sort_by_parameter_order=True)
+    return list(conn.execute(returning, rows).scalars())
+
+
+def insert_alerts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert alert rows; nothing when there are none."""
+    if rows:
+        conn.execute(ALERTS.insert(), rows)

@@ -40,10 +40,10 @@ from gateway.calls import (
     uploads_dir,
 )
 from gateway.calls.drop import PROCESSED, process_drop_folder
-from gateway.calls.recorder import insert_new_events
 from gateway.jobs.queue import InProcessQueue
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.store.calls import insert_new_events
 from routing.enums import (
     CallImportStatus,
     Direction,
@@ -767,7 +767,7 @@ def test_a_call_recorded_by_another_import_meanwhile_is_skipped_not_failed(
     reasons = '[{"rule": "restricted_sender", "reason": "No restriction applies."}]'
 
     def row(key: str) -> tuple[object, ...]:
-        """A contact event in recorder.EVENT_COLUMNS order."""
+        """A contact event in gateway.store.calls.EVENT_COLUMNS order."""
         return (
             *(now, "phone", "inbound", "call_log", key),
             *(None, None, "+441632960555", "+441632960100", None),

@@ -20,7 +20,12 @@ from aiosmtpd.controller import Controller
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mail.delivery import PermanentFailure, SmtpTransport, TemporaryFailure, _dot_stuffed
+from gateway.mail.transports import (
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    _dot_stuffed,
+)
 from tests.integration.smtp_helpers import DOWNSTREAM_HOSTNAME, LOOPBACK, free_port
 
 MESSAGE = b"From: jo@example.org\r\nSubject: bins\r\n\r\n.a line starting with a dot\r\nend\r\n"

@@ -366,7 +366,8 @@ def test_every_message_is_a_contact_event_per_recipient_with_its_reasons(
 
 
 def test_a_long_list_of_original_recipients_is_folded_into_short_lines(gateway_rt) -> None:
-    from gateway.mail.delivery import ClaimedCopy, routing_headers
+    from gateway.mail.headers import routing_headers
+    from gateway.store.deliveries import ClaimedCopy
 
     officers = [f"officer.number{n}@council.example.org" for n in range(30)]
     copy = ClaimedCopy(1, SPOC, "redirect", "CCR-1", officers, [], None, "q1", CUSTOMER, None)
@@ -382,7 +383,7 @@ def test_a_long_list_of_original_recipients_is_folded_into_short_lines(gateway_r
 def test_maildir_copies_are_named_by_queue_id_so_a_new_database_cannot_skip_one(
     gateway_rt, tmp_path: Path
 ) -> None:
-    from gateway.mail.delivery import MaildirTransport
+    from gateway.mail.transports import MaildirTransport
 
     send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING))
     [stored] = delivered(gateway_rt, HOUSING)
