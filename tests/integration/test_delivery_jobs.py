@@ -142,7 +142,11 @@ def test_a_copy_that_cannot_be_sent_is_a_dead_letter_and_the_others_arrive(
         with rt.uow() as session:
             first = session.scalar(select(MailDelivery.id).order_by(MailDelivery.id).limit(1))
             # A damaged row: a refusal notice to an address no header may carry.
-            damaged = {"decision": "reject", "target": "jo@example.org\r\nBcc: all@example.org"}
+            damaged = {
+                "decision": "reject",
+                "notice": "Your contact is managed; please email spoc@council.example.org.",
+                "target": "jo@example.org\r\nBcc: all@example.org",
+            }
             session.execute(update(MailDelivery).where(MailDelivery.id == first).values(damaged))
         gate.set()
         assert rt.jobs.join(timeout=30)  # type: ignore[attr-defined]
