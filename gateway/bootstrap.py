@@ -22,6 +22,7 @@ from gateway.mail.delivery import sweep_due_deliveries
 from gateway.mail.transports import close_transports
 from gateway.runtime import Runtime, set_current
 from gateway.services.maintenance import run_maintenance
+from gateway.services.volume import queue_evaluation
 from gateway.settings import Settings, load_settings
 from gateway.store.db import make_engine, make_session_factory
 from gateway.store.register_cache import RegisterCache
@@ -57,6 +58,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         secret=installation_secret(settings),
     )
     rt.closers.append(lambda: close_transports(settings.downstream))
+    rt.contacts_recorded = lambda event_ids: queue_evaluation(rt, event_ids)
     if isinstance(rt.jobs, InProcessQueue):
         rt.jobs.owner = rt
     set_current(rt)

@@ -4,7 +4,7 @@ locator a job uses to find the one it runs under. `gateway.bootstrap` builds it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -33,6 +33,11 @@ class Runtime:
     # What the composition root adds for the runtime to close last (the delivery
     # transports), so that nothing here imports the edges that use it.
     closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    # What follows recording contacts (contact volume's evaluation), wired by the
+    # composition root so that the edges recording contacts need not import the use case.
+    contacts_recorded: Callable[[Sequence[int]], None] = field(
+        default=lambda _event_ids: None, repr=False
+    )
 
     @contextmanager
     def uow(self) -> Iterator[Session]:

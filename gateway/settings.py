@@ -73,6 +73,15 @@ def _mailbox(value: str) -> str:
     return value.lower()
 
 
+def _public_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"expected the web UI's address, such as https://ccr.example.org, got {value!r}"
+        )
+    return value.rstrip("/")
+
+
 def _folder(value: str | None) -> str | None:
     if value is None:
         return None
@@ -164,6 +173,10 @@ class Settings(BaseModel):
 
     records_mailbox: Mailbox = "records@council.example.org"
     ig_mailbox: Mailbox = "information.governance@council.example.org"
+    # Told at once of every safeguarding concern (a notice with a link, never the words).
+    safeguarding_mailbox: Mailbox = "safeguarding@council.example.org"
+    # Where staff reach the web UI: the links in notices the gateway sends start with it.
+    public_url: Annotated[str, AfterValidator(_public_url)] = "http://127.0.0.1:8025"
     exempt_mailboxes: MailboxList = Field(default_factory=list)
     installation_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")] = (
         "ccr-gateway"

@@ -31,9 +31,9 @@ from gateway.mail.message import (
     signed_message_id,
     text_to_screen,
 )
+from gateway.mail.notices import alert_link, send_notice
 from gateway.mail.spool import Spool
 from gateway.runtime import Runtime
-from gateway.services.volume import queue_evaluation
 from gateway.store import intake_statement, repository
 from gateway.store.repository import StoredIdentity
 from routing.content import ContentHints, scan_text
@@ -72,6 +72,8 @@ class Prepared:
     # events stored for the message (evaluated once its sender has had the reply).
     content: ContentFacts = NO_CONTENT
     event_ids: list[int] = field(default_factory=list)
+    # Safeguarding alerts raised for the message: the safeguarding mailbox is told of each.
+    alert_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -247,10 +249,27 @@ class _GroupCommitWriter:
         # Queued before the 250s, so a sender's 250 means its delivery is on its way; the
         # queue's timeouts bound the wait, and the sweep covers a failed enqueue.
         self._queue_delivery(message_ids)
-        queue_evaluation(self._rt, [i for p, _ in batch for i in p.event_ids])
+        self._rt.contacts_recorded([i for p, _ in batch for i in p.event_ids])
         for (_, future), result in zip(batch, results, strict=True):
             future.set_result(result)
+        for prepared, _ in batch:
+            self._tell_safeguarding(prepared)
         return message_ids
+
+    def _tell_safeguarding(self, prepared: Prepared) -> None:
+        """The safeguarding mailbox hears of each concern at once: when, where the message
+        went and a link to the alert; never the sender or the words."""
+        for alert_id in prepared.alert_ids:
+            try:
+                send_notice(
+                    self._rt,
+                    self._rt.settings.safeguarding_mailbox,
+                    "Safeguarding concern: a person must read an email now",
+                    safeguarding_notice_text(self._rt, alert_id, prepared),
+                    flags=["safeguarding"],
+                )
+            except Exception as exc:  # the alert stands, with its banner; say what failed
+                log.error("could not send a safeguarding notice (%s)", _kind(exc))
 
     def _forget_file(self, queue_id: str) -> None:
         with contextlib.suppress(OSError):
@@ -377,19 +396,26 @@ def _insert_contacts(
     session: Session, batch: list[Prepared], identities: dict[str, StoredIdentity]
 ) -> None:
     events: list[dict[str, Any]] = []
-    alerts: list[dict[str, Any]] = []
+    alerts: list[tuple[Prepared, dict[str, Any]]] = []
     for p in batch:
         identity = identities.get(p.person.value) if p.person and p.person.value else None
         for to, decision in p.decisions:
             event = _contact_event_row(p.queue_id, to, decision, p.received_at, identity)
             _add_content(event, p.content)
             events.append(event)
-            if decision.safeguarding:
-                alerts.append(_safeguarding_alert_row(event, decision, identity, p.queue_id))
+            if decision.safeguarding and not alerts_for(p, alerts):
+                alerts.append((p, _safeguarding_alert_row(event, decision, identity, p)))
     conn = session.connection()
     if events:
         _remember_event_ids(batch, intake_statement.insert_contact_events(conn, events))
-    intake_statement.insert_alerts(conn, alerts)
+    alert_ids = intake_statement.insert_alerts(conn, [row for _, row in alerts])
+    for (p, _), alert_id in zip(alerts, alert_ids, strict=True):
+        p.alert_ids.append(alert_id)
+
+
+def alerts_for(p: Prepared, alerts: list[tuple[Prepared, dict[str, Any]]]) -> bool:
+    # One alert per message, however many of its recipients it was addressed to.
+    return any(prepared is p for prepared, _ in alerts)
 
 
 def _read_content(data: bytes) -> ContentFacts:
@@ -505,9 +531,10 @@ def _contact_event_row(
 
 
 def _safeguarding_alert_row(
-    event: dict[str, Any], decision: Decision, identity: StoredIdentity | None, queue_id: str
+    event: dict[str, Any], decision: Decision, identity: StoredIdentity | None, p: Prepared
 ) -> dict[str, Any]:
     reference = decision.restriction.reference if decision.restriction else "no restriction"
+    why = next((hit.reason for hit in decision.reasons if hit.rule == "safeguarding"), "")
     return {
         "rule": "safeguarding",
         "urgent": True,
@@ -516,6 +543,24 @@ def _safeguarding_alert_row(
         "identity_id": identity.id if identity else None,
         "summary": f"Email ({reference}) contains wording about harm to self or others: "
         "a person must read it now.",
-        "evidence": {"queue_id": queue_id, "recipient": event["to_value"]},
+        # Where the message went, so whoever acts can open it at once.
+        "evidence": {
+            "queue_id": p.queue_id,
+            "recipients": [to for to, _ in p.decisions],
+            "delivered_to": sorted({t for _, d in p.decisions for t in d.deliver_to}),
+            "why": why,
+        },
         "opened_at": event["occurred_at"],
     }
+
+
+def safeguarding_notice_text(rt: Runtime, alert_id: int, prepared: Prepared) -> str:
+    received = prepared.received_at.astimezone(rt.timezone).strftime("%d %B %Y at %H:%M")
+    went_to = sorted({t for _, d in prepared.decisions for t in d.deliver_to})
+    return (
+        f"An email received on {received} contains wording about harm to the sender or "
+        "to others. A person must read it now and decide whether to refer it.\n\n"
+        f"It was delivered to: {', '.join(went_to) or 'nobody (see the alert)'}.\n\n"
+        f"Open the alert to record what was done: {alert_link(rt, alert_id)}\n\n"
+        "This notice leaves out who wrote and what they wrote: both are in the alert.\n"
+    )

@@ -223,3 +223,41 @@ def _delivered_now() -> dict[str, Any]:
         "attempts": DELIVERIES.c.attempts + 1,
         "last_error": None,
     }
+
+
+# --- messages the gateway writes itself ---------------------------------------------------
+
+
+def insert_notice(
+    session: Session, queue_id: str, size: int, message_id: str, target: str, flags: list[str]
+) -> int:
+    """Record a notice the gateway wrote (already in the spool) as a message with one copy
+    to deliver; returns the message's id."""
+    conn = session.connection()
+    now = utcnow()
+    stored = conn.scalar(
+        MESSAGES.insert()
+        .values(
+            queue_id=queue_id,
+            received_at=now,
+            envelope_from="",
+            size=size,
+            header_message_id=message_id,
+            spool_removed=False,
+        )
+        .returning(MESSAGES.c.id)
+    )
+    conn.execute(
+        DELIVERIES.insert().values(
+            message_id=stored,
+            target=target,
+            original_recipients=[target],
+            decision="deliver",
+            flags=flags,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return stored

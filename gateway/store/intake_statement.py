@@ -194,7 +194,6 @@ def insert_contact_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> l
     return list(conn.execute(returning, rows).scalars())
 
 
-def insert_alerts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert alert rows; nothing when there are none."""
-    if rows:
-        conn.execute(ALERTS.insert(), rows)
+def insert_alerts(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert alert rows (one statement each: they are rare); returns their ids."""
+    return [conn.scalar(ALERTS.insert().values(row).returning(ALERTS.c.id)) for row in rows]

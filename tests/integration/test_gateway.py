@@ -315,6 +315,36 @@ def test_safeguarding_wording_raises_an_urgent_alert(gateway_rt, restrict) -> No
     assert alert.urgent and alert.rule == "safeguarding"
 
 
+def test_the_safeguarding_mailbox_is_told_at_once_with_a_link_and_never_the_words(
+    settings: Settings, tmp_path: Path, make_staff: Callable[[str, Role], Actor]
+) -> None:
+    words = "I can't go on, I am going to kill myself tonight."
+    with (
+        RecordingDownstream().start() as downstream,
+        running_gateway(settings, tmp_path, f"smtp://127.0.0.1:{downstream.port}") as rt,
+    ):
+        manager = make_staff("manager@council.example.org", Role.MANAGER)
+        approver = make_staff("approver@council.example.org", Role.APPROVER)
+        customer = [(CUSTOMER, IdentityKind.EMAIL)]
+        impose_restriction(rt, manager, approver, customer, email_measure=EmailMeasure.FILE)
+        data = raw_message(CUSTOMER, HOUSING, subject="Help", body=words + "\r\n")
+        assert send(rt, CUSTOMER, [HOUSING], data)[0] == 250
+        to_safeguarding = rt.settings.safeguarding_mailbox
+        assert wait_until(
+            lambda: any(m.rcpt_tos == (to_safeguarding,) for m in downstream.received), 30
+        )
+        [notice] = [m for m in downstream.received if m.rcpt_tos == (to_safeguarding,)]
+        with rt.uow() as session:
+            [alert] = session.scalars(select(Alert)).all()
+    text = notice.data.decode()
+    assert notice.headers["Subject"].startswith("Safeguarding concern")
+    assert f"{rt.settings.public_url}/alerts/{alert.id}" in text
+    assert RECORDS in text  # where the message went
+    assert "kill myself" not in text and CUSTOMER not in text
+    assert alert.evidence["delivered_to"] == [RECORDS]
+    assert alert.evidence["recipients"] == [HOUSING]
+
+
 def test_a_header_identity_is_enough_when_the_envelope_sender_differs(gateway_rt, restrict) -> None:
     restrict(email_measure=EmailMeasure.REDIRECT)
     data = raw_message(f"Jo <{CUSTOMER}>", HOUSING)
