@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 
 from admin_ui.access import public
 from gateway.runtime import Runtime
 from gateway.store import repository
+from gateway.store.db import ping_database
 
 bp = Blueprint("health", __name__)
 STALE_AFTER_REFRESHES = 10
@@ -30,8 +30,7 @@ def healthz() -> ResponseReturnValue:
     """200 when the database answers and the register is fresh; 503 otherwise."""
     rt = _rt()
     try:
-        with rt.session_factory() as session:
-            session.execute(text("SELECT 1"))
+        ping_database(rt.session_factory)
         rt.register.snapshot()
     except Exception:
         return jsonify(status="unavailable", database="unreachable"), 503

@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services.accounts import token_digest
+from gateway.store.accounts import record_token_use, token_check
 from gateway.store.db import unit_of_work
-from routing.models import ApiToken, utcnow
+from routing.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +97,7 @@ class TokenVerifier:
 
     def _load(self, digest: str, now: float, previous: _Entry | None) -> _Entry | None:
         with self._session_factory() as session:
-            row = session.execute(
-                select(
-                    ApiToken.id,
-                    ApiToken.name,
-                    ApiToken.scopes,
-                    ApiToken.revoked_at,
-                    ApiToken.last_used_at,
-                ).where(ApiToken.token_hash == digest)
-            ).one_or_none()
+            row = token_check(session, digest)
         if row is None or row.revoked_at is not None:
             self._entries.pop(digest, None)
             return None
@@ -133,11 +125,7 @@ class TokenVerifier:
         try:
             entry.touched_at = now
             with unit_of_work(self._session_factory) as session:
-                session.execute(
-                    update(ApiToken)
-                    .where(ApiToken.id == entry.holder.id)
-                    .values(last_used_at=utcnow())
-                )
+                record_token_use(session, entry.holder.id, utcnow())
         except Exception as exc:  # never fail a request over the last-used date
             log.warning("could not record a token's last use: %s", type(exc).__name__)
         finally:

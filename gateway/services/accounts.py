@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.store import accounts as account_store
 from routing.enums import Role
 from routing.identity import normalise_email
 from routing.models import ApiToken, AuditEntry, StaffUser
@@ -50,8 +50,7 @@ def password_problem(password: str) -> str | None:
 def end_sessions(user: StaffUser) -> None:
     """End every session of the account: each carries the generation it began in, and the
     web UI refuses one whose generation is no longer the account's."""
-    # Done in SQL (generation + 1), so two changes at once both count, on SQLite too.
-    user.session_generation = StaffUser.session_generation + 1
+    account_store.bump_session_generation(user)
 
 
 def generate_password() -> str:
@@ -77,7 +76,7 @@ def add_user(
     address = normalise_email(email)
     if not address.ok:
         raise AccountError(f"{email!r} is not an email address")
-    if session.scalar(select(StaffUser.id).where(StaffUser.email == address.value)):
+    if account_store.staff_id_by_email(session, address.value):
         raise AccountError(f"a staff account for {address.value} already exists")
     problem = password_problem(password)
     if problem:
@@ -119,7 +118,7 @@ def add_token(
         )
     if not scopes:
         raise AccountError("a token needs at least one --scope")
-    if session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
+    if account_store.token_id_by_name(session, name):
         raise AccountError(f"a token named {name!r} already exists")
     token = "ccr_" + secrets.token_urlsafe(32)
     record = ApiToken(
@@ -142,13 +141,13 @@ def add_token(
 
 def token_by_secret(session: Session, token: str) -> ApiToken | None:
     """The live token matching a presented bearer secret, or None."""
-    record = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    record = account_store.token_by_hash(session, token_digest(token))
     return record if record and record.revoked_at is None else None
 
 
 def revoke_token(session: Session, *, name: str, actor: str, now: dt.datetime) -> ApiToken:
     """Revoke a token by name; it stops working everywhere within the API's cache lifetime."""
-    record = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    record = account_store.token_by_name(session, name)
     if record is None:
         raise AccountError(f"no token named {name!r}")
     if record.revoked_at is not None:
@@ -220,7 +219,7 @@ class AccountSummary:
 def staff_accounts(session: Session, *, now: dt.datetime) -> list[AccountSummary]:
     """Every staff account, by email, with whether it can sign in now."""
     summaries = []
-    for user in session.scalars(select(StaffUser).order_by(StaffUser.email)):
+    for user in account_store.all_staff_by_email(session):
         if not user.active:
             state = "deactivated"
         elif user.locked_until is not None and _aware(user.locked_until) > now:
@@ -241,9 +240,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 def account_id_by_email(session: Session, email: str) -> int:
     """The id of the staff account with this email (in any case); AccountError if none."""
     address = normalise_email(email)
-    user_id = session.scalar(
-        select(StaffUser.id).where(StaffUser.email == (address.value or email.strip().lower()))
-    )
+    user_id = account_store.staff_id_by_email(session, address.value or email.strip().lower())
     if user_id is None:
         raise AccountError(f"no staff account for {email!r}")
     return user_id

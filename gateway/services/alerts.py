@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.services import register_service
+from gateway.store import alerts as alert_store
 from gateway.store import repository
 from routing import alerts as steps
 from routing.alerts import AlertRefused
@@ -54,13 +54,6 @@ def staff_actor(session: Session, email: str) -> Actor:
 def live_alerts(session: Session, *, include_acknowledged: bool = True) -> list[AlertLine]:
     """Open (and acknowledged) alerts, urgent first, then oldest first."""
     statuses = steps.LIVE if include_acknowledged else frozenset({AlertStatus.OPEN})
-    query = (
-        select(Alert, Customer.customer_ref, Identity.kind)
-        .outerjoin(Customer, Customer.id == Alert.customer_id)
-        .outerjoin(Identity, Identity.id == Alert.identity_id)
-        .where(Alert.status.in_(statuses))
-        .order_by(Alert.urgent.desc(), Alert.opened_at, Alert.id)
-    )
     return [
         AlertLine(
             alert.id,
@@ -71,7 +64,7 @@ def live_alerts(session: Session, *, include_acknowledged: bool = True) -> list[
             person_label(alert, customer_ref, kind),
             alert.summary,
         )
-        for alert, customer_ref, kind in session.execute(query)
+        for alert, customer_ref, kind in alert_store.alerts_with_people(session, statuses)
     ]
 
 
@@ -231,7 +224,7 @@ def _rule_title(alert: Alert) -> str:
 
 
 def _load(session: Session, alert_id: int) -> Alert:
-    alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
+    alert = alert_store.alert_for_update(session, alert_id)
     if alert is None:
         raise AlertRefused(f"no alert with id {alert_id}")
     return alert

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.services import accounts, register_service
+from gateway.store import repository
 from routing.enums import Category, EmailMeasure, IdentityKind, Mode, PhoneMeasure, Role, Stage
 from routing.lifecycle import Actor
 from routing.models import Customer, Service, ServiceAddress
@@ -116,7 +116,7 @@ def load_demo(rt: Runtime, *, now: dt.datetime, only_if_empty: bool = True) -> D
     """Load demo staff, services, customers and restrictions; nothing if data already exists."""
     loaded = DemoLoaded()
     with rt.uow() as session:
-        if only_if_empty and session.scalar(select(func.count(Customer.id))):
+        if only_if_empty and repository.customer_count(session):
             return loaded
         staff = _add_staff(session, now, loaded)
         _add_services(session)

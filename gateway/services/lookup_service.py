@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine
 
 from gateway.runtime import Runtime
+from gateway.store.audit import write_audit_rows
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
 from routing.lookup import LookupAnswer, look_up
-from routing.models import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def restrictions_seen_row(
 def _writer_for(engine: Engine) -> AuditWrite:
     def write(row: AuditRow) -> None:
         with engine.begin() as connection:
-            connection.execute(insert(AuditEntry), [row])
+            write_audit_rows(connection, [row])
 
     return write
 
@@ -171,7 +171,7 @@ class GroupCommitAudit:
             if self._connection is None:
                 self._connection = self._engine.connect()
             with self._connection.begin():
-                self._connection.execute(insert(AuditEntry), [row for row, _ in batch])
+                write_audit_rows(self._connection, [row for row, _ in batch])
         except Exception as exc:
             # Each waiting lookup answers 503: a restriction is not shown unaudited.
             log.warning("lookup audit entries not written: %s", type(exc).__name__)

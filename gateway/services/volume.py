@@ -28,53 +28,24 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    DateTime,
-    String,
-    and_,
-    bindparam,
-    case,
-    delete,
-    event,
-    func,
-    insert,
-    or_,
-    select,
-    type_coerce,
-    union_all,
-    update,
-)
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from gateway.jobs.queue import mergeable
 from gateway.runtime import Runtime, runtime
+from gateway.store import volume as volume_store
+from gateway.store.audit import write_audit_rows
 from routing import alerts as alert_steps
 from routing import volume as counting
-from routing.enums import AlertStatus, Channel, Direction
-from routing.models import (
-    Alert,
-    AuditEntry,
-    ContactEvent,
-    Identity,
-    Service,
-    ServiceAddress,
-    utcnow,
-)
+from routing.enums import AlertStatus, Channel
+from routing.models import utcnow
 from routing.volume import Finding, Focus, RuleSet, VolumeEvent, parse_person_key, person_key
 
 log = logging.getLogger(__name__)
 
-EVENTS = ContactEvent.__table__
-ALERTS = Alert.__table__
-AUDIT = AuditEntry.__table__
-IDENTITIES = Identity.__table__
 PEOPLE_PER_QUERY = 200  # people whose contacts are read in one query
 SERVICE_MAP_SECONDS = 60.0  # how long a process keeps the service addresses it read
-LIVE_STATUSES = [s.value for s in alert_steps.LIVE]
-CLOSING_STATUSES = [AlertStatus.DISMISSED.value, AlertStatus.ESCALATED.value]
 SYSTEM = "system"
 
 
@@ -179,7 +150,7 @@ def rescan(
     start = now - dt.timedelta(days=report.days)
     with rt.uow() as session:
         evaluator = _Evaluator(session, rt, now, source="rescan")
-        report.removed = _remove_open_alerts(evaluator.conn)
+        report.removed = volume_store.remove_open_alerts(evaluator.conn)
         focus = Focus.between(start, now)
         since = start - evaluator.rules.lookback
         states = _alert_states(evaluator.conn, None, since)
@@ -190,15 +161,8 @@ def rescan(
         evaluator.finish()
         report.opened, report.refreshed = len(evaluator.opened), evaluator.refreshed
         report.seconds = time.perf_counter() - started
-        evaluator.conn.execute(insert(AUDIT), [_rescan_audit(actor, now, report)])
+        write_audit_rows(evaluator.conn, [_rescan_audit(actor, now, report)])
     return report
-
-
-def _remove_open_alerts(conn: Connection) -> int:
-    result = conn.execute(
-        delete(ALERTS).where(ALERTS.c.person_key.is_not(None), ALERTS.c.status == AlertStatus.OPEN)
-    )
-    return result.rowcount or 0
 
 
 def _rescan_audit(actor: str, now: dt.datetime, report: RescanReport) -> dict[str, Any]:
@@ -224,10 +188,9 @@ def _contacts_by_person(
 ) -> Iterator[tuple[str, list[VolumeEvent]]]:
     """Every counted contact in (since, until], grouped by person, each group in time order,
     streamed from the database (a year can hold millions)."""
-    params = {"lo": since, "hi": until}
     current: str | None = None
     events: list[VolumeEvent] = []
-    for row in evaluator.conn.execute(_EVERYONE.execution_options(yield_per=20_000), params):
+    for row in volume_store.everyones_contacts(evaluator.conn, since, until):
         person = person_key(row.owner, row.identity_id)
         if person != current:
             if current is not None:
@@ -256,8 +219,8 @@ _NO_SERVICES: frozenset[str] = frozenset()
 class _Evaluator:
     """Evaluates people's contacts against the rules and records the findings as alerts.
 
-    Works on the session's connection with Core statements built once (below): evaluating
-    a contact must cost a few indexed queries, not ORM bookkeeping.
+    Works on the session's connection with the Core statements of store.volume (built
+    once): evaluating a contact must cost a few indexed queries, not ORM bookkeeping.
     """
 
     def __init__(self, session: Session, rt: Runtime, now: dt.datetime, *, source: str) -> None:
@@ -299,11 +262,11 @@ class _Evaluator:
     def finish(self) -> None:
         """Write the audit entries of the alerts opened."""
         if self._audits:
-            self.conn.execute(insert(AUDIT), self._audits)
+            write_audit_rows(self.conn, self._audits)
             self._audits = []
 
     def volume_event(self, row: Any) -> VolumeEvent:
-        """A row of the queries below (see _ROW) as routing.volume counts it."""
+        """A contact row of store.volume (see its _ROW) as routing.volume counts it."""
         event_id, occurred_at, channel, target, seconds, content_hash, _, _ = row
         services = self.services.get(target, _NO_SERVICES) if self.services else _NO_SERVICES
         return VolumeEvent(
@@ -372,48 +335,25 @@ class _Evaluator:
             "closed_at": None,
             "closed_reason": None,
         }
-        alert_id = self.conn.execute(_insert_unless_live(self.conn), row).scalar()
+        alert_id = volume_store.open_alert_unless_live(self.conn, row)
         if alert_id is None:
             return  # another worker opened it a moment ago
         self.opened.append(alert_id)
         self._audits.append(_opened_audit(alert_id, row, finding, self.source, self.now))
 
     def _refresh(self, alert_id: int, finding: Finding) -> None:
-        self.conn.execute(
-            update(ALERTS)
-            .where(ALERTS.c.id == alert_id)
-            .values(
-                summary=finding.summary(self.zone),
-                evidence=finding.evidence(self.zone),
-                value=finding.shown_value,
-            )
+        volume_store.refresh_alert(
+            self.conn,
+            alert_id,
+            summary=finding.summary(self.zone),
+            evidence=finding.evidence(self.zone),
+            value=finding.shown_value,
         )
         self.refreshed += 1
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC)
-
-
-_LIVE_INDEX = next(i for i in ALERTS.indexes if i.name == "uq_alerts_live_person_rule")
-_INSERTS: dict[str, Any] = {}
-
-
-def _insert_unless_live(conn: Connection) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING against the one-live-alert-per-person-and-rule index."""
-    dialect = conn.dialect.name
-    if dialect not in _INSERTS:
-        insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        _INSERTS[dialect] = (
-            insert_for(ALERTS)
-            .on_conflict_do_nothing(
-                index_elements=["person_key", "rule"],
-                # SQLite matches the conflict target only against the index's own WHERE.
-                index_where=_LIVE_INDEX.dialect_options[dialect]["where"],
-            )
-            .returning(ALERTS.c.id)
-        )
-    return _INSERTS[dialect]
 
 
 def _opened_audit(
@@ -438,98 +378,16 @@ def _opened_audit(
     }
 
 
-# --- queries (built once: evaluating one contact should not rebuild them) --------------------
-
-# Whom a contact counts for now (see the module docstring).
-_OWNER = func.coalesce(IDENTITIES.c.customer_id, EVENTS.c.customer_id)
-_FROM = EVENTS.outerjoin(IDENTITIES, IDENTITIES.c.id == EVENTS.c.identity_id)
-_COUNTED = and_(EVENTS.c.direction == Direction.INBOUND, EVENTS.c.statutory.is_(False))
-_IN_SPAN = and_(EVENTS.c.occurred_at > bindparam("lo"), EVENTS.c.occurred_at <= bindparam("hi"))
-# Plain types: no per-row conversion (a rescan reads millions of rows); see volume_event.
-_ROW = (
-    EVENTS.c.id,
-    type_coerce(EVENTS.c.occurred_at, DateTime()).label("occurred_at"),
-    type_coerce(EVENTS.c.channel, String()).label("channel"),
-    EVENTS.c.to_value,
-    EVENTS.c.duration_seconds,
-    EVENTS.c.content_hash,
-    EVENTS.c.identity_id,
-    _OWNER.label("owner"),
-)
-
-_MOMENTS = (
-    select(type_coerce(EVENTS.c.occurred_at, DateTime()), EVENTS.c.identity_id, _OWNER)
-    .select_from(_FROM)
-    .where(EVENTS.c.id.in_(bindparam("ids", expanding=True)), _COUNTED)
-)
-
-# A person's contacts: recorded against the customer by an identity linked to no customer
-# now, or by an identity linked to the customer now, or by the lone identity. Each part is
-# its own indexed range scan. The first part leaves out what the second finds, so a busy
-# customer's contacts cross the wire once; `_contacts_of` still counts any contact once.
-_LINKED = IDENTITIES.alias("linked")
-_CONTACTS = union_all(
-    select(*_ROW)
-    .select_from(_FROM)
-    .where(
-        _COUNTED,
-        _IN_SPAN,
-        EVENTS.c.customer_id.in_(bindparam("customers", expanding=True)),
-        IDENTITIES.c.customer_id.is_(None),
-    ),
-    select(*_ROW)
-    .select_from(_FROM)
-    .where(
-        _COUNTED,
-        _IN_SPAN,
-        EVENTS.c.identity_id.in_(
-            select(_LINKED.c.id).where(
-                _LINKED.c.customer_id.in_(bindparam("linked_to", expanding=True))
-            )
-        ),
-    ),
-    select(*_ROW)
-    .select_from(_FROM)
-    .where(_COUNTED, _IN_SPAN, EVENTS.c.identity_id.in_(bindparam("identities", expanding=True))),
-)
-
-# Everyone's, grouped by person (customers positive, lone identities negative) for a rescan.
-_EVERYONE = (
-    select(*_ROW)
-    .select_from(_FROM)
-    .where(
-        _COUNTED,
-        _IN_SPAN,
-        or_(EVENTS.c.identity_id.is_not(None), EVENTS.c.customer_id.is_not(None)),
-    )
-    .order_by(
-        case((_OWNER.is_not(None), _OWNER), else_=-EVENTS.c.identity_id),
-        EVENTS.c.occurred_at,
-        EVENTS.c.id,
-    )
-)
-
-_STATES = select(
-    ALERTS.c.id, ALERTS.c.person_key, ALERTS.c.rule, ALERTS.c.status, ALERTS.c.closed_at,
-    ALERTS.c.value,
-).where(
-    ALERTS.c.person_key.is_not(None),
-    or_(
-        ALERTS.c.status.in_(LIVE_STATUSES),
-        and_(ALERTS.c.status.in_(CLOSING_STATUSES), ALERTS.c.closed_at > bindparam("since")),
-    ),
-)  # fmt: skip
-_STATES_OF = _STATES.where(ALERTS.c.person_key.in_(bindparam("people", expanding=True)))
+# --- reading through store.volume ----------------------------------------------------------
 
 
 def _moments_by_person(conn: Connection, event_ids: Sequence[int]) -> dict[str, set[dt.datetime]]:
     """person key -> the times of those events that count toward a rule."""
     moments: dict[str, set[dt.datetime]] = defaultdict(set)
-    for ids in _chunks(sorted(set(event_ids)), 1000):
-        for occurred_at, identity_id, owner in conn.execute(_MOMENTS, {"ids": ids}):
-            person = person_key(owner, identity_id)
-            if person is not None:
-                moments[person].add(_aware(occurred_at))
+    for occurred_at, identity_id, owner in volume_store.counted_moments(conn, event_ids):
+        person = person_key(owner, identity_id)
+        if person is not None:
+            moments[person].add(_aware(occurred_at))
     return moments
 
 
@@ -539,17 +397,11 @@ def _contacts_of(
     """Each person's counted contacts in (lo, hi], in time order."""
     keys = [parse_person_key(person) for person in people]
     customers = [c for c, _ in keys if c is not None]
-    params = {
-        "lo": lo,
-        "hi": hi,
-        "customers": customers,
-        "linked_to": customers,
-        "identities": [i for _, i in keys if i is not None],
-    }
+    identities = [i for _, i in keys if i is not None]
     wanted = set(people)
     seen: set[int] = set()
     found: dict[str, list[VolumeEvent]] = defaultdict(list)
-    for row in evaluator.conn.execute(_CONTACTS, params):
+    for row in volume_store.contacts_of_people(evaluator.conn, customers, identities, lo, hi):
         person = person_key(row.owner, row.identity_id)
         if person in wanted and row.id not in seen:
             seen.add(row.id)
@@ -563,10 +415,7 @@ def _alert_states(
     conn: Connection, people: list[str] | None, since: dt.datetime
 ) -> dict[str, _AlertState]:
     """The live alerts and the last closing of each rule, per person (None: everyone)."""
-    if people is None:
-        rows = conn.execute(_STATES, {"since": since})
-    else:
-        rows = conn.execute(_STATES_OF, {"since": since, "people": people})
+    rows = volume_store.alert_state_rows(conn, people, since)
     states: dict[str, _AlertState] = defaultdict(_AlertState)
     for alert_id, person, rule, status, closed_at, value in rows:
         state = states[person]
@@ -587,10 +436,7 @@ def _service_map(conn: Connection, rt: Runtime) -> dict[str, frozenset[str]]:
     if cached and time.monotonic() - cached[0] < SERVICE_MAP_SECONDS:
         return cached[1]
     names: dict[str, set[str]] = defaultdict(set)
-    query = select(ServiceAddress.value, Service.name).join(
-        Service, Service.id == ServiceAddress.service_id
-    )
-    for value, name in conn.execute(query):
+    for value, name in volume_store.service_addresses(conn):
         names[value].add(name)
     mapping = {value: frozenset(found) for value, found in names.items()}
     _warn_unknown_services(rt.settings.volume.rule_set, {n for ns in names.values() for n in ns})

@@ -1,17 +1,38 @@
-"""The SQL of volume alerts that other parts of the register share."""
+"""The SQL of volume alerts: the managers' list and steps, and what linking shares."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from routing import alerts as steps
+from routing.enums import AlertStatus, IdentityKind
 from routing.lifecycle import Actor
-from routing.models import Alert, Identity
+from routing.models import Alert, Customer, Identity
 from routing.volume import person_key
+
+
+def alerts_with_people(
+    session: Session, statuses: Iterable[AlertStatus]
+) -> Sequence[Row[tuple[Alert, str | None, IdentityKind | None]]]:
+    """(alert, customer reference, identity kind) of the alerts in these statuses, urgent
+    first, then oldest first; the reference or kind is None when the alert has none."""
+    query = (
+        select(Alert, Customer.customer_ref, Identity.kind)
+        .outerjoin(Customer, Customer.id == Alert.customer_id)
+        .outerjoin(Identity, Identity.id == Alert.identity_id)
+        .where(Alert.status.in_(statuses))
+        .order_by(Alert.urgent.desc(), Alert.opened_at, Alert.id)
+    )
+    return session.execute(query).all()
+
+
+def alert_for_update(session: Session, alert_id: int) -> Alert | None:
+    """One alert, its row locked (PostgreSQL) so two managers' steps go one after another."""
+    return session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
 
 
 def live_alerts_of(session: Session, identities: Sequence[Identity]) -> list[Alert]:

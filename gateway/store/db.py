@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +61,13 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def ping_database(session_factory: sessionmaker[Session]) -> None:
+    """Ask the database a trivial question in a session of its own; raises if it cannot
+    answer (the health check's probe)."""
+    with session_factory() as session:
+        session.execute(text("SELECT 1"))
 
 
 def upgrade_database(database_url: str, revision: str = "head") -> None:

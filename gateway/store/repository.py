@@ -143,6 +143,11 @@ def customer_by_ref(session: Session, customer_ref: str) -> Customer | None:
     return session.scalar(select(Customer).where(Customer.customer_ref == customer_ref))
 
 
+def customer_count(session: Session) -> int:
+    """How many customers the register holds."""
+    return session.scalar(select(func.count(Customer.id))) or 0
+
+
 def restrictions_of_customer(session: Session, customer_id: int) -> Sequence[Restriction]:
     query = (
         select(Restriction)
