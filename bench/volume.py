@@ -309,7 +309,7 @@ def time_point_selects(rt: Runtime, identity_ids: Sequence[int]) -> list[float]:
 
 def contacts_read(conninfo: str, event_ids: Sequence[int], lookback: dt.timedelta) -> list[int]:
     """How many counted contacts each evaluation read: the person's last ``lookback``, through
-    the same three indexed paths as gateway.services.volume (customer, linked identities,
+    the same three indexed paths as gateway.store.volume (customer, linked identities,
     identity)."""
     query = """
         SELECT (SELECT count(*) FROM (
