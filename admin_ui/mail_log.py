@@ -23,6 +23,7 @@ from admin_ui.access import CASEWORKERS, MAIL_READERS, require_role
 from admin_ui.paging import link, positive_int
 from gateway.mail import delivery
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.enums import EmailMeasure
 from routing.models import AuditEntry, MailDelivery
 
@@ -101,11 +102,4 @@ def retry(delivery_id: int) -> ResponseReturnValue:
 
 
 def _audit(**detail: object) -> AuditEntry:
-    return AuditEntry(
-        at=web.now(),
-        actor=g.staff.email,
-        action="mail.listed",
-        subject_type="mail",
-        subject_ref=None,
-        detail=detail,
-    )
+    return web.list_viewed(AuditAction.MAIL_LISTED, "mail", **detail)

@@ -13,6 +13,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
+from routing.audit import AuditAction, audit_entry
 from routing.enums import RestrictionStatus, ReviewOutcome, Role
 from routing.models import AuditEntry, Restriction, Review
 
@@ -78,7 +79,7 @@ def submit(restriction: Restriction, actor: Actor, now: dt.datetime) -> AuditEnt
     _move(restriction, S.PENDING_APPROVAL, "submit")
     restriction.proposed_by_id = actor.user_id
     restriction.proposed_at = now
-    return audit(actor, "restriction.submitted", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_SUBMITTED, restriction, now)
 
 
 def return_to_draft(
@@ -88,7 +89,7 @@ def return_to_draft(
     _require_role(actor, {Role.APPROVER}, "return a proposal")
     _require_text(reason, "a reason for returning the proposal")
     _move(restriction, S.DRAFT, "return to draft")
-    return audit(actor, "restriction.returned", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_RETURNED, restriction, now)
 
 
 def approve(
@@ -114,7 +115,7 @@ def approve(
     restriction.next_review_on = next_review_date(
         max(restriction.starts_on, today), restriction.review_every_months
     )
-    return audit(actor, "restriction.approved", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_APPROVED, restriction, now)
 
 
 def vary(
@@ -147,7 +148,7 @@ def vary(
     changed = {k: "(changed)" if k in FREE_TEXT_TERMS else _plain(v) for k, v in changes.items()}
     return successor, audit(
         actor,
-        "restriction.varied",
+        AuditAction.RESTRICTION_VARIED,
         restriction,
         now,
         revision=successor.revision,
@@ -192,7 +193,7 @@ def lift(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) 
     _move(restriction, S.LIFTED, "lift")
     restriction.ended_at = now
     restriction.end_reason = reason
-    return audit(actor, "restriction.lifted", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_LIFTED, restriction, now)
 
 
 def expire(restriction: Restriction, now: dt.datetime, today: dt.date) -> AuditEntry:
@@ -204,14 +205,14 @@ def expire(restriction: Restriction, now: dt.datetime, today: dt.date) -> AuditE
     _move(restriction, S.EXPIRED, "expire")
     restriction.ended_at = now
     restriction.end_reason = f"ended on {restriction.ends_on.isoformat()}"
-    return audit(Actor.system(), "restriction.expired", restriction, now)
+    return audit(Actor.system(), AuditAction.RESTRICTION_EXPIRED, restriction, now)
 
 
 def make_dormant(restriction: Restriction, now: dt.datetime) -> AuditEntry:
     """An ended restriction is kept on file, unenforced, until its retention period ends."""
     _move(restriction, S.DORMANT, "make dormant")
     restriction.dormant_since = now
-    return audit(Actor.system(), "restriction.dormant", restriction, now)
+    return audit(Actor.system(), AuditAction.RESTRICTION_DORMANT, restriction, now)
 
 
 def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) -> AuditEntry:
@@ -240,7 +241,7 @@ def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) 
     restriction.customer = None
     restriction.reviews.clear()
     restriction.purged_at = now
-    return audit(Actor.system(), "restriction.purged", restriction, now)
+    return audit(Actor.system(), AuditAction.RESTRICTION_PURGED, restriction, now)
 
 
 def set_legal_hold(
@@ -261,7 +262,11 @@ def set_legal_hold(
     restriction.legal_hold_reason = (
         reason if hold else f"{restriction.legal_hold_reason or ''}\nReleased: {reason}".strip()
     )
-    action = "restriction.legal_hold_set" if hold else "restriction.legal_hold_released"
+    action = (
+        AuditAction.RESTRICTION_LEGAL_HOLD_SET
+        if hold
+        else AuditAction.RESTRICTION_LEGAL_HOLD_RELEASED
+    )
     return audit(actor, action, restriction, now)
 
 
@@ -287,17 +292,19 @@ def record_review(
     restriction.reviews.append(review)
     restriction.last_reviewed_on = today
     restriction.next_review_on = next_review_date(today, restriction.review_every_months)
-    return review, audit(actor, "restriction.reviewed", restriction, now, outcome=outcome.value)
+    return review, audit(
+        actor, AuditAction.RESTRICTION_REVIEWED, restriction, now, outcome=outcome.value
+    )
 
 
 def audit(
-    actor: Actor, action: str, restriction: Restriction, now: dt.datetime, **detail: Any
+    actor: Actor, action: AuditAction, restriction: Restriction, now: dt.datetime, **detail: Any
 ) -> AuditEntry:
     """The append-only record of a change; it names the restriction, not the person."""
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        action,
         actor=actor.name,
-        action=action,
+        at=now,
         subject_type="restriction",
         subject_ref=f"{restriction.reference}/{restriction.revision}",
         detail={"status": restriction.status.value, **detail},

@@ -36,8 +36,9 @@ from gateway.mail.message import decision_signature
 from gateway.mail.spool import Spool
 from gateway.runtime import Runtime, runtime
 from gateway.smtp.protocol import PLAIN_ADDRESS
+from routing.audit import AuditAction, audit_entry
 from routing.enums import DeliveryStatus
-from routing.models import AuditEntry, MailDelivery, MailMessage, utcnow
+from routing.models import MailDelivery, MailMessage, utcnow
 
 log = logging.getLogger(__name__)
 DELIVERIES = MailDelivery.__table__
@@ -512,12 +513,12 @@ def retry_dead_letter(rt: Runtime, delivery_id: int, *, actor: str) -> MailDeliv
         # A fresh lifetime: retried mail is counted from the retry, not from its arrival.
         delivery.message.received_at = utcnow()
         session.add(
-            AuditEntry(
+            audit_entry(
+                AuditAction.MAIL_RETRIED,
                 actor=actor,
-                action="mail.retried",
+                at=utcnow(),
                 subject_type="delivery",
                 subject_ref=str(delivery_id),
-                detail={},
             )
         )
         message_id = delivery.message_id

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from gateway.runtime import Runtime, runtime
 from gateway.store import repository
 from routing import lifecycle
+from routing.audit import AuditAction, audit_entry
 from routing.lifecycle import Actor
-from routing.models import Alert, AuditEntry, Customer, Restriction, utcnow
+from routing.models import Alert, Customer, Restriction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def remind_reviews_due(rt: Runtime, now: dt.datetime) -> int:
             session.add(
                 lifecycle.audit(
                     Actor.system(),
-                    "restriction.review_due",
+                    AuditAction.RESTRICTION_REVIEW_DUE,
                     restriction,
                     now,
                     review_on=restriction.next_review_on.isoformat(),
@@ -108,13 +109,12 @@ def _anonymise_if_nothing_remains(session: Session, customer_id: int, now: dt.da
         identity.customer_id = None
         identity.linked_at = None
     session.add(
-        AuditEntry(
+        audit_entry(
+            AuditAction.CUSTOMER_ANONYMISED,
+            actor=Actor.system().name,
             at=now,
-            actor="system",
-            action="customer.anonymised",
             subject_type="customer",
             subject_ref=str(customer_id),
-            detail={},
         )
     )
     repository.bump_register_version(session)

@@ -26,6 +26,7 @@ from gateway.services import register_service
 from gateway.services.register_service import RegisterError
 from gateway.settings import Settings
 from gateway.store import repository
+from routing.audit import AuditAction, audit_entry
 from routing.enums import (
     Category,
     EmailMeasure,
@@ -786,10 +787,10 @@ def _approve_as_imported(
 def _import_audit(
     approver: Actor, now: dt.datetime, path: Path, summary: ImportSummary, references: list[str]
 ) -> AuditEntry:
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        AuditAction.REGISTER_IMPORTED,
         actor=approver.name,
-        action="register.imported",
+        at=now,
         subject_type="register",
         detail={
             "file": path.name,
@@ -840,10 +841,10 @@ def export_register(rt: Runtime, out: TextIO, *, actor: str, now: dt.datetime) -
             writer.writerow(_guarded(_export_row(restriction)))
         _warn_about_terms_left_out(restrictions)
         session.add(
-            AuditEntry(
-                at=now,
+            audit_entry(
+                AuditAction.REGISTER_EXPORTED,
                 actor=actor,
-                action="register.exported",
+                at=now,
                 subject_type="register",
                 detail={"rows": len(restrictions)},
             )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.store import repository
 from gateway.store.alerts import move_alerts_to_customer
 from routing import lifecycle
+from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome, Role
 from routing.identity import NormalisedIdentity, normalise
 from routing.lifecycle import Actor, TransitionRefused
@@ -41,7 +42,7 @@ def add_customer(
     customer = Customer(name=name, customer_ref=customer_ref)
     session.add(customer)
     session.flush()
-    session.add(_customer_audit(actor, "customer.created", customer, now))
+    session.add(_customer_audit(actor, AuditAction.CUSTOMER_CREATED, customer, now))
     return customer
 
 
@@ -71,7 +72,7 @@ def link_identity(
         session.add(
             _customer_audit(
                 actor,
-                "identity.linked",
+                AuditAction.IDENTITY_LINKED,
                 customer,
                 now,
                 kind=identity.kind.value,
@@ -128,7 +129,9 @@ def draft_restriction(
     session.add(restriction)
     session.flush()
     session.add(
-        lifecycle.audit(actor, "restriction.drafted", restriction, now, customer_id=customer.id)
+        lifecycle.audit(
+            actor, AuditAction.RESTRICTION_DRAFTED, restriction, now, customer_id=customer.id
+        )
     )
     return restriction
 
@@ -304,12 +307,12 @@ def _require_register_role(actor: Actor, what: str) -> None:
 
 
 def _customer_audit(
-    actor: Actor, action: str, customer: Customer, now: dt.datetime, **detail: Any
+    actor: Actor, action: AuditAction, customer: Customer, now: dt.datetime, **detail: Any
 ) -> AuditEntry:
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        action,
         actor=actor.name,
-        action=action,
+        at=now,
         subject_type="customer",
         subject_ref=str(customer.id),
         detail=detail,

@@ -53,6 +53,7 @@ from gateway.jobs.queue import mergeable
 from gateway.runtime import Runtime, runtime
 from routing import alerts as alert_steps
 from routing import volume as counting
+from routing.audit import AuditAction, audit_row
 from routing.enums import AlertStatus, Channel, Direction
 from routing.models import (
     Alert,
@@ -202,21 +203,19 @@ def _remove_open_alerts(conn: Connection) -> int:
 
 
 def _rescan_audit(actor: str, now: dt.datetime, report: RescanReport) -> dict[str, Any]:
-    return {
-        "at": now,
-        "actor": actor,
-        "action": "alerts.rescanned",
-        "subject_type": "alerts",
-        "subject_ref": None,
-        "detail": {
+    return audit_row(
+        AuditAction.ALERTS_RESCANNED,
+        actor=actor,
+        at=now,
+        subject_type="alerts",
+        detail={
             "days": report.days,
             "people": report.people,
             "removed": report.removed,
             "opened": report.opened,
             "refreshed": report.refreshed,
         },
-        "source": None,
-    }
+    )
 
 
 def _contacts_by_person(
@@ -419,13 +418,13 @@ def _insert_unless_live(conn: Connection) -> Any:
 def _opened_audit(
     alert_id: int, row: dict[str, Any], finding: Finding, source: str, now: dt.datetime
 ) -> dict[str, Any]:
-    return {
-        "at": now,
-        "actor": SYSTEM,
-        "action": "alert.opened",
-        "subject_type": "alert",
-        "subject_ref": str(alert_id),
-        "detail": {
+    return audit_row(
+        AuditAction.ALERT_OPENED,
+        actor=SYSTEM,
+        at=now,
+        subject_type="alert",
+        subject_ref=str(alert_id),
+        detail={
             "status": AlertStatus.OPEN.value,
             "rule": row["rule"],
             "customer_id": row["customer_id"],
@@ -434,8 +433,7 @@ def _opened_audit(
             "threshold": finding.rule.threshold,
             "found_by": source,
         },
-        "source": None,
-    }
+    )
 
 
 # --- queries (built once: evaluating one contact should not rebuild them) --------------------
