@@ -13,14 +13,14 @@ import datetime as dt
 from typing import Any
 
 from routing.audit import AuditAction, audit_entry
-from routing.enums import AlertStatus, Role
+from routing.enums import AlertStatus
 from routing.lifecycle import Actor
 from routing.models import Alert, AuditEntry
+from routing.roles import Permission, may
 
 A = AlertStatus
 
 LIVE = frozenset({A.OPEN, A.ACKNOWLEDGED})  # one of these per person and rule at most
-MANAGERS = frozenset({Role.MANAGER, Role.APPROVER})
 
 
 class AlertRefused(ValueError):
@@ -96,7 +96,7 @@ def _close(alert: Alert, status: AlertStatus, now: dt.datetime, reason: str | No
 
 
 def _require_manager(actor: Actor, what: str) -> None:
-    if actor.role not in MANAGERS:
+    if not may(actor.role, Permission.HANDLE_ALERTS):
         raise AlertRefused(f"only a manager or an approver may {what}")
 
 

@@ -16,6 +16,7 @@ from dateutil.relativedelta import relativedelta
 from routing.audit import AuditAction, audit_entry
 from routing.enums import RestrictionStatus, ReviewOutcome, Role
 from routing.models import AuditEntry, Restriction, Review
+from routing.roles import WHO_MAY, Permission
 
 S = RestrictionStatus
 
@@ -75,7 +76,7 @@ def appeal_deadline(notified_on: dt.date, appeal_days: int) -> dt.date:
 
 def submit(restriction: Restriction, actor: Actor, now: dt.datetime) -> AuditEntry:
     """A manager puts a draft forward for approval."""
-    _require_role(actor, {Role.MANAGER, Role.APPROVER}, "propose a restriction")
+    _require_role(actor, Permission.PROPOSE, "propose a restriction")
     _move(restriction, S.PENDING_APPROVAL, "submit")
     restriction.proposed_by_id = actor.user_id
     restriction.proposed_at = now
@@ -86,7 +87,7 @@ def return_to_draft(
     restriction: Restriction, actor: Actor, now: dt.datetime, reason: str
 ) -> AuditEntry:
     """An approver sends a proposal back for more work."""
-    _require_role(actor, {Role.APPROVER}, "return a proposal")
+    _require_role(actor, Permission.APPROVE, "return a proposal")
     _require_text(reason, "a reason for returning the proposal")
     _move(restriction, S.DRAFT, "return to draft")
     return audit(actor, AuditAction.RESTRICTION_RETURNED, restriction, now)
@@ -101,7 +102,7 @@ def approve(
     appeal_days: int,
 ) -> AuditEntry:
     """An approver who did not propose it brings the restriction into force."""
-    _require_role(actor, {Role.APPROVER}, "approve a restriction")
+    _require_role(actor, Permission.APPROVE, "approve a restriction")
     if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
         raise TransitionRefused(
             f"cannot approve {restriction.reference}: the approver proposed it; "
@@ -131,7 +132,7 @@ def vary(
 
     The old row keeps the terms that applied until today, for any appeal about that time.
     """
-    _require_role(actor, {Role.APPROVER}, "vary a restriction")
+    _require_role(actor, Permission.VARY, "vary a restriction")
     _require_text(reason, "a reason for the variation")
     unknown = sorted(set(changes) - VARIABLE_TERMS)
     if unknown:
@@ -186,7 +187,7 @@ def _successor(
 
 def lift(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) -> AuditEntry:
     """An approver who did not propose it ends a restriction early."""
-    _require_role(actor, {Role.APPROVER}, "lift a restriction")
+    _require_role(actor, Permission.LIFT, "lift a restriction")
     _require_text(reason, "a reason for lifting")
     if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
         raise TransitionRefused(f"cannot lift {restriction.reference}: the approver proposed it")
@@ -248,7 +249,7 @@ def set_legal_hold(
     restriction: Restriction, actor: Actor, now: dt.datetime, *, hold: bool, reason: str
 ) -> AuditEntry:
     """Keep (or stop keeping) a restriction past its retention period, for a legal reason."""
-    _require_role(actor, {Role.ADMIN, Role.APPROVER}, "change a legal hold")
+    _require_role(actor, Permission.LEGAL_HOLD, "change a legal hold")
     _require_text(reason, "a reason for the legal hold change")
     if restriction.status is S.PURGED:
         raise TransitionRefused(f"cannot hold {restriction.reference}: it has been purged")
@@ -280,7 +281,7 @@ def record_review(
     notes: str | None = None,
 ) -> tuple[Review, AuditEntry]:
     """Record a scheduled review; a decision to continue sets the next review date."""
-    _require_role(actor, {Role.APPROVER}, "record a review")
+    _require_role(actor, Permission.REVIEW, "record a review")
     if restriction.status is not S.ACTIVE:
         raise TransitionRefused(
             f"cannot review {restriction.reference}: it is "
@@ -320,7 +321,8 @@ def _move(restriction: Restriction, target: RestrictionStatus, verb: str) -> Non
     restriction.status = target
 
 
-def _require_role(actor: Actor, roles: set[Role], what: str) -> None:
+def _require_role(actor: Actor, permission: Permission, what: str) -> None:
+    roles = WHO_MAY[permission]
     if actor.role not in roles:
         needed = " or ".join(_with_article(r.value) for r in Role if r in roles)
         raise TransitionRefused(f"only {needed} may {what}")

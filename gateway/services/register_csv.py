@@ -34,12 +34,12 @@ from routing.enums import (
     Mode,
     PhoneMeasure,
     RestrictionStatus,
-    Role,
     Stage,
 )
 from routing.identity import NormalisedIdentity, normalise_email, normalise_phone
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, Customer, Identity, Restriction
+from routing.roles import Permission, may
 from routing.terms import RestrictionDraft
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def _approver(session: Session, email: str) -> Actor:
     user = repository.staff_by_email(session, email)
     if user is None or not user.active:
         raise RegisterError(f"--approved-by {email}: no active staff account with that address")
-    if user.role is not Role.APPROVER:
+    if not may(user.role, Permission.APPROVE):
         raise RegisterError(
             f"--approved-by {email}: the account's role is {user.role.value}; "
             "only an approver may approve imported restrictions"
