@@ -22,28 +22,20 @@ from flask.typing import ResponseReturnValue
 
 from routing.enums import Role
 
+# The named groups of roles, so each view says which kind of work it belongs to. They are
+# defined once, in routing.roles, which the lifecycle and the services read as well; the
+# views take them from here beside require_role.
+from routing.roles import ADMINS as ADMINS
+from routing.roles import ANY_STAFF as ANY_STAFF
+from routing.roles import APPROVERS as APPROVERS
+from routing.roles import CALL_FLAG_READERS as CALL_FLAG_READERS
+from routing.roles import CALLER_LOOKUP as CALLER_LOOKUP
+from routing.roles import CASEWORKERS as CASEWORKERS
+from routing.roles import MAIL_READERS as MAIL_READERS
+
 log = logging.getLogger(__name__)
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
-
-# Named groups of roles, so each view says which kind of work it belongs to.
-ANY_STAFF = frozenset(Role)
-# Finding a customer and what applies to a call from them. Agents get the caller view only
-# (restrictions in force, their measures, SPOC and script, and call flags); caseworkers get
-# the full record at the same address (see customers.show).
-CALLER_LOOKUP = frozenset({Role.AGENT, Role.MANAGER, Role.APPROVER})
-# The full customer record and casework: confidential notes, reasons, reviews, who proposed
-# and approved, history, contacts and their chart, alerts, proposing restrictions, the
-# register and its export, and each restriction's own page.
-CASEWORKERS = frozenset({Role.MANAGER, Role.APPROVER})
-# Approving, varying, lifting and reviewing restrictions (never one they proposed).
-APPROVERS = frozenset({Role.APPROVER})
-# Staff accounts, API tokens, retention and the audit log.
-ADMINS = frozenset({Role.ADMIN})
-# Call flags (agents act on them; managers and approvers follow them up).
-CALL_FLAG_READERS = CALLER_LOOKUP
-# Mail the gateway could not deliver: casework for managers, operations for admins.
-MAIL_READERS = CASEWORKERS | ADMINS
 
 # Endpoints open without signing in that this module does not decorate: static files and
 # the API's own OpenAPI document. (API endpoints carry `required_scope` from api.require_scope.)

@@ -27,6 +27,7 @@ from admin_ui.paging import offset_links, positive_int
 from gateway.services import alerts
 from gateway.store import web_queries
 from routing.alerts import LIVE, AlertRefused
+from routing.audit import AuditAction
 from routing.enums import AlertStatus
 from routing.models import AuditEntry
 
@@ -213,11 +214,10 @@ def rule_titles() -> dict[str, str]:
 
 
 def _viewed(row: web_queries.AlertRow) -> AuditEntry:
-    return AuditEntry(
-        at=web.now(),
-        actor=g.staff.email,
-        action="alert.viewed",
-        subject_type="alert",
-        subject_ref=str(row.alert.id),
-        detail={"customer_id": row.alert.customer_id, "identity_id": row.alert.identity_id},
+    return web.staff_audit(
+        AuditAction.ALERT_VIEWED,
+        "alert",
+        str(row.alert.id),
+        customer_id=row.alert.customer_id,
+        identity_id=row.alert.identity_id,
     )

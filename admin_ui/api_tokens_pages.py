@@ -17,6 +17,7 @@ from admin_ui.forms import WebForm, choices
 from gateway.services import accounts
 from gateway.services.accounts import AccountError
 from gateway.store import web_queries
+from routing.audit import AuditAction
 
 bp = Blueprint("tokens", __name__, url_prefix="/api-tokens")
 
@@ -49,7 +50,7 @@ def index() -> ResponseReturnValue:
     with web.unit_of_work() as session:
         tokens = web_queries.api_tokens(session)
         # Which integrations hold which powers: the look is audited (the list has no filter).
-        session.add(web.list_viewed("tokens.listed", "tokens", shown=len(tokens)))
+        session.add(web.list_viewed(AuditAction.TOKENS_LISTED, "tokens", shown=len(tokens)))
     return render_template("tokens/index.html", tokens=tokens)
 
 

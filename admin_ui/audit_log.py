@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Optional
@@ -18,6 +18,7 @@ from admin_ui.access import ADMINS, require_role
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import link, positive_int
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.models import AuditEntry
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -81,14 +82,7 @@ def _nothing() -> web_queries.AuditFilter:
 def _read(form: AuditFilterForm, shown: int) -> AuditEntry:
     # Which filters were asked for, never what was typed in them.
     used = sorted(name for name in form._fields if request.args.get(name))
-    return AuditEntry(
-        at=web.now(),
-        actor=g.staff.email,
-        action="audit.listed",
-        subject_type="audit",
-        subject_ref=None,
-        detail={"filters": used, "shown": shown},
-    )
+    return web.list_viewed(AuditAction.AUDIT_LISTED, "audit", filters=used, shown=shown)
 
 
 def _text(value: str | None) -> str | None:

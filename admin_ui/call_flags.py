@@ -19,6 +19,7 @@ from admin_ui.caller_view import restriction_anchor
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.enums import FlagKind
 from routing.models import AuditEntry
 
@@ -78,7 +79,7 @@ def _listed(
     # The page shows callers' names and the lines they called: each look is recorded by the
     # filter used (days, kind, page), never by what it showed.
     return web.list_viewed(
-        "call_flags.listed",
+        AuditAction.CALL_FLAGS_LISTED,
         "call_flags",
         first=first.isoformat(),
         last=last.isoformat(),

@@ -20,6 +20,7 @@ from admin_ui.forms import CustomerForm, LinkForm, lines_of
 from gateway.services import register_service
 from gateway.services.register_service import RegisterError
 from gateway.store import repository, web_queries
+from routing.audit import AuditAction
 from routing.enums import IdentityKind
 from routing.lifecycle import TransitionRefused
 from routing.models import AuditEntry, Customer, Restriction
@@ -41,7 +42,7 @@ def search() -> ResponseReturnValue:
             matches = web_queries.search_customers(
                 session, query, fold_plus=settings.fold_plus_addresses, region=settings.phone_region
             )
-            session.add(customer_audit("customers.searched", None, results=len(matches)))
+            session.add(customer_audit(AuditAction.CUSTOMERS_SEARCHED, None, results=len(matches)))
     return render_template("customers/search.html", query=query, matches=matches)
 
 
@@ -102,7 +103,7 @@ def _full_record(customer_id: int) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         customer = web_queries.customer(session, customer_id) or abort(404)
         page = _record(session, customer, zone)
-        session.add(customer_audit("customer.viewed", customer_id, view="record"))
+        session.add(customer_audit(AuditAction.CUSTOMER_VIEWED, customer_id, view="record"))
         # Rendered inside the unit of work: the page reads relationships as it goes.
         return render_template("customers/show.html", link_form=LinkForm(formdata=None), **page)
 
@@ -111,7 +112,7 @@ def _caller_page(customer_id: int) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         customer = web_queries.customer(session, customer_id) or abort(404)
         view = caller_view(session, web.runtime(), customer, web.now())
-        session.add(customer_audit("customer.viewed", customer_id, view="caller"))
+        session.add(customer_audit(AuditAction.CUSTOMER_VIEWED, customer_id, view="caller"))
     # Plain values only, rendered after the unit of work: nothing here can lazily load more.
     return render_template("customers/caller.html", caller=view)
 
@@ -179,13 +180,8 @@ def _link(customer_id: int, raw: str) -> None:
     web.register_changed()
 
 
-def customer_audit(action: str, customer_id: int | None, **detail: object) -> AuditEntry:
+def customer_audit(action: AuditAction, customer_id: int | None, **detail: object) -> AuditEntry:
     """An audit entry about one customer (or the customer list), by the signed-in staff."""
-    return AuditEntry(
-        at=web.now(),
-        actor=g.staff.email,
-        action=action,
-        subject_type="customer" if customer_id is not None else "customers",
-        subject_ref=str(customer_id) if customer_id is not None else None,
-        detail=detail,
-    )
+    if customer_id is None:
+        return web.list_viewed(action, "customers", **detail)
+    return web.staff_audit(action, "customer", str(customer_id), **detail)

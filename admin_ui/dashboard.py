@@ -25,6 +25,7 @@ from admin_ui.access import (
 )
 from admin_ui.paging import offset_links, positive_int
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.enums import Role
 from routing.models import AuditEntry
 
@@ -153,7 +154,11 @@ def reviews_due() -> ResponseReturnValue:
 def _listed(until: dt.date, offset: int, shown: int) -> AuditEntry:
     # Restriction references and dates: register data, so each look is recorded.
     return web.list_viewed(
-        "register.reviews_listed", "register", until=until.isoformat(), offset=offset, shown=shown
+        AuditAction.REGISTER_REVIEWS_LISTED,
+        "register",
+        until=until.isoformat(),
+        offset=offset,
+        shown=shown,
     )
 
 

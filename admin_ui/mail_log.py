@@ -24,6 +24,7 @@ from admin_ui.paging import link, positive_int
 from gateway.mail import delivery
 from gateway.mail.message import is_refusal_notice
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.enums import EmailMeasure
 from routing.models import AuditEntry, MailDelivery
 
@@ -102,11 +103,4 @@ def retry(delivery_id: int) -> ResponseReturnValue:
 
 
 def _audit(**detail: object) -> AuditEntry:
-    return AuditEntry(
-        at=web.now(),
-        actor=g.staff.email,
-        action="mail.listed",
-        subject_type="mail",
-        subject_ref=None,
-        detail=detail,
-    )
+    return web.list_viewed(AuditAction.MAIL_LISTED, "mail", **detail)

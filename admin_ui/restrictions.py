@@ -30,6 +30,7 @@ from gateway.services import register_service
 from gateway.services.register_csv import export_register
 from gateway.services.register_service import RegisterError
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.enums import ReviewOutcome
 from routing.lifecycle import TransitionRefused
 from routing.models import AuditEntry, Restriction
@@ -47,7 +48,7 @@ REFUSALS = (RegisterError, TransitionRefused)
 def register() -> ResponseReturnValue:
     with web.unit_of_work() as session:
         restrictions = web_queries.register_list(session)
-        session.add(_audit("register.listed", None, shown=len(restrictions)))
+        session.add(_audit(AuditAction.REGISTER_LISTED, None, shown=len(restrictions)))
     return render_template("restrictions/register.html", restrictions=restrictions)
 
 
@@ -86,7 +87,9 @@ def _restriction_page(
             "staff_names": _staff_of(session, revisions),
             "errors": errors or [],
         }
-        session.add(_audit("restriction.viewed", restriction, customer_id=restriction.customer_id))
+        session.add(
+            _audit(AuditAction.RESTRICTION_VIEWED, restriction, customer_id=restriction.customer_id)
+        )
     return render_template("restrictions/show.html", **page), status
 
 
@@ -105,7 +108,7 @@ def propose(customer_id: int) -> ResponseReturnValue:
         customer = web_queries.customer(session, customer_id) or abort(404)
         service_names = [s.name for s in web_queries.services(session)]
         # The form names the customer: showing it is a view of their record.
-        session.add(customer_audit("customer.viewed", customer_id, view="propose"))
+        session.add(customer_audit(AuditAction.CUSTOMER_VIEWED, customer_id, view="propose"))
     form = ProposeForm(
         data={"starts_on": web.today(), "review_every_months": settings.default_review_months}
     )
@@ -294,16 +297,14 @@ def _audited_form_page(
     notes): each time it is shown is a view of the record, audited like the record page."""
     with web.unit_of_work() as session:
         customer_id = restriction.customer_id
-        session.add(_audit("restriction.viewed", restriction, customer_id=customer_id, view=view))
+        session.add(
+            _audit(AuditAction.RESTRICTION_VIEWED, restriction, customer_id=customer_id, view=view)
+        )
     return _form_page(template, form, restriction=restriction)
 
 
-def _audit(action: str, restriction: Restriction | None, **detail: object) -> AuditEntry:
-    return AuditEntry(
-        at=web.now(),
-        actor=g.staff.email,
-        action=action,
-        subject_type="restriction" if restriction else "register",
-        subject_ref=f"{restriction.reference}/{restriction.revision}" if restriction else None,
-        detail=detail,
-    )
+def _audit(action: AuditAction, restriction: Restriction | None, **detail: object) -> AuditEntry:
+    if restriction is None:
+        return web.staff_audit(action, "register", None, **detail)
+    ref = f"{restriction.reference}/{restriction.revision}"
+    return web.staff_audit(action, "restriction", ref, **detail)

@@ -20,6 +20,7 @@ from admin_ui.forms import WebForm
 from gateway.services import register_service
 from gateway.services.register_service import RegisterError
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.lifecycle import TransitionRefused
 
 bp = Blueprint("retention", __name__, url_prefix="/retention")
@@ -50,7 +51,7 @@ def index() -> ResponseReturnValue:
     settings = web.runtime().settings
     with web.unit_of_work() as session:
         holds = web_queries.legal_holds(session)
-        session.add(web.list_viewed("retention.listed", "retention", shown=len(holds)))
+        session.add(web.list_viewed(AuditAction.RETENTION_LISTED, "retention", shown=len(holds)))
     return render_template(
         "retention/index.html",
         holds=holds,

@@ -20,6 +20,7 @@ from admin_ui.forms import WebForm, choices
 from gateway.services import accounts, staff_passwords
 from gateway.services.accounts import AccountError
 from gateway.store import web_queries
+from routing.audit import AuditAction
 from routing.enums import Role
 from routing.models import StaffUser
 
@@ -66,7 +67,7 @@ def index() -> ResponseReturnValue:
     with web.unit_of_work() as session:
         users = web_queries.staff_accounts(session)
         # Colleagues' names and addresses: the look is audited (the list has no filter).
-        session.add(web.list_viewed("users.listed", "users", shown=len(users)))
+        session.add(web.list_viewed(AuditAction.USERS_LISTED, "users", shown=len(users)))
     return render_template("users/index.html", users=users, roles=ROLES)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.store.db import stamp_audit_source
+from routing.audit import AuditAction, audit_entry
 from routing.lifecycle import Actor
 from routing.models import AuditEntry
 
@@ -56,15 +57,22 @@ def unit_of_work() -> Iterator[Session]:
         yield session
 
 
-def list_viewed(action: str, subject_type: str, **detail: object) -> AuditEntry:
+def list_viewed(action: AuditAction, subject_type: str, **detail: object) -> AuditEntry:
     """The audit entry for one look at a list that shows personal data (staff accounts,
     tokens, call flags...): who looked and with which filter, never what the list held."""
-    return AuditEntry(
-        at=now(),
+    return staff_audit(action, subject_type, None, **detail)
+
+
+def staff_audit(
+    action: AuditAction, subject_type: str, subject_ref: str | None, **detail: object
+) -> AuditEntry:
+    """An audit entry by the signed-in staff member, now (inside a require_role view)."""
+    return audit_entry(
+        action,
         actor=g.staff.email,
-        action=action,
+        at=now(),
         subject_type=subject_type,
-        subject_ref=None,
+        subject_ref=subject_ref,
         detail=detail,
     )
 

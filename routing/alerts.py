@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from routing.enums import AlertStatus, Role
+from routing.audit import AuditAction, audit_entry
+from routing.enums import AlertStatus
 from routing.lifecycle import Actor
 from routing.models import Alert, AuditEntry
+from routing.roles import Permission, may
 
 A = AlertStatus
 
 LIVE = frozenset({A.OPEN, A.ACKNOWLEDGED})  # one of these per person and rule at most
-MANAGERS = frozenset({Role.MANAGER, Role.APPROVER})
 
 
 class AlertRefused(ValueError):
@@ -31,7 +32,7 @@ def acknowledge(alert: Alert, actor: Actor, now: dt.datetime) -> AuditEntry:
     _require_manager(actor, "acknowledge an alert")
     _require_status(alert, frozenset({A.OPEN}), "acknowledge")
     alert.status = A.ACKNOWLEDGED
-    return alert_audit(actor, "alert.acknowledged", alert, now)
+    return alert_audit(actor, AuditAction.ALERT_ACKNOWLEDGED, alert, now)
 
 
 def dismiss(alert: Alert, actor: Actor, now: dt.datetime, reason: str | None) -> AuditEntry:
@@ -41,7 +42,7 @@ def dismiss(alert: Alert, actor: Actor, now: dt.datetime, reason: str | None) ->
         raise AlertRefused(f"a reason is required to dismiss alert {alert.id}")
     _require_status(alert, LIVE, "dismiss")
     _close(alert, A.DISMISSED, now, reason.strip())
-    return alert_audit(actor, "alert.dismissed", alert, now, reason_given=True)
+    return alert_audit(actor, AuditAction.ALERT_DISMISSED, alert, now, reason_given=True)
 
 
 def escalate(
@@ -51,7 +52,7 @@ def escalate(
     _require_manager(actor, "escalate an alert")
     _require_status(alert, LIVE, "escalate")
     _close(alert, A.ESCALATED, now, (reason or "").strip() or None)
-    return alert_audit(actor, "alert.escalated", alert, now, restriction=restriction_ref)
+    return alert_audit(actor, AuditAction.ALERT_ESCALATED, alert, now, restriction=restriction_ref)
 
 
 def check_escalation(alert: Alert, actor: Actor) -> None:
@@ -65,17 +66,17 @@ def check_escalation(alert: Alert, actor: Actor) -> None:
 def merge(alert: Alert, into_id: int, now: dt.datetime) -> AuditEntry:
     """Identities were linked: this person's alert continues as alert ``into_id``."""
     _close(alert, A.MERGED, now, f"continued as alert {into_id}")
-    return alert_audit(Actor.system(), "alert.merged", alert, now, into=into_id)
+    return alert_audit(Actor.system(), AuditAction.ALERT_MERGED, alert, now, into=into_id)
 
 
 def alert_audit(
-    actor: Actor, action: str, alert: Alert, now: dt.datetime, **detail: Any
+    actor: Actor, action: AuditAction, alert: Alert, now: dt.datetime, **detail: Any
 ) -> AuditEntry:
     """The append-only record of an alert step: ids and the rule, nothing personal."""
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        action,
         actor=actor.name,
-        action=action,
+        at=now,
         subject_type="alert",
         subject_ref=str(alert.id),
         detail={
@@ -95,7 +96,7 @@ def _close(alert: Alert, status: AlertStatus, now: dt.datetime, reason: str | No
 
 
 def _require_manager(actor: Actor, what: str) -> None:
-    if actor.role not in MANAGERS:
+    if not may(actor.role, Permission.HANDLE_ALERTS):
         raise AlertRefused(f"only a manager or an approver may {what}")
 
 

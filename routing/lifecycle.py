@@ -13,8 +13,10 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
+from routing.audit import AuditAction, audit_entry
 from routing.enums import RestrictionStatus, ReviewOutcome, Role
 from routing.models import AuditEntry, Restriction, Review
+from routing.roles import WHO_MAY, Permission
 
 S = RestrictionStatus
 
@@ -74,21 +76,21 @@ def appeal_deadline(notified_on: dt.date, appeal_days: int) -> dt.date:
 
 def submit(restriction: Restriction, actor: Actor, now: dt.datetime) -> AuditEntry:
     """A manager puts a draft forward for approval."""
-    _require_role(actor, {Role.MANAGER, Role.APPROVER}, "propose a restriction")
+    _require_role(actor, Permission.PROPOSE, "propose a restriction")
     _move(restriction, S.PENDING_APPROVAL, "submit")
     restriction.proposed_by_id = actor.user_id
     restriction.proposed_at = now
-    return audit(actor, "restriction.submitted", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_SUBMITTED, restriction, now)
 
 
 def return_to_draft(
     restriction: Restriction, actor: Actor, now: dt.datetime, reason: str
 ) -> AuditEntry:
     """An approver sends a proposal back for more work."""
-    _require_role(actor, {Role.APPROVER}, "return a proposal")
+    _require_role(actor, Permission.APPROVE, "return a proposal")
     _require_text(reason, "a reason for returning the proposal")
     _move(restriction, S.DRAFT, "return to draft")
-    return audit(actor, "restriction.returned", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_RETURNED, restriction, now)
 
 
 def approve(
@@ -100,7 +102,7 @@ def approve(
     appeal_days: int,
 ) -> AuditEntry:
     """An approver who did not propose it brings the restriction into force."""
-    _require_role(actor, {Role.APPROVER}, "approve a restriction")
+    _require_role(actor, Permission.APPROVE, "approve a restriction")
     if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
         raise TransitionRefused(
             f"cannot approve {restriction.reference}: the approver proposed it; "
@@ -114,7 +116,7 @@ def approve(
     restriction.next_review_on = next_review_date(
         max(restriction.starts_on, today), restriction.review_every_months
     )
-    return audit(actor, "restriction.approved", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_APPROVED, restriction, now)
 
 
 def vary(
@@ -130,7 +132,7 @@ def vary(
 
     The old row keeps the terms that applied until today, for any appeal about that time.
     """
-    _require_role(actor, {Role.APPROVER}, "vary a restriction")
+    _require_role(actor, Permission.VARY, "vary a restriction")
     _require_text(reason, "a reason for the variation")
     unknown = sorted(set(changes) - VARIABLE_TERMS)
     if unknown:
@@ -147,7 +149,7 @@ def vary(
     changed = {k: "(changed)" if k in FREE_TEXT_TERMS else _plain(v) for k, v in changes.items()}
     return successor, audit(
         actor,
-        "restriction.varied",
+        AuditAction.RESTRICTION_VARIED,
         restriction,
         now,
         revision=successor.revision,
@@ -185,14 +187,14 @@ def _successor(
 
 def lift(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) -> AuditEntry:
     """An approver who did not propose it ends a restriction early."""
-    _require_role(actor, {Role.APPROVER}, "lift a restriction")
+    _require_role(actor, Permission.LIFT, "lift a restriction")
     _require_text(reason, "a reason for lifting")
     if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
         raise TransitionRefused(f"cannot lift {restriction.reference}: the approver proposed it")
     _move(restriction, S.LIFTED, "lift")
     restriction.ended_at = now
     restriction.end_reason = reason
-    return audit(actor, "restriction.lifted", restriction, now)
+    return audit(actor, AuditAction.RESTRICTION_LIFTED, restriction, now)
 
 
 def expire(restriction: Restriction, now: dt.datetime, today: dt.date) -> AuditEntry:
@@ -204,14 +206,14 @@ def expire(restriction: Restriction, now: dt.datetime, today: dt.date) -> AuditE
     _move(restriction, S.EXPIRED, "expire")
     restriction.ended_at = now
     restriction.end_reason = f"ended on {restriction.ends_on.isoformat()}"
-    return audit(Actor.system(), "restriction.expired", restriction, now)
+    return audit(Actor.system(), AuditAction.RESTRICTION_EXPIRED, restriction, now)
 
 
 def make_dormant(restriction: Restriction, now: dt.datetime) -> AuditEntry:
     """An ended restriction is kept on file, unenforced, until its retention period ends."""
     _move(restriction, S.DORMANT, "make dormant")
     restriction.dormant_since = now
-    return audit(Actor.system(), "restriction.dormant", restriction, now)
+    return audit(Actor.system(), AuditAction.RESTRICTION_DORMANT, restriction, now)
 
 
 def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) -> AuditEntry:
@@ -240,14 +242,14 @@ def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) 
     restriction.customer = None
     restriction.reviews.clear()
     restriction.purged_at = now
-    return audit(Actor.system(), "restriction.purged", restriction, now)
+    return audit(Actor.system(), AuditAction.RESTRICTION_PURGED, restriction, now)
 
 
 def set_legal_hold(
     restriction: Restriction, actor: Actor, now: dt.datetime, *, hold: bool, reason: str
 ) -> AuditEntry:
     """Keep (or stop keeping) a restriction past its retention period, for a legal reason."""
-    _require_role(actor, {Role.ADMIN, Role.APPROVER}, "change a legal hold")
+    _require_role(actor, Permission.LEGAL_HOLD, "change a legal hold")
     _require_text(reason, "a reason for the legal hold change")
     if restriction.status is S.PURGED:
         raise TransitionRefused(f"cannot hold {restriction.reference}: it has been purged")
@@ -261,7 +263,11 @@ def set_legal_hold(
     restriction.legal_hold_reason = (
         reason if hold else f"{restriction.legal_hold_reason or ''}\nReleased: {reason}".strip()
     )
-    action = "restriction.legal_hold_set" if hold else "restriction.legal_hold_released"
+    action = (
+        AuditAction.RESTRICTION_LEGAL_HOLD_SET
+        if hold
+        else AuditAction.RESTRICTION_LEGAL_HOLD_RELEASED
+    )
     return audit(actor, action, restriction, now)
 
 
@@ -275,7 +281,7 @@ def record_review(
     notes: str | None = None,
 ) -> tuple[Review, AuditEntry]:
     """Record a scheduled review; a decision to continue sets the next review date."""
-    _require_role(actor, {Role.APPROVER}, "record a review")
+    _require_role(actor, Permission.REVIEW, "record a review")
     if restriction.status is not S.ACTIVE:
         raise TransitionRefused(
             f"cannot review {restriction.reference}: it is "
@@ -287,17 +293,19 @@ def record_review(
     restriction.reviews.append(review)
     restriction.last_reviewed_on = today
     restriction.next_review_on = next_review_date(today, restriction.review_every_months)
-    return review, audit(actor, "restriction.reviewed", restriction, now, outcome=outcome.value)
+    return review, audit(
+        actor, AuditAction.RESTRICTION_REVIEWED, restriction, now, outcome=outcome.value
+    )
 
 
 def audit(
-    actor: Actor, action: str, restriction: Restriction, now: dt.datetime, **detail: Any
+    actor: Actor, action: AuditAction, restriction: Restriction, now: dt.datetime, **detail: Any
 ) -> AuditEntry:
     """The append-only record of a change; it names the restriction, not the person."""
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        action,
         actor=actor.name,
-        action=action,
+        at=now,
         subject_type="restriction",
         subject_ref=f"{restriction.reference}/{restriction.revision}",
         detail={"status": restriction.status.value, **detail},
@@ -313,7 +321,8 @@ def _move(restriction: Restriction, target: RestrictionStatus, verb: str) -> Non
     restriction.status = target
 
 
-def _require_role(actor: Actor, roles: set[Role], what: str) -> None:
+def _require_role(actor: Actor, permission: Permission, what: str) -> None:
+    roles = WHO_MAY[permission]
     if actor.role not in roles:
         needed = " or ".join(_with_article(r.value) for r in Role if r in roles)
         raise TransitionRefused(f"only {needed} may {what}")

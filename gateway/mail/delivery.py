@@ -29,8 +29,9 @@ from gateway.mail.transports import PermanentFailure, TemporaryFailure, transpor
 from gateway.runtime import Runtime, runtime
 from gateway.store import deliveries
 from gateway.store.deliveries import ClaimedCopy
+from routing.audit import AuditAction, audit_entry
 from routing.enums import DeliveryStatus
-from routing.models import AuditEntry, MailDelivery, utcnow
+from routing.models import MailDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -343,12 +344,12 @@ def retry_dead_letter(rt: Runtime, delivery_id: int, *, actor: str) -> MailDeliv
         # A fresh lifetime: retried mail is counted from the retry, not from its arrival.
         delivery.message.received_at = utcnow()
         session.add(
-            AuditEntry(
+            audit_entry(
+                AuditAction.MAIL_RETRIED,
                 actor=actor,
-                action="mail.retried",
+                at=utcnow(),
                 subject_type="delivery",
                 subject_ref=str(delivery_id),
-                detail={},
             )
         )
         message_id = delivery.message_id

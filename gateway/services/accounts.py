@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from gateway.store import accounts as account_store
+from routing.audit import AuditAction, audit_entry
 from routing.enums import Role
 from routing.identity import normalise_email
 from routing.models import ApiToken, AuditEntry, StaffUser
@@ -90,16 +91,7 @@ def add_user(
     )
     session.add(user)
     session.flush()
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action="user.created",
-            subject_type="user",
-            subject_ref=str(user.id),
-            detail={"role": role.value},
-        )
-    )
+    session.add(user_audit(user, AuditAction.USER_CREATED, actor, now, role=role.value))
     return user
 
 
@@ -126,16 +118,7 @@ def add_token(
     )
     session.add(record)
     session.flush()
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action="token.created",
-            subject_type="token",
-            subject_ref=str(record.id),
-            detail={"name": name, "scopes": record.scopes},
-        )
-    )
+    session.add(_token_audit(record, AuditAction.TOKEN_CREATED, actor, now, scopes=record.scopes))
     return token
 
 
@@ -153,16 +136,7 @@ def revoke_token(session: Session, *, name: str, actor: str, now: dt.datetime) -
     if record.revoked_at is not None:
         raise AccountError(f"the token {name!r} is already revoked")
     record.revoked_at = now
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action="token.revoked",
-            subject_type="token",
-            subject_ref=str(record.id),
-            detail={"name": name},
-        )
-    )
+    session.add(_token_audit(record, AuditAction.TOKEN_REVOKED, actor, now))
     return record
 
 
@@ -180,7 +154,7 @@ def change_role(
     # A session is trusted for the role it was begun in: sign in again to use the new one.
     end_sessions(user)
     changed = user_audit(
-        user, "user.role_changed", actor, now, role=user.role.value, was=previous.value
+        user, AuditAction.USER_ROLE_CHANGED, actor, now, role=user.role.value, was=previous.value
     )
     session.add(changed)
     return user
@@ -202,7 +176,7 @@ def set_active(
         end_sessions(user)
     if active:  # a fresh start: earlier failed sign-ins no longer count against it
         user.failed_sign_ins, user.locked_until = 0, None
-    action = "user.reactivated" if active else "user.deactivated"
+    action = AuditAction.USER_REACTIVATED if active else AuditAction.USER_DEACTIVATED
     session.add(user_audit(user, action, actor, now, role=user.role.value))
     return user
 
@@ -259,15 +233,24 @@ def _a(role: Role) -> str:
 
 
 def user_audit(
-    user: StaffUser, action: str, actor: str, now: dt.datetime, **detail: object
+    user: StaffUser, action: AuditAction, actor: str, now: dt.datetime, **detail: object
 ) -> AuditEntry:
     """An audit entry about a staff account; `detail` names what happened, never a password,
     its hash or anything typed."""
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        action, actor=actor, at=now, subject_type="user", subject_ref=str(user.id), detail=detail
+    )
+
+
+def _token_audit(
+    token: ApiToken, action: AuditAction, actor: str, now: dt.datetime, **detail: object
+) -> AuditEntry:
+    # The token's name, which its owner chose, never any part of the secret.
+    return audit_entry(
+        action,
         actor=actor,
-        action=action,
-        subject_type="user",
-        subject_ref=str(user.id),
-        detail=detail,
+        at=now,
+        subject_type="token",
+        subject_ref=str(token.id),
+        detail={"name": token.name, **detail},
     )

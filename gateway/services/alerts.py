@@ -19,9 +19,10 @@ from gateway.store import alerts as alert_store
 from gateway.store import repository
 from routing import alerts as steps
 from routing.alerts import AlertRefused
+from routing.audit import AuditAction, audit_entry
 from routing.enums import AlertStatus, Category, IdentityKind, Stage
 from routing.lifecycle import Actor
-from routing.models import Alert, AuditEntry, Customer, Identity, Restriction
+from routing.models import Alert, Customer, Identity, Restriction
 from routing.terms import RestrictionDraft
 
 
@@ -80,12 +81,11 @@ def person_label(alert: Alert, customer_ref: str | None, kind: IdentityKind | No
 def record_listing(session: Session, actor: str, now: dt.datetime, shown: int) -> None:
     """Audit that someone listed the alerts (they name customers by reference)."""
     session.add(
-        AuditEntry(
-            at=now,
+        audit_entry(
+            AuditAction.ALERTS_LISTED,
             actor=actor,
-            action="alerts.listed",
+            at=now,
             subject_type="alerts",
-            subject_ref=None,
             detail={"shown": shown},
         )
     )
@@ -113,10 +113,10 @@ def describe_alert(
         lines.append(f"closed {closed}: {alert.closed_reason or 'no note'}")
     lines.extend(_evidence_lines(alert.evidence or {}))
     session.add(
-        AuditEntry(
-            at=now,
+        audit_entry(
+            AuditAction.ALERT_VIEWED,
             actor=actor,
-            action="alert.viewed",
+            at=now,
             subject_type="alert",
             subject_ref=str(alert.id),
             detail={"customer_id": alert.customer_id, "identity_id": alert.identity_id},

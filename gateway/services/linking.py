@@ -24,11 +24,11 @@ from gateway.services.register_service import RegisterError
 from gateway.services.volume import reevaluate_person
 from gateway.store import repository
 from gateway.store.alerts import live_alerts_of
-from routing import alerts as steps
 from routing.enums import AlertStatus, IdentityKind
 from routing.identity import NormalisedIdentity, normalise
 from routing.lifecycle import Actor, TransitionRefused
 from routing.models import Customer, Identity
+from routing.roles import Permission, may
 from routing.volume import person_key
 
 
@@ -57,7 +57,7 @@ def link_identities(
     """Link these addresses and numbers (as typed) to one customer: the one named by
     ``customer_ref`` (created if new), else the one some of them already belong to, else a
     new customer. Raises RegisterError or TransitionRefused with one line."""
-    if actor.role not in steps.MANAGERS:
+    if not may(actor.role, Permission.EDIT_CUSTOMERS):
         raise TransitionRefused("only a manager or an approver may link identities")
     if not identities:
         raise RegisterError("name at least one email address or phone number to link")

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine
 
 from gateway.runtime import Runtime
 from gateway.store.audit import write_audit_rows
+from routing.audit import AuditAction, audit_row
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
 from routing.lookup import LookupAnswer, look_up
@@ -85,15 +86,15 @@ def restrictions_seen_row(
     Seeing that someone is restricted is a view of their record, so it is audited, by
     reference: never the number or address looked up (the reference finds the record).
     """
-    return {
-        "at": now,
-        "actor": actor,
-        "action": "register.lookup",
-        "subject_type": "restriction",
-        "subject_ref": references[0],
-        "detail": {"references": list(references), "kind": kind.value},
-        "source": source,
-    }
+    return audit_row(
+        AuditAction.REGISTER_LOOKUP,
+        actor=actor,
+        at=now,
+        subject_type="restriction",
+        subject_ref=references[0],
+        detail={"references": list(references), "kind": kind.value},
+        source=source,
+    )
 
 
 def _writer_for(engine: Engine) -> AuditWrite:

@@ -15,8 +15,9 @@ from gateway.runtime import Runtime, runtime
 from gateway.services.retention import apply_retention, delete_person_records
 from gateway.store import repository
 from routing import lifecycle
+from routing.audit import AuditAction, audit_entry
 from routing.lifecycle import Actor
-from routing.models import Alert, AuditEntry, Customer, Restriction, utcnow
+from routing.models import Alert, Customer, Restriction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def remind_reviews_due(rt: Runtime, now: dt.datetime) -> int:
             session.add(
                 lifecycle.audit(
                     Actor.system(),
-                    "restriction.review_due",
+                    AuditAction.RESTRICTION_REVIEW_DUE,
                     restriction,
                     now,
                     review_on=restriction.next_review_on.isoformat(),
@@ -109,10 +110,10 @@ def _anonymise_if_nothing_remains(session: Session, customer_id: int, now: dt.da
     deleted = delete_person_records(session, customer_id)
     session.expire(customer, ["identities"])
     session.add(
-        AuditEntry(
+        audit_entry(
+            AuditAction.CUSTOMER_ANONYMISED,
+            actor=Actor.system().name,
             at=now,
-            actor="system",
-            action="customer.anonymised",
             subject_type="customer",
             subject_ref=str(customer_id),
             detail=deleted,

@@ -26,6 +26,7 @@ from gateway.services import register_service
 from gateway.services.register_service import RegisterError
 from gateway.settings import Settings
 from gateway.store import repository
+from routing.audit import AuditAction, audit_entry
 from routing.enums import (
     Category,
     EmailMeasure,
@@ -33,12 +34,12 @@ from routing.enums import (
     Mode,
     PhoneMeasure,
     RestrictionStatus,
-    Role,
     Stage,
 )
 from routing.identity import NormalisedIdentity, normalise_email, normalise_phone
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, Customer, Identity, Restriction
+from routing.roles import Permission, may
 from routing.terms import RestrictionDraft
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ def _approver(session: Session, email: str) -> Actor:
     user = repository.staff_by_email(session, email)
     if user is None or not user.active:
         raise RegisterError(f"--approved-by {email}: no active staff account with that address")
-    if user.role is not Role.APPROVER:
+    if not may(user.role, Permission.APPROVE):
         raise RegisterError(
             f"--approved-by {email}: the account's role is {user.role.value}; "
             "only an approver may approve imported restrictions"
@@ -786,10 +787,10 @@ def _approve_as_imported(
 def _import_audit(
     approver: Actor, now: dt.datetime, path: Path, summary: ImportSummary, references: list[str]
 ) -> AuditEntry:
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        AuditAction.REGISTER_IMPORTED,
         actor=approver.name,
-        action="register.imported",
+        at=now,
         subject_type="register",
         detail={
             "file": path.name,
@@ -840,10 +841,10 @@ def export_register(rt: Runtime, out: TextIO, *, actor: str, now: dt.datetime) -
             writer.writerow(_guarded(_export_row(restriction)))
         _warn_about_terms_left_out(restrictions)
         session.add(
-            AuditEntry(
-                at=now,
+            audit_entry(
+                AuditAction.REGISTER_EXPORTED,
                 actor=actor,
-                action="register.exported",
+                at=now,
                 subject_type="register",
                 detail={"rows": len(restrictions)},
             )

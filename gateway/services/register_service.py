@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from gateway.store import repository
 from gateway.store.alerts import move_alerts_to_customer
 from routing import lifecycle
-from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome, Role
+from routing.audit import AuditAction, audit_entry
+from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome
 from routing.identity import NormalisedIdentity, normalise
 from routing.lifecycle import Actor, TransitionRefused
 from routing.models import AuditEntry, Customer, Identity, Restriction, Service
+from routing.roles import Permission, may
 from routing.terms import RestrictionDraft
 
 
@@ -35,13 +37,13 @@ def add_customer(
     customer_ref: str | None = None,
 ) -> Customer:
     """A new person on the register (identities are linked separately)."""
-    _require_register_role(actor, "add a customer")
+    _require_register_role(actor, Permission.EDIT_CUSTOMERS, "add a customer")
     if customer_ref and repository.customer_by_ref(session, customer_ref):
         raise RegisterError(f"customer reference {customer_ref!r} is already in use")
     customer = Customer(name=name, customer_ref=customer_ref)
     session.add(customer)
     session.flush()
-    session.add(_customer_audit(actor, "customer.created", customer, now))
+    session.add(_customer_audit(actor, AuditAction.CUSTOMER_CREATED, customer, now))
     return customer
 
 
@@ -53,7 +55,7 @@ def link_identity(
     identity: NormalisedIdentity,
 ) -> Identity:
     """Link an email address or phone number to a customer (creating it if new)."""
-    _require_register_role(actor, "link an identity")
+    _require_register_role(actor, Permission.EDIT_CUSTOMERS, "link an identity")
     if not identity.ok:
         raise RegisterError(
             f"{identity.kind} {identity.raw!r} is {identity.state}: "
@@ -71,7 +73,7 @@ def link_identity(
         session.add(
             _customer_audit(
                 actor,
-                "identity.linked",
+                AuditAction.IDENTITY_LINKED,
                 customer,
                 now,
                 kind=identity.kind.value,
@@ -112,7 +114,7 @@ def draft_restriction(
     session: Session, actor: Actor, now: dt.datetime, customer: Customer, draft: RestrictionDraft
 ) -> Restriction:
     """Record proposed terms as a draft under a new CCR-<year>-NNNN reference."""
-    _require_register_role(actor, "draft a restriction")
+    _require_register_role(actor, Permission.PROPOSE, "draft a restriction")
     problems = draft.problems()
     if problems:
         raise RegisterError(str(problems[0]))
@@ -128,7 +130,9 @@ def draft_restriction(
     session.add(restriction)
     session.flush()
     session.add(
-        lifecycle.audit(actor, "restriction.drafted", restriction, now, customer_id=customer.id)
+        lifecycle.audit(
+            actor, AuditAction.RESTRICTION_DRAFTED, restriction, now, customer_id=customer.id
+        )
     )
     return restriction
 
@@ -297,19 +301,19 @@ def _apply(session: Session, entry: AuditEntry, *, changes_register: bool = Fals
     session.flush()
 
 
-def _require_register_role(actor: Actor, what: str) -> None:
+def _require_register_role(actor: Actor, permission: Permission, what: str) -> None:
     # Agents see lookups and call flags; changing who the register covers is for managers up.
-    if actor.role not in (Role.MANAGER, Role.APPROVER):
+    if not may(actor.role, permission):
         raise TransitionRefused(f"only a manager or an approver may {what}")
 
 
 def _customer_audit(
-    actor: Actor, action: str, customer: Customer, now: dt.datetime, **detail: Any
+    actor: Actor, action: AuditAction, customer: Customer, now: dt.datetime, **detail: Any
 ) -> AuditEntry:
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        action,
         actor=actor.name,
-        action=action,
+        at=now,
         subject_type="customer",
         subject_ref=str(customer.id),
         detail=detail,

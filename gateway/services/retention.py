@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.store import retention
-from routing.models import AuditEntry
+from routing.audit import AuditAction, audit_entry
+from routing.lifecycle import Actor
 
 log = logging.getLogger(__name__)
 
-RETENTION_ACTION = "retention.deleted"
+RETENTION_ACTION = AuditAction.RETENTION_DELETED
 
 Finder = Callable[[Session], Sequence[int]]
 Deleter = Callable[[Session, Sequence[int]], int]
@@ -60,12 +61,11 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
     if deleted:
         with rt.uow() as session:
             session.add(
-                AuditEntry(
+                audit_entry(
+                    AuditAction.RETENTION_DELETED,
+                    actor=Actor.system().name,
                     at=now,
-                    actor="system",
-                    action=RETENTION_ACTION,
                     subject_type="register",
-                    subject_ref=None,
                     detail=counts,
                 )
             )

@@ -24,6 +24,7 @@ from gateway.services.accounts import (
     user_audit,
 )
 from gateway.services.staff_sign_in import count_wrong_password, is_locked
+from routing.audit import AuditAction
 from routing.models import StaffUser
 
 WRONG_CURRENT = "Your current password is not right"
@@ -72,12 +73,14 @@ def change_own_password(
     user = account_for_update(session, user_id)
     refused = _current_password_refusal(user, current, now, lockout_after)
     if refused is not None:
-        refusal = user_audit(user, "user.password_change_refused", user.email, now, reason=refused)
+        refusal = user_audit(
+            user, AuditAction.USER_PASSWORD_CHANGE_REFUSED, user.email, now, reason=refused
+        )
         session.add(refusal)
         return PasswordChange(None, LOCKED if refused == "account locked" else WRONG_CURRENT)
     forced = user.must_change_password
     _set_password(user, new, must_change=False)
-    session.add(user_audit(user, "user.password_changed", user.email, now, forced=forced))
+    session.add(user_audit(user, AuditAction.USER_PASSWORD_CHANGED, user.email, now, forced=forced))
     session.flush()  # the new generation is worked out in SQL
     return PasswordChange(user.session_generation)
 
@@ -93,7 +96,7 @@ def reset_password(
     _set_password(user, temporary, must_change=True)
     # An admin has dealt with whoever asked, so earlier failures no longer lock the account.
     user.failed_sign_ins, user.locked_until = 0, None
-    session.add(user_audit(user, "user.password_reset", actor, now))
+    session.add(user_audit(user, AuditAction.USER_PASSWORD_RESET, actor, now))
     return PasswordReset(user.email, temporary)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gateway.services.accounts import end_sessions, hash_password, password_matches
 from gateway.store import repository
+from routing.audit import AuditAction, audit_entry
 from routing.models import AuditEntry, StaffUser
 
 # Each failure past the threshold doubles the lock, from a minute up to an hour: enough to
@@ -113,10 +114,10 @@ def _spend_verify_time(password: str) -> None:
 def _audit(
     user: StaffUser | None, result: SignInResult, now: dt.datetime, source: str
 ) -> AuditEntry:
-    return AuditEntry(
-        at=now,
+    return audit_entry(
+        AuditAction.STAFF_SIGNED_IN if result.ok else AuditAction.STAFF_SIGN_IN_REFUSED,
         actor=user.email if user else UNKNOWN_ACCOUNT,
-        action="staff.signed_in" if result.ok else "staff.sign_in_refused",
+        at=now,
         subject_type="user",
         subject_ref=str(user.id) if user else None,
         detail={} if result.ok else {"reason": result.reason},
@@ -133,13 +134,12 @@ def sign_out(session: Session, user_id: int, email: str, now: dt.datetime, sourc
     if user is not None:
         end_sessions(user)
     session.add(
-        AuditEntry(
-            at=now,
+        audit_entry(
+            AuditAction.STAFF_SIGNED_OUT,
             actor=email,
-            action="staff.signed_out",
+            at=now,
             subject_type="user",
             subject_ref=str(user_id),
-            detail={},
             source=source,
         )
     )

@@ -26,11 +26,12 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import people
 from gateway.store.people import PersonRecord
+from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
 from routing.models import Alert, AuditEntry, ContactEvent, Restriction
 
-EXPORT_ACTION = "person.exported"
+EXPORT_ACTION = AuditAction.PERSON_EXPORTED
 CONTACT_COLUMNS = (
     "occurred_at", "channel", "direction", "from", "to", "outcome", "would_outcome", "mode",
     "restriction", "statutory", "safeguarding", "duration_seconds", "flags", "reasons",
@@ -92,10 +93,10 @@ def export_person(
         content = _gather(session, person)
         summary = _write_zip(out, person, content, at)
         session.add(
-            AuditEntry(
-                at=at,
+            audit_entry(
+                AuditAction.PERSON_EXPORTED,
                 actor=actor,
-                action=EXPORT_ACTION,
+                at=at,
                 subject_type="customer" if person.customer else "identity",
                 subject_ref=str(person.customer.id if person.customer else person.identity_ids[0]),
                 detail=summary.counts(),

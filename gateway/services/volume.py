@@ -38,6 +38,7 @@ from gateway.store import volume as volume_store
 from gateway.store.audit import write_audit_rows
 from routing import alerts as alert_steps
 from routing import volume as counting
+from routing.audit import AuditAction, audit_row
 from routing.enums import AlertStatus, Channel
 from routing.models import utcnow
 from routing.volume import Finding, Focus, RuleSet, VolumeEvent, parse_person_key, person_key
@@ -166,21 +167,19 @@ def rescan(
 
 
 def _rescan_audit(actor: str, now: dt.datetime, report: RescanReport) -> dict[str, Any]:
-    return {
-        "at": now,
-        "actor": actor,
-        "action": "alerts.rescanned",
-        "subject_type": "alerts",
-        "subject_ref": None,
-        "detail": {
+    return audit_row(
+        AuditAction.ALERTS_RESCANNED,
+        actor=actor,
+        at=now,
+        subject_type="alerts",
+        detail={
             "days": report.days,
             "people": report.people,
             "removed": report.removed,
             "opened": report.opened,
             "refreshed": report.refreshed,
         },
-        "source": None,
-    }
+    )
 
 
 def _contacts_by_person(
@@ -359,13 +358,13 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 def _opened_audit(
     alert_id: int, row: dict[str, Any], finding: Finding, source: str, now: dt.datetime
 ) -> dict[str, Any]:
-    return {
-        "at": now,
-        "actor": SYSTEM,
-        "action": "alert.opened",
-        "subject_type": "alert",
-        "subject_ref": str(alert_id),
-        "detail": {
+    return audit_row(
+        AuditAction.ALERT_OPENED,
+        actor=SYSTEM,
+        at=now,
+        subject_type="alert",
+        subject_ref=str(alert_id),
+        detail={
             "status": AlertStatus.OPEN.value,
             "rule": row["rule"],
             "customer_id": row["customer_id"],
@@ -374,8 +373,7 @@ def _opened_audit(
             "threshold": finding.rule.threshold,
             "found_by": source,
         },
-        "source": None,
-    }
+    )
 
 
 # --- reading through store.volume ----------------------------------------------------------

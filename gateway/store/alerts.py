@@ -9,6 +9,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from routing import alerts as steps
+from routing.audit import AuditAction
 from routing.enums import AlertStatus, IdentityKind
 from routing.lifecycle import Actor
 from routing.models import Alert, Customer, Identity
@@ -64,7 +65,7 @@ def move_alerts_to_customer(
         alert.person_key, alert.customer_id = into, customer_id
         if alert.status in steps.LIVE:
             live[alert.rule] = alert
-        session.add(steps.alert_audit(Actor.system(), "alert.moved", alert, now))
+        session.add(steps.alert_audit(Actor.system(), AuditAction.ALERT_MOVED, alert, now))
         session.flush()  # one at a time: the live-alert index is checked row by row
         moved += 1
     return moved, merged

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from routing.alerts import LIVE as LIVE_ALERTS
+from routing.audit import AuditAction
 from routing.enums import (
     AlertStatus,
     Channel,
@@ -197,7 +198,7 @@ def restriction_history(session: Session, reference: str) -> Sequence[AuditEntry
             AuditEntry.subject_type == "restriction",
             AuditEntry.subject_ref.like(f"{_escape_like(reference)}/%", escape="\\"),
             # Who looked is for the audit log; the history is what happened to it.
-            AuditEntry.action != "restriction.viewed",
+            AuditEntry.action != AuditAction.RESTRICTION_VIEWED.value,
         )
         .order_by(AuditEntry.id)
     )

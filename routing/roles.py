@@ -1,0 +1,82 @@
+"""Who may do what: the staff roles' named groups and the work each group may do, in one place.
+
+The lifecycle, the register and alert services and the staff pages (admin_ui.access) all
+read these sets, so a permission is changed here or nowhere. Roles, from the front line in:
+an agent answers calls, a manager does casework, an approver also decides on restrictions
+(never one they proposed: the lifecycle checks that), an admin runs the system and sees no
+customer's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+from routing.enums import Role
+
+# --- the named groups ------------------------------------------------------------------------
+
+ANY_STAFF = frozenset(Role)
+# Finding a customer and what applies to a call from them. Agents get the caller view only
+# (restrictions in force, their measures, SPOC and script, and call flags); caseworkers get
+# the full record at the same address.
+CALLER_LOOKUP = frozenset({Role.AGENT, Role.MANAGER, Role.APPROVER})
+# The full customer record and casework: confidential notes, reasons, reviews, who proposed
+# and approved, history, contacts and their chart, alerts, proposing restrictions, the
+# register and its export, and each restriction's own page.
+CASEWORKERS = frozenset({Role.MANAGER, Role.APPROVER})
+# Approving, varying, lifting and reviewing restrictions (never one they proposed).
+APPROVERS = frozenset({Role.APPROVER})
+# Staff accounts, API tokens, retention and the audit log.
+ADMINS = frozenset({Role.ADMIN})
+# Call flags (agents act on them; managers and approvers follow them up).
+CALL_FLAG_READERS = CALLER_LOOKUP
+# Mail the gateway could not deliver: casework for managers, operations for admins.
+MAIL_READERS = CASEWORKERS | ADMINS
+# A legal hold keeps a restriction past its retention period: a decision on the case
+# (approvers) or on the records (admins, from the retention page).
+LEGAL_HOLD_KEEPERS = APPROVERS | ADMINS
+
+
+# --- the work, and who may do it --------------------------------------------------------------
+
+
+class Permission(StrEnum):
+    PROPOSE = "propose"  # draft a restriction and put it forward for approval
+    EDIT_CUSTOMERS = "edit_customers"  # add customers, link their addresses and numbers
+    HANDLE_ALERTS = "handle_alerts"  # acknowledge, dismiss or escalate an alert
+    APPROVE = "approve"  # approve a proposal or return it to draft; approve an import
+    VARY = "vary"
+    LIFT = "lift"
+    REVIEW = "review"
+    LEGAL_HOLD = "legal_hold"  # set or release one
+    CUSTOMER_RECORD = "customer_record"  # see the full record, confidential notes included
+    CALLER_VIEW = "caller_view"  # see what applies to a caller
+    CALL_FLAGS = "call_flags"
+    MAIL_LOG = "mail_log"
+    ADMIN_PAGES = "admin_pages"  # staff accounts, API tokens, retention, the audit log
+
+
+WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
+    {
+        Permission.PROPOSE: CASEWORKERS,
+        Permission.EDIT_CUSTOMERS: CASEWORKERS,
+        Permission.HANDLE_ALERTS: CASEWORKERS,
+        Permission.APPROVE: APPROVERS,
+        Permission.VARY: APPROVERS,
+        Permission.LIFT: APPROVERS,
+        Permission.REVIEW: APPROVERS,
+        Permission.LEGAL_HOLD: LEGAL_HOLD_KEEPERS,
+        Permission.CUSTOMER_RECORD: CASEWORKERS,
+        Permission.CALLER_VIEW: CALLER_LOOKUP,
+        Permission.CALL_FLAGS: CALL_FLAG_READERS,
+        Permission.MAIL_LOG: MAIL_READERS,
+        Permission.ADMIN_PAGES: ADMINS,
+    }
+)
+
+
+def may(role: Role | None, permission: Permission) -> bool:
+    """Whether someone in `role` may do `permission` (no role, as for the system: no)."""
+    return role in WHO_MAY[permission]
