@@ -16,19 +16,19 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
-from wtforms import TextAreaField
-from wtforms.validators import DataRequired, Optional
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Optional
 
 from admin_ui import web
 from admin_ui.access import CASEWORKERS, require_role
 from admin_ui.charts import series_chart
-from admin_ui.forms import WebForm
+from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
 from gateway.services import alerts
 from gateway.store import web_queries
-from routing.alerts import LIVE, AlertRefused
+from routing.alerts import LIVE, REFERRAL_NAMES, SAFEGUARDING, AlertRefused
 from routing.audit import AuditAction
-from routing.enums import AlertStatus
+from routing.enums import AlertStatus, Referral
 from routing.models import AuditEntry
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
@@ -48,6 +48,31 @@ class DismissForm(WebForm):
         filters=[lambda text: text.strip() if text else text],
         validators=[DataRequired("Enter why the contact is reasonable")],
         description="Kept with the alert, for the next manager who looks at this person",
+    )
+
+
+class ReferForm(WebForm):
+    to = RadioField(
+        "Who was it referred to?",
+        choices=choices([(r.value, REFERRAL_NAMES[r].capitalize()) for r in Referral]),
+        validators=[InputRequired("Choose who it was referred to")],
+    )
+    other = StringField(
+        "If another agency, which one",
+        filters=[lambda text: text.strip() if text else text],
+        validators=[Optional()],
+    )
+    reference = StringField(
+        "Their reference (optional)",
+        filters=[lambda text: text.strip() if text else text],
+        validators=[Optional()],
+        description="For example the police incident number",
+    )
+
+
+class NoConcernForm(WebForm):
+    note = TextAreaField(
+        "What you found (optional)", validators=[Optional()], description="Kept with the alert"
     )
 
 
@@ -94,7 +119,11 @@ def show(alert_id: int) -> ResponseReturnValue:
 
 
 def _alert_page(
-    alert_id: int, dismiss_form: DismissForm, escalate_form: EscalateForm, status: int = 200
+    alert_id: int,
+    dismiss_form: DismissForm,
+    escalate_form: EscalateForm,
+    status: int = 200,
+    refer_form: ReferForm | None = None,
 ) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         row = web_queries.alert(session, alert_id) or abort(404)
@@ -108,6 +137,9 @@ def _alert_page(
         title=rule_titles().get(row.alert.rule, row.alert.rule.replace("_", " ")),
         dismiss_form=dismiss_form,
         escalate_form=escalate_form,
+        safeguarding=row.alert.rule == SAFEGUARDING,
+        refer_form=refer_form or ReferForm(formdata=None),
+        no_concern_form=NoConcernForm(formdata=None),
         **page,
     ), status
 
@@ -166,6 +198,46 @@ def dismiss(alert_id: int) -> ResponseReturnValue:
     )
 
 
+@bp.post("/<int:alert_id>/refer")
+@require_role(CASEWORKERS)
+def refer(alert_id: int) -> ResponseReturnValue:
+    """A safeguarding concern passed to an agency: to whom, with their reference."""
+    form = ReferForm()
+    valid = form.validate_on_submit()
+    if valid and form.to.data == Referral.OTHER and not form.other.data:
+        form.add_problem("other", "Enter which agency it was referred to")
+        valid = False
+    if not valid:
+        blank = DismissForm(formdata=None)
+        return _alert_page(alert_id, blank, EscalateForm(formdata=None), 400, refer_form=form)
+    to = Referral(form.to.data)
+    return _step(
+        alert_id,
+        lambda s: alerts.refer_alert(
+            s,
+            web.actor(),
+            web.now(),
+            alert_id,
+            to,
+            reference=form.reference.data,
+            other=form.other.data,
+        ),
+        "Alert {id} closed: the referral is recorded.",
+    )
+
+
+@bp.post("/<int:alert_id>/no-concern")
+@require_role(CASEWORKERS)
+def no_concern(alert_id: int) -> ResponseReturnValue:
+    """A person read the message and found no risk to act on."""
+    form = NoConcernForm()
+    return _step(
+        alert_id,
+        lambda s: alerts.no_concern_alert(s, web.actor(), web.now(), alert_id, note=form.note.data),
+        "Alert {id} closed: read, no concern.",
+    )
+
+
 @bp.post("/<int:alert_id>/escalate")
 @require_role(CASEWORKERS)
 def escalate(alert_id: int) -> ResponseReturnValue:
@@ -208,7 +280,7 @@ def _refused(alert_id: int, refused: AlertRefused) -> ResponseReturnValue:
 
 def rule_titles() -> dict[str, str]:
     """Rule key -> its title in words, for the rules in force (and the other alert kinds)."""
-    titles = {"safeguarding": "Safeguarding wording in an email", "review_due": "Review due"}
+    titles = {SAFEGUARDING: "Safeguarding concern", "review_due": "Review due"}
     rules = web.runtime().settings.volume.rule_set.rules
     return titles | {rule.key: rule.title for rule in rules}
 

@@ -105,7 +105,10 @@ def _full_record(customer_id: int) -> ResponseReturnValue:
         page = _record(session, customer, zone)
         session.add(customer_audit(AuditAction.CUSTOMER_VIEWED, customer_id, view="record"))
         # Rendered inside the unit of work: the page reads relationships as it goes.
-        return render_template("customers/show.html", link_form=LinkForm(formdata=None), **page)
+        concerns = web_queries.safeguarding_waiting(session, customer_id)
+        return render_template(
+            "customers/show.html", link_form=LinkForm(formdata=None), concerns=concerns, **page
+        )
 
 
 def _caller_page(customer_id: int) -> ResponseReturnValue:

@@ -128,8 +128,14 @@ def index() -> ResponseReturnValue:
         figures = [
             Shown(f.label, f.count(session, reading), f.link) for f in FIGURES if role in f.roles
         ]
+        concerns = web_queries.safeguarding_waiting(session) if role in CASEWORKERS else []
     return render_template(
-        "dashboard.html", figures=figures, reviews=reviews, today=day.date, horizon=day.horizon
+        "dashboard.html",
+        figures=figures,
+        reviews=reviews,
+        today=day.date,
+        horizon=day.horizon,
+        concerns=concerns,
     )
 
 

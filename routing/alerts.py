@@ -2,7 +2,10 @@
 
 open -> acknowledged -> dismissed (with a reason) or escalated (toward a warning or a
 restriction, always as a draft for people to decide). An open alert can also be dismissed
-or escalated at once. Each function checks the step, changes the alert and returns the
+or escalated at once. A safeguarding alert is about a person at risk, not about how much
+they contact the council: it is never dismissed as reasonable or escalated toward a
+warning, but closed by what was done: referred (to whom, with their reference) or read
+with no concern found. Each function checks the step, changes the alert and returns the
 audit entry; the caller adds both to its unit of work. Audit entries name the alert and
 the person by id only, never an address, a number or the free text of a reason.
 """
@@ -13,7 +16,7 @@ import datetime as dt
 from typing import Any
 
 from routing.audit import AuditAction, audit_entry
-from routing.enums import AlertStatus
+from routing.enums import AlertStatus, Referral
 from routing.lifecycle import Actor
 from routing.models import Alert, AuditEntry
 from routing.roles import Permission, may
@@ -21,6 +24,13 @@ from routing.roles import Permission, may
 A = AlertStatus
 
 LIVE = frozenset({A.OPEN, A.ACKNOWLEDGED})  # one of these per person and rule at most
+SAFEGUARDING = "safeguarding"  # the rule of every safeguarding alert
+REFERRAL_NAMES = {
+    Referral.POLICE: "the police",
+    Referral.ADULT_SOCIAL_CARE: "adult social care",
+    Referral.CHILDRENS_SERVICES: "children's services",
+    Referral.OTHER: "another agency",
+}
 
 
 class AlertRefused(ValueError):
@@ -38,6 +48,7 @@ def acknowledge(alert: Alert, actor: Actor, now: dt.datetime) -> AuditEntry:
 def dismiss(alert: Alert, actor: Actor, now: dt.datetime, reason: str | None) -> AuditEntry:
     """A manager judges the contact reasonable; the reason is kept on the alert."""
     _require_manager(actor, "dismiss an alert")
+    _require_not_safeguarding(alert, "dismiss")
     if not reason or not reason.strip():
         raise AlertRefused(f"a reason is required to dismiss alert {alert.id}")
     _require_status(alert, LIVE, "dismiss")
@@ -50,6 +61,7 @@ def escalate(
 ) -> AuditEntry:
     """A manager takes the alert forward: the draft ``restriction_ref`` was made for it."""
     _require_manager(actor, "escalate an alert")
+    _require_not_safeguarding(alert, "escalate")
     _require_status(alert, LIVE, "escalate")
     _close(alert, A.ESCALATED, now, (reason or "").strip() or None)
     return alert_audit(actor, AuditAction.ALERT_ESCALATED, alert, now, restriction=restriction_ref)
@@ -58,9 +70,46 @@ def escalate(
 def check_escalation(alert: Alert, actor: Actor) -> None:
     """Refuse an escalation before anything is drafted for it."""
     _require_manager(actor, "escalate an alert")
+    _require_not_safeguarding(alert, "escalate")
     _require_status(alert, LIVE, "escalate")
     if alert.customer_id is None and alert.identity_id is None:
         raise AlertRefused(f"alert {alert.id} names no person to propose a restriction for")
+
+
+def refer(
+    alert: Alert,
+    actor: Actor,
+    now: dt.datetime,
+    to: Referral,
+    *,
+    reference: str | None = None,
+    other: str | None = None,
+) -> AuditEntry:
+    """A safeguarding concern was passed on: to whom, and their reference if they gave one."""
+    _require_manager(actor, "record a safeguarding referral")
+    _require_safeguarding(alert, "record a referral for")
+    _require_status(alert, LIVE, "record a referral for")
+    other = (other or "").strip()
+    if to is Referral.OTHER and not other:
+        raise AlertRefused("say who the concern was referred to")
+    reference = (reference or "").strip() or None
+    whom = other if to is Referral.OTHER else REFERRAL_NAMES[to]
+    said = f"Referred to {whom}" + (f", reference {reference}" if reference else "")
+    _close(alert, A.REFERRED, now, said)
+    return alert_audit(
+        actor, AuditAction.ALERT_REFERRED, alert, now, to=to.value, reference_given=bool(reference)
+    )
+
+
+def read_no_concern(
+    alert: Alert, actor: Actor, now: dt.datetime, note: str | None = None
+) -> AuditEntry:
+    """A person read the message and found no risk to act on."""
+    _require_manager(actor, "record that a safeguarding alert needs no action")
+    _require_safeguarding(alert, "close")
+    _require_status(alert, LIVE, "close")
+    _close(alert, A.NO_CONCERN, now, (note or "").strip() or "Read: no concern")
+    return alert_audit(actor, AuditAction.ALERT_NO_CONCERN, alert, now)
 
 
 def merge(alert: Alert, into_id: int, now: dt.datetime) -> AuditEntry:
@@ -103,3 +152,16 @@ def _require_manager(actor: Actor, what: str) -> None:
 def _require_status(alert: Alert, allowed: frozenset[AlertStatus], verb: str) -> None:
     if alert.status not in allowed:
         raise AlertRefused(f"cannot {verb} alert {alert.id}: it is {alert.status.value}")
+
+
+def _require_safeguarding(alert: Alert, verb: str) -> None:
+    if alert.rule != SAFEGUARDING:
+        raise AlertRefused(f"cannot {verb} alert {alert.id}: it is not a safeguarding alert")
+
+
+def _require_not_safeguarding(alert: Alert, verb: str) -> None:
+    if alert.rule == SAFEGUARDING:
+        raise AlertRefused(
+            f"cannot {verb} alert {alert.id}: a safeguarding concern is closed by recording "
+            "a referral, or that it was read and no concern found"
+        )

@@ -56,6 +56,9 @@ class AuditAction(StrEnum):
     ALERT_MERGED = "alert.merged"
     ALERT_MOVED = "alert.moved"
     ALERT_VIEWED = "alert.viewed"
+    ALERT_REFERRED = "alert.referred"  # a safeguarding concern passed to an agency
+    ALERT_NO_CONCERN = "alert.no_concern"  # a safeguarding concern read, no risk found
+    SAFEGUARDING_RAISED = "safeguarding.raised"  # by a member of staff, about a call
     ALERTS_LISTED = "alerts.listed"
     ALERTS_RESCANNED = "alerts.rescanned"
 

@@ -107,6 +107,18 @@ class AlertStatus(StrEnum):
     DISMISSED = "dismissed"
     ESCALATED = "escalated"
     MERGED = "merged"  # identities were linked: the person's alert continues as another one
+    # A safeguarding alert is closed by what a person did about it, never as "reasonable".
+    REFERRED = "referred"  # passed to the police, social care or another agency
+    NO_CONCERN = "no_concern"  # read by a person, who found no risk to act on
+
+
+class Referral(StrEnum):
+    """Who a safeguarding concern was referred to."""
+
+    POLICE = "police"
+    ADULT_SOCIAL_CARE = "adult_social_care"
+    CHILDRENS_SERVICES = "childrens_services"
+    OTHER = "other"
 
 
 class Role(StrEnum):

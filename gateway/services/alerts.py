@@ -20,7 +20,7 @@ from gateway.store import repository
 from routing import alerts as steps
 from routing.alerts import AlertRefused
 from routing.audit import AuditAction, audit_entry
-from routing.enums import AlertStatus, Category, IdentityKind, Stage
+from routing.enums import AlertStatus, Category, IdentityKind, Referral, Stage
 from routing.lifecycle import Actor
 from routing.models import Alert, Customer, Identity, Restriction
 from routing.terms import RestrictionDraft
@@ -157,6 +157,31 @@ def dismiss_alert(
 ) -> Alert:
     alert = _load(session, alert_id)
     session.add(steps.dismiss(alert, actor, now, reason))
+    session.flush()
+    return alert
+
+
+def refer_alert(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    alert_id: int,
+    to: Referral,
+    *,
+    reference: str | None = None,
+    other: str | None = None,
+) -> Alert:
+    alert = _load(session, alert_id)
+    session.add(steps.refer(alert, actor, now, to, reference=reference, other=other))
+    session.flush()
+    return alert
+
+
+def no_concern_alert(
+    session: Session, actor: Actor, now: dt.datetime, alert_id: int, *, note: str | None = None
+) -> Alert:
+    alert = _load(session, alert_id)
+    session.add(steps.read_no_concern(alert, actor, now, note))
     session.flush()
     return alert
 

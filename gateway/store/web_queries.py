@@ -749,3 +749,23 @@ def legal_holds(session: Session) -> Sequence[Restriction]:
         .order_by(Restriction.reference, Restriction.revision)
     )
     return session.scalars(query).all()
+
+
+@dataclass(frozen=True, slots=True)
+class ConcernRow:
+    """A safeguarding alert nobody has closed yet, for the urgent banners."""
+
+    id: int
+    opened_at: dt.datetime
+    acknowledged: bool
+
+
+def safeguarding_waiting(session: Session, customer_id: int | None = None) -> list[ConcernRow]:
+    """Safeguarding alerts still open or acknowledged, oldest first (all, or one customer's)."""
+    query = select(Alert.id, Alert.opened_at, Alert.status).where(
+        Alert.rule == "safeguarding", Alert.status.in_(LIVE_ALERTS)
+    )
+    if customer_id is not None:
+        query = query.where(Alert.customer_id == customer_id)
+    rows = session.execute(query.order_by(Alert.opened_at, Alert.id)).all()
+    return [ConcernRow(i, at, status is AlertStatus.ACKNOWLEDGED) for i, at, status in rows]

@@ -8,7 +8,7 @@ import pytest
 
 from routing import alerts
 from routing.alerts import AlertRefused
-from routing.enums import AlertStatus, Role
+from routing.enums import AlertStatus, Referral, Role
 from routing.lifecycle import Actor
 from routing.models import Alert
 
@@ -90,3 +90,42 @@ def test_merging_closes_the_alert_by_the_system() -> None:
     entry = alerts.merge(subject, 9, NOW)
     assert (subject.status, subject.closed_reason) == (AlertStatus.MERGED, "continued as alert 9")
     assert (entry.actor, entry.detail["into"]) == ("system", 9)
+
+
+def concern() -> Alert:
+    return Alert(id=9, rule="safeguarding", customer_id=4, status=AlertStatus.OPEN)
+
+
+def test_a_safeguarding_concern_is_closed_by_a_referral_with_whom_and_the_reference() -> None:
+    subject = concern()
+    entry = alerts.refer(subject, MANAGER, NOW, Referral.ADULT_SOCIAL_CARE, reference=" ASC-7 ")
+    assert subject.status is AlertStatus.REFERRED
+    assert subject.closed_reason == "Referred to adult social care, reference ASC-7"
+    assert entry.action == "alert.referred"
+    assert entry.detail["to"] == "adult_social_care" and "ASC-7" not in str(entry.detail)
+
+
+def test_a_safeguarding_concern_read_with_no_concern_found() -> None:
+    subject = concern()
+    alerts.read_no_concern(subject, MANAGER, NOW)
+    assert (subject.status, subject.closed_reason) == (AlertStatus.NO_CONCERN, "Read: no concern")
+
+
+@pytest.mark.parametrize("step", ["dismiss", "escalate"])
+def test_a_safeguarding_concern_is_never_dismissed_as_reasonable_or_escalated(step: str) -> None:
+    subject = concern()
+    with pytest.raises(AlertRefused, match="closed by recording a referral"):
+        if step == "dismiss":
+            alerts.dismiss(subject, MANAGER, NOW, "They always say this")
+        else:
+            alerts.escalate(subject, MANAGER, NOW, "CCR-2026-0009")
+    assert subject.status is AlertStatus.OPEN
+
+
+def test_only_a_safeguarding_alert_takes_a_referral_and_other_needs_a_name() -> None:
+    with pytest.raises(AlertRefused, match="not a safeguarding alert"):
+        alerts.refer(alert(), MANAGER, NOW, Referral.POLICE)
+    with pytest.raises(AlertRefused, match="say who"):
+        alerts.refer(concern(), MANAGER, NOW, Referral.OTHER)
+    with pytest.raises(AlertRefused, match="only a manager or an approver"):
+        alerts.refer(concern(), AGENT, NOW, Referral.POLICE)
