@@ -26,7 +26,7 @@ from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
 from gateway.services import alerts
 from gateway.store import web_queries
-from routing.alerts import LIVE, REFERRAL_NAMES, SAFEGUARDING, AlertRefused
+from routing.alerts import LIVE, RECONTACT, REFERRAL_NAMES, SAFEGUARDING, AlertRefused
 from routing.audit import AuditAction
 from routing.enums import AlertStatus, Referral
 from routing.models import AuditEntry
@@ -280,7 +280,11 @@ def _refused(alert_id: int, refused: AlertRefused) -> ResponseReturnValue:
 
 def rule_titles() -> dict[str, str]:
     """Rule key -> its title in words, for the rules in force (and the other alert kinds)."""
-    titles = {SAFEGUARDING: "Safeguarding concern", "review_due": "Review due"}
+    titles = {
+        SAFEGUARDING: "Safeguarding concern",
+        RECONTACT: "Contact again while a case is dormant",
+        "review_due": "Review due",
+    }
     rules = web.runtime().settings.volume.rule_set.rules
     return titles | {rule.key: rule.title for rule in rules}
 

@@ -25,6 +25,8 @@ A = AlertStatus
 
 LIVE = frozenset({A.OPEN, A.ACKNOWLEDGED})  # one of these per person and rule at most
 SAFEGUARDING = "safeguarding"  # the rule of every safeguarding alert
+# A person whose restriction is dormant contacted the council again: reconsider it.
+RECONTACT = "dormant_contact"
 REFERRAL_NAMES = {
     Referral.POLICE: "the police",
     Referral.ADULT_SOCIAL_CARE: "adult social care",

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from gateway.jobs.queue import mergeable
 from gateway.runtime import Runtime, runtime
+from gateway.services.reconsideration import ask_for_reconsideration
 from gateway.store import volume as volume_store
 from gateway.store.audit import write_audit_rows
 from routing import alerts as alert_steps
@@ -105,6 +106,9 @@ def evaluate_in(
     for people in _chunks(sorted(moments), PEOPLE_PER_QUERY):
         evaluator.run({person: Focus.around(moments[person]) for person in people})
     evaluator.finish()
+    # The same new contacts may come from someone whose restriction is dormant.
+    if reconsider := ask_for_reconsideration(evaluator.conn, rt, event_ids, now):
+        write_audit_rows(evaluator.conn, reconsider)
     return evaluator.opened
 
 

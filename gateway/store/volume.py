@@ -31,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from routing import alerts as alert_steps
+from routing.alerts import RECONTACT
 from routing.enums import AlertStatus, Direction
 from routing.models import Alert, ContactEvent, Identity, Service, ServiceAddress
 
@@ -127,8 +128,11 @@ _STATES = select(
 )  # fmt: skip
 _STATES_OF = _STATES.where(ALERTS.c.person_key.in_(bindparam("people", expanding=True)))
 
+# A rescan rebuilds the volume alerts; a reconsideration alert is not one of them.
 _REMOVE_OPEN = delete(ALERTS).where(
-    ALERTS.c.person_key.is_not(None), ALERTS.c.status == AlertStatus.OPEN
+    ALERTS.c.person_key.is_not(None),
+    ALERTS.c.status == AlertStatus.OPEN,
+    ALERTS.c.rule != RECONTACT,
 )
 _SERVICE_ADDRESSES = select(ServiceAddress.value, Service.name).join(
     Service, Service.id == ServiceAddress.service_id
