@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional
@@ -18,7 +18,9 @@ from admin_ui.access import CALL_FLAG_READERS, require_role
 from admin_ui.caller_view import restriction_anchor
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
+from gateway.services.safeguarding import raise_about_call
 from gateway.store import web_queries
+from routing.alerts import AlertRefused
 from routing.audit import AuditAction
 from routing.enums import FlagKind
 from routing.models import AuditEntry
@@ -95,3 +97,17 @@ def _bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
     return start, end
+
+
+@bp.post("/<int:event_id>/safeguarding")
+@require_role(CALL_FLAG_READERS)
+def raise_concern(event_id: int) -> ResponseReturnValue:
+    """A member of staff thinks someone on a call is at risk: the same path as wording in an
+    email (an urgent alert and the safeguarding mailbox told at once)."""
+    try:
+        raise_about_call(web.runtime(), web.actor(), web.now(), event_id)
+    except AlertRefused as refused:
+        flash(str(refused), "error")
+    else:
+        flash("Safeguarding concern raised: the safeguarding team has been told.", "success")
+    return redirect(url_for("calls.flags"))

@@ -56,6 +56,7 @@ class Permission(StrEnum):
     CALL_FLAGS = "call_flags"
     MAIL_LOG = "mail_log"
     ADMIN_PAGES = "admin_pages"  # staff accounts, API tokens, retention, the audit log
+    RAISE_CONCERN = "raise_concern"  # raise a safeguarding concern about a call
 
 
 WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
@@ -73,6 +74,7 @@ WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.CALL_FLAGS: CALL_FLAG_READERS,
         Permission.MAIL_LOG: MAIL_READERS,
         Permission.ADMIN_PAGES: ADMINS,
+        Permission.RAISE_CONCERN: CALLER_LOOKUP,
     }
 )
 

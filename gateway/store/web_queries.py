@@ -551,6 +551,7 @@ class FlagRow:
     reference: str | None
     customer_id: int | None
     customer_name: str | None
+    event_id: int  # the call
 
 
 def call_flags(
@@ -590,6 +591,7 @@ def _flag_rows() -> Select[Any]:
             Restriction.reference,
             Restriction.customer_id,
             Customer.name,
+            ContactEvent.id,
         )
         .join(ContactEvent, ContactEvent.id == Flag.contact_event_id)
         .outerjoin(Restriction, Restriction.id == Flag.restriction_id)

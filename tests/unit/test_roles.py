@@ -41,6 +41,7 @@ caller_view         yes     yes      yes       no
 call_flags          yes     yes      yes       no
 mail_log            no      yes      yes       yes
 admin_pages         no      no       no        yes
+raise_concern       yes     yes      yes       no
 """
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

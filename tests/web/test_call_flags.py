@@ -5,13 +5,16 @@ time, with the restriction's reference and never its confidential notes."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select
 
 from gateway.runtime import Runtime
 from routing.enums import FlagKind, IdentityKind, PhoneMeasure
 from routing.lifecycle import Actor
+from routing.models import Alert, MailDelivery
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import AGENT, APPROVER, CONFIDENTIAL, MANAGER
 from tests.web.helpers import StaffBrowser, text_of
@@ -70,3 +73,26 @@ def test_a_range_that_ends_before_it_starts_is_shown_as_a_problem(
     assert "There is a problem" in page
     assert '<a href="#start">The first day must not be after the last day</a>' in page
     assert "<title>Error: Call flags" in page
+
+
+def test_an_agent_raises_a_safeguarding_concern_about_a_call_and_the_team_is_told(
+    rt: Runtime, barred: str, browser_for: Callable[[str], StaffBrowser]
+) -> None:
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    call_in(rt, CALLER, at)
+    agent = browser_for(AGENT)
+    page = text_of(agent.get("/call-flags"))
+    [event_id] = re.findall(r'action="/call-flags/(\d+)/safeguarding"', page)
+
+    response = agent.post(f"/call-flags/{event_id}/safeguarding")
+
+    assert response.status_code == 302
+    assert "the safeguarding team has been told" in text_of(agent.get("/call-flags"))
+    with rt.uow() as session:
+        [alert] = session.scalars(select(Alert).where(Alert.rule == "safeguarding")).all()
+        [copy] = session.scalars(select(MailDelivery)).all()
+    assert alert.urgent and alert.customer_id is not None
+    assert alert.evidence["contact_event_id"] == int(event_id)
+    assert copy.target == rt.settings.safeguarding_mailbox
+    # The managers' dashboard carries the banner until someone acts.
+    assert f"Safeguarding concern {alert.id}" in text_of(browser_for(MANAGER).get("/"))
