@@ -24,7 +24,7 @@ from routing.enums import Category, EmailMeasure, IdentityKind, PhoneMeasure, Ro
 from routing.lifecycle import Actor
 from routing.models import utcnow
 from routing.terms import RestrictionDraft
-from tests.integration.api_helpers import Clock, free_port
+from tests.integration.api_helpers import Clock
 from tests.web.helpers import PASSWORD, StaffBrowser
 
 AGENT = "agent@council.example.org"
@@ -181,13 +181,12 @@ class LiveService:
 
 @pytest.fixture
 def live(settings: Settings, tmp_path: Path) -> Iterator[LiveService]:
-    """The real SMTP gateway and web server (waitress) on free loopback ports, with a staff
-    account for every role (and a second approver)."""
+    """The real SMTP gateway and web server (waitress) on loopback ports of their own (the
+    test settings ask for port 0), with a staff account for every role (and a second
+    approver)."""
     rt = bootstrap(
         settings.model_copy(
             update={
-                "smtp_listen": f"127.0.0.1:{free_port()}",
-                "web_listen": f"127.0.0.1:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
                 "downstream": f"maildir:{tmp_path / 'mail'}",
                 # A test run on a bank holiday must not see every call window closed.

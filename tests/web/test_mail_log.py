@@ -25,7 +25,6 @@ from gateway.store import web_queries
 from routing.enums import DeliveryStatus, EmailMeasure, IdentityKind, Role
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, MailDelivery, utcnow
-from tests.integration.api_helpers import free_port
 from tests.integration.register_helpers import impose_restriction
 from tests.integration.smtp_helpers import RecordingDownstream
 from tests.web.conftest import ADMIN, AGENT, MANAGER, STAFF
@@ -84,7 +83,6 @@ def running(settings: Settings, tmp_path: Path, **update: Any) -> Iterator[MailS
     rt = bootstrap(
         settings.model_copy(
             update={
-                "smtp_listen": f"127.0.0.1:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
                 "downstream": f"maildir:{tmp_path / 'mail'}",
                 **update,
