@@ -18,7 +18,7 @@ from routing.lifecycle import Actor
 from routing.models import utcnow
 from routing.terms import RestrictionDraft
 from tests.integration.api_helpers import Clock
-from tests.web.helpers import PASSWORD, StaffBrowser
+from tests.web.helpers import PASSWORD, StaffClient
 
 AGENT = "agent@council.example.org"
 MANAGER = "manager@council.example.org"
@@ -58,14 +58,14 @@ def staff(rt: Runtime) -> dict[str, Actor]:
 
 
 @pytest.fixture
-def browser_for(app: Flask, staff: dict[str, Actor]) -> Callable[[str], StaffBrowser]:
+def client_for(app: Flask, staff: dict[str, Actor]) -> Callable[[str], StaffClient]:
     """A signed-in session for a member of staff, by email."""
 
-    def sign_in(email: str) -> StaffBrowser:
-        browser = StaffBrowser(app)
-        response = browser.sign_in(email)
+    def sign_in(email: str) -> StaffClient:
+        client = StaffClient(app)
+        response = client.sign_in(email)
         assert response.status_code == 302, f"{email} could not sign in"
-        return browser
+        return client
 
     return sign_in
 
