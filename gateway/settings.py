@@ -39,8 +39,9 @@ def _split_list(value: Any) -> Any:
 
 
 def _host_port(value: str) -> str:
+    # Port 0 lets the system choose a free port; the servers print the one they got.
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"expected host:port such as 127.0.0.1:2525, got {value!r}")
     return value
 

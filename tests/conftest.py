@@ -87,6 +87,9 @@ def _empty_postgres(url: str) -> None:
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
+        # Port 0: every server a test starts gets a free port from the system and reports it.
+        smtp_listen="127.0.0.1:0",
+        web_listen="127.0.0.1:0",
         downstream=f"maildir:{tmp_path / 'mail'}",
         register_refresh_seconds=0.05,
         secret_key="test-secret-key",

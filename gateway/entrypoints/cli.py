@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import click
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
@@ -579,10 +579,10 @@ def serve() -> None:
     smtp = SmtpGateway(rt).start()
     web = start_web(rt)
     click.echo(
-        f"SMTP gateway: {rt.settings.smtp_listen} (mail for "
+        f"SMTP gateway: {_listening_on(rt.settings.smtp_listen, smtp)} (mail for "
         f"{', '.join(rt.settings.accepted_domains)})"
     )
-    click.echo(f"web UI and API: http://{rt.settings.web_listen}/")
+    click.echo(f"web UI and API: http://{_listening_on(rt.settings.web_listen, web)}/")
     jobs = f"rq via {rt.settings.redis_url}" if rt.settings.redis_url else "in-process"
     click.echo(f"jobs: {jobs}; delivering to {rt.settings.downstream}")
     if rt.settings.calls_drop:
@@ -600,7 +600,8 @@ def gateway() -> None:
     scheduler = Scheduler(rt, default_tasks(rt))
     scheduler.start()
     smtp = SmtpGateway(rt).start()
-    click.echo(f"SMTP gateway: {rt.settings.smtp_listen}; delivering to {rt.settings.downstream}")
+    listening = _listening_on(rt.settings.smtp_listen, smtp)
+    click.echo(f"SMTP gateway: {listening}; delivering to {rt.settings.downstream}")
     _wait_for_signal(lambda: (smtp.stop(), scheduler.stop(), rt.close()))
 
 
@@ -644,7 +645,7 @@ def web() -> None:
 
     rt = _runtime(one_shot=False)
     server = start_web(rt)
-    click.echo(f"web UI and API: http://{rt.settings.web_listen}/")
+    click.echo(f"web UI and API: http://{_listening_on(rt.settings.web_listen, server)}/")
     _wait_for_signal(lambda: (server.close(), rt.close()))
 
 
@@ -681,6 +682,21 @@ def worker(burst: bool) -> None:
         burst=burst, logging_level="WARNING", with_scheduler=True
     )
     scheduler.stop()
+
+
+class _Server(Protocol):
+    @property
+    def port(self) -> int: ...
+
+
+def _listening_on(listen: str, server: _Server) -> str:
+    """The host:port a server listens on: as configured, unless the port was 0.
+
+    Port 0 lets the system choose; the one the server got is printed instead, so whoever
+    started it (the tests do) can read it. A configured port is printed as it was given.
+    """
+    host, _, port = listen.rpartition(":")
+    return f"{host}:{server.port}" if port == "0" else listen
 
 
 def _wait_for_signal(shutdown: Callable[[], object]) -> None:

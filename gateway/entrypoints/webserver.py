@@ -34,6 +34,7 @@ class WebServer:
 
     @property
     def port(self) -> int:
+        """The port it listens on: the one the system chose, if asked for port 0."""
         return int(self._server.effective_port)
 
     def start(self) -> WebServer:

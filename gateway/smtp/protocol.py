@@ -357,7 +357,28 @@ class GatewaySMTP(SMTP):
         raise asyncio.CancelledError("bare newline refused")
 
 
-class GatewayController(Controller):
+class BoundPortController(Controller):
+    """aiosmtpd's threaded Controller that can be asked for port 0: `port` is then the port
+    the system chose, from the moment start() returns.
+
+    aiosmtpd keeps `port` as it was given, and once listening it connects to that port to
+    check that its sessions can be made; with port 0 that check would fail. So `port` is
+    set from the listening socket first. A given port stays as it is. Tests ask for port 0
+    so that no other process can take their server's port between choosing and binding it.
+    """
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self._listen(super()._create_server())
+
+    async def _listen(self, listening: Awaitable[asyncio.AbstractServer]) -> asyncio.AbstractServer:
+        server = await listening
+        if self.port == 0:
+            # A host with several addresses gets a socket, and a port, for each: the first.
+            self.port = server.sockets[0].getsockname()[1]
+        return server
+
+
+class GatewayController(BoundPortController):
     """aiosmtpd's threaded Controller serving GatewaySMTP sessions."""
 
     def factory(self) -> GatewaySMTP:

@@ -41,6 +41,7 @@ class SmtpGateway:
 
     @property
     def port(self) -> int:
+        """The port it listens on: the one the system chose, once started, if asked for 0."""
         return int(self._controller.port)
 
     def start(self) -> SmtpGateway:

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Clock:

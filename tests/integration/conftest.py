@@ -1,4 +1,5 @@
-"""Fixtures for the JSON API tests: the real app served by waitress on a free loopback port."""
+"""Fixtures for the JSON API tests: the real app served by waitress on a loopback port of
+its own (the test settings ask for port 0)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gateway.runtime import Runtime
 from gateway.services import accounts
 from gateway.settings import Settings
 from routing.models import utcnow
-from tests.integration.api_helpers import Api, Clock, free_port
+from tests.integration.api_helpers import Api, Clock
 
 
 @pytest.fixture
@@ -23,7 +24,6 @@ def api_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
     rt = bootstrap(
         settings.model_copy(
             update={
-                "web_listen": f"127.0.0.1:{free_port()}",
                 "exclude_bank_holidays": False,
                 "spool_dir": str(tmp_path / "spool"),
             }
@@ -40,7 +40,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def api(api_rt: Runtime, clock: Clock) -> Iterator[Api]:
-    """The real app served by waitress (gateway.entrypoints.webserver) on a free loopback port."""
+    """The real app served by waitress (gateway.entrypoints.webserver) on a loopback port."""
     app = create_app(
         test_config={"CCR_CLOCK": clock, "CCR_TOKEN_CACHE_SECONDS": 0.2}, runtime=api_rt
     )

@@ -4,11 +4,14 @@ numbered messages and remembers exactly which ones were acknowledged with 250.
 
 Everything here is a real server, process or socket; nothing is mocked. No name lookups
 happen anywhere (the machines have no DNS): every server and client is given its host name.
+Every server binds port 0 and reports the port the system gave it: a port chosen first and
+bound later can be taken by another process in between.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 import os
 import re
@@ -20,7 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from email.message import Message
@@ -28,6 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from gateway.runtime import Runtime
+from gateway.smtp.server import SmtpGateway
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CCR = str(Path(sys.executable).with_name("ccr"))
@@ -38,21 +45,13 @@ SEQ_HEADER = "X-Test-Seq"
 QUEUED = re.compile(r"queued as (\S+)")
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Poll until condition() is truthy and return its value; None if the time ran out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value or None
-        time.sleep(interval)
+def with_bound_port(rt: Runtime, smtp: SmtpGateway) -> Runtime:
+    """rt as its clients see it once its gateway has started: smtp_listen names the port the
+    gateway got, where the settings asked for port 0. The helpers that send mail find the
+    gateway there. Everything else is rt's own, and rt is the one to close."""
+    host = rt.settings.smtp_listen.rpartition(":")[0]
+    bound = rt.settings.model_copy(update={"smtp_listen": f"{host}:{smtp.port}"})
+    return dataclasses.replace(rt, settings=bound)
 
 
 # --- the recording downstream ---------------------------------------------------------------
@@ -122,14 +121,16 @@ class RecordingHandler:
 class RecordingDownstream:
     """A downstream SMTP server (aiosmtpd on its own thread) that records what it receives.
 
-    Its port is chosen when the object is made, so a gateway can be pointed at it before it
-    listens ("downstream down"); `start()` then opens it on that port, `stop()` closes it
-    and `start()` again reopens it on the same port. What was received survives restarts.
-    Use it as a context manager to be sure it is stopped.
+    Its port is taken when the object is made and held until close(), so a gateway can be
+    pointed at it before it listens ("downstream down"): connections are refused until
+    `start()` opens it on that port; `stop()` closes it and `start()` again reopens it on
+    the same port, which no other process can take meanwhile. What was received survives
+    restarts. Use it as a context manager to be sure it is stopped and the port let go.
     """
 
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
+    def __init__(self) -> None:
+        self._port_held = hold_loopback_port()
+        self.port: int = self._port_held.getsockname()[1]
         self.handler = RecordingHandler()
         self._controller: Controller | None = None
 
@@ -145,7 +146,7 @@ class RecordingDownstream:
     def start(self) -> RecordingDownstream:
         assert self._controller is None, "the downstream is already running"
         # A controller's event loop is closed when it stops, so each start needs a new one.
-        controller = Controller(
+        controller = _HeldPortController(
             self.handler, hostname=LOOPBACK, port=self.port, server_hostname=DOWNSTREAM_HOSTNAME
         )
         try:
@@ -161,6 +162,11 @@ class RecordingDownstream:
             self._controller.stop()
             self._controller = None
 
+    def close(self) -> None:
+        """Stop, and let the port go."""
+        self.stop()
+        self._port_held.close()
+
     def refuse(self, address: str, reply: str = "550 5.1.1 No such mailbox here") -> None:
         """Answer RCPT TO this address with `reply` (a permanent failure by default)."""
         self.handler.refuse(address, reply)
@@ -172,16 +178,38 @@ class RecordingDownstream:
     def received(self) -> list[ReceivedMail]:
         return self.handler.received
 
-    def wait_for_messages(self, count: int, timeout: float) -> list[ReceivedMail]:
-        """Wait (bounded) until at least `count` messages arrived; returns what arrived."""
-        wait_until(lambda: len(self.received) >= count, timeout)
-        return self.received
-
     def __enter__(self) -> RecordingDownstream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
+
+
+def hold_loopback_port() -> socket.socket:
+    """A socket bound to a loopback port of the system's choosing, not listening.
+
+    Connections to the port are refused while it is held. With SO_REUSEPORT, only sockets
+    of this user that set SO_REUSEPORT too can bind the port as well (_HeldPortController's
+    do), so a server can listen there, stop and listen again with no other process taking
+    the port in between.
+    """
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    held.bind((LOOPBACK, 0))
+    return held
+
+
+class _HeldPortController(Controller):
+    """aiosmtpd's threaded Controller listening on a port held by hold_loopback_port()."""
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(
+            self._factory_invoker,
+            host=self.hostname,
+            port=self.port,
+            ssl=self.ssl_context,
+            reuse_port=True,
+        )
 
 
 def _close_loop_of_failed(controller: Controller) -> None:
@@ -234,6 +262,7 @@ class CcrProcess:
         self.args = list(args)
         self.log = log
         self._output = log.open("ab")
+        self._log_start = self._output.tell()  # what earlier processes wrote to the same log
         self.process = subprocess.Popen(
             [CCR, *self.args], env=env, cwd=ROOT, stdout=self._output, stderr=self._output
         )
@@ -248,6 +277,30 @@ class CcrProcess:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def _own_output(self) -> str:
+        return self.log.read_bytes()[self._log_start :].decode(errors="replace")
+
+    def announced_port(self, label: str, timeout: float) -> int:
+        """The port in the line `LABEL: HOST:PORT` (or `LABEL: http://HOST:PORT/`) that the
+        command prints once it listens: `ccr serve` prints "SMTP gateway" and "web UI and
+        API". Asked to listen on port 0, it prints the port the system gave it."""
+        line = re.compile(rf"^{re.escape(label)}: (?:http://)?\S+:(\d+)", re.MULTILINE)
+
+        def port() -> int | None:
+            found = line.search(self._own_output())
+            if found is None:
+                self.check_running()
+            return int(found.group(1)) if found else None
+
+        return wait_until(
+            port, timeout, f"`ccr {' '.join(self.args)}` to print {label!r}", detail=self.log_text
+        )
+
+    def check_running(self) -> None:
+        """Fail the test, showing the log, if the process has exited."""
+        if not self.running:
+            raise AssertionError(f"`ccr {' '.join(self.args)}` exited:\n{self.log_text()}")
 
     def kill(self) -> None:
         """kill -9: no clean-up of any kind, as in a crash or an OOM kill."""
@@ -275,37 +328,43 @@ class CcrProcess:
         self.stop()
 
 
+class GatewayProcess(CcrProcess):
+    """`ccr gateway` on a loopback port of the system's choosing (`port`), greeting with 220
+    once made; stopped again if it does not within `timeout` seconds."""
+
+    def __init__(self, env: dict[str, str], log: Path, timeout: float = 60) -> None:
+        super().__init__(["gateway"], {**env, "CCR_SMTP_LISTEN": f"{LOOPBACK}:0"}, log)
+        try:
+            self.port = self.announced_port("SMTP gateway", timeout)
+            wait_for_banner(self.port, timeout, self)
+        except BaseException:
+            self.stop()
+            raise
+
+
 def wait_for_banner(port: int, timeout: float, process: CcrProcess | None = None) -> str:
     """Wait until a server on loopback:port greets with 220; returns the greeting.
 
     Gives up early, with the process's log in the message, if `process` exits meanwhile.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        if process is not None and not process.running:
-            raise AssertionError(f"`ccr {' '.join(process.args)}` exited:\n{process.log_text()}")
+
+    def greeting() -> str | None:
+        if process is not None:
+            process.check_running()
         try:
             with socket.create_connection((LOOPBACK, port), timeout=5) as connection:
-                greeting = connection.makefile("rb").readline().decode(errors="replace")
-                if greeting.startswith("220"):
-                    return greeting.strip()
+                line = connection.makefile("rb").readline().decode(errors="replace")
         except OSError:
-            pass
-        if time.monotonic() > deadline:
-            log = process.log_text() if process else ""
-            raise AssertionError(f"no 220 banner on port {port} within {timeout}s\n{log}")
-        time.sleep(0.1)
+            return None
+        return line.strip() if line.startswith("220") else None
 
-
-def start_gateway(env: dict[str, str], port: int, log: Path, timeout: float = 60) -> CcrProcess:
-    """Start `ccr gateway` listening on loopback:port and return once it greets with 220."""
-    gateway = CcrProcess(["gateway"], {**env, "CCR_SMTP_LISTEN": f"{LOOPBACK}:{port}"}, log)
-    try:
-        wait_for_banner(port, timeout, gateway)
-    except BaseException:
-        gateway.stop()
-        raise
-    return gateway
+    return wait_until(
+        greeting,
+        timeout,
+        f"a 220 banner on port {port}",
+        detail=process.log_text if process else None,
+        interval=0.1,
+    )
 
 
 # --- the numbered-message client ------------------------------------------------------------

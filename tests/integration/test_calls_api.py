@@ -5,7 +5,6 @@ real database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from routing.lifecycle import Actor
 from routing.models import AuditEntry, CallImport, ContactEvent, Flag, utcnow
 from tests.integration.api_helpers import Api, Reply
 from tests.integration.register_helpers import impose_restriction
+from tests.polling import wait_until
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calls"
 BARRED = "07700 900202"
@@ -249,14 +249,17 @@ def test_a_bad_call_event_is_refused_with_a_reason_and_nothing_is_recorded(
 
 def finished(api: Api, token: str, reply: Reply, *, within: float = 60.0) -> dict[str, Any]:
     """Follow an upload's status URL until its import is done or failed."""
-    deadline = time.monotonic() + within
-    while True:
+    last: dict[str, Any] = {}
+
+    def ended() -> dict[str, Any] | None:
         status = api.get(reply.headers["Location"], token)
         assert status.status == 200, status.body
-        if status.body["status"] in ("done", "failed"):
-            return status.body
-        assert time.monotonic() < deadline, f"import still {status.body['status']}"
-        time.sleep(0.05)
+        last.update(status.body)
+        return status.body if status.body["status"] in ("done", "failed") else None
+
+    return wait_until(
+        ended, within, "the import to end", detail=lambda: f"import still {last['status']}"
+    )
 
 
 def test_an_uploaded_call_log_is_imported_by_a_job_and_its_report_read_back(

@@ -5,11 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +15,8 @@ from sqlalchemy import create_engine, select, update
 
 from gateway.services.accounts import password_matches
 from routing.models import ApiToken, AuditEntry, StaffUser
+from tests.integration.smtp_helpers import CcrProcess, wait_for_banner
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CCR = str(Path(sys.executable).with_name("ccr"))
@@ -225,24 +224,15 @@ def test_db_upgrade_creates_a_fresh_database(tmp_path: Path, env: dict[str, str]
     assert ccr({**env, "CCR_DATABASE_URL": fresh}, "lookup", "x@example.org").returncode == 0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(env: dict[str, str]) -> None:
-    port = free_port()
+def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     ccr(env, "demo")
-    process = subprocess.Popen(
-        [CCR, "serve"],
-        env={**env, "CCR_WEB_LISTEN": f"127.0.0.1:{port}"},
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Port 0 for both servers: `ccr serve` prints the ports the system gave it.
+    listen = {"CCR_WEB_LISTEN": "127.0.0.1:0", "CCR_SMTP_LISTEN": "127.0.0.1:0"}
+    process = CcrProcess(["serve"], {**env, **listen}, tmp_path / "serve.log")
     try:
+        port = process.announced_port("web UI and API", timeout=30)
         health = _get_when_up(f"http://127.0.0.1:{port}/healthz")
         answer = json.loads(health)
         assert answer["status"] == "ok"
@@ -252,20 +242,20 @@ def test_serve_answers_health_checks_and_stops_cleanly_on_sigterm(env: dict[str,
         # The staff pages are there too, behind the sign-in page.
         assert "Sign in" in _get_when_up(f"http://127.0.0.1:{port}/")
         assert "example.org" not in status_page.replace("council.example.org", "")
+        smtp_port = process.announced_port("SMTP gateway", timeout=30)
+        assert wait_for_banner(smtp_port, timeout=30, process=process).startswith("220 ")
     finally:
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=30)
-    assert process.returncode == 0
-    assert f"web UI and API: http://127.0.0.1:{port}/" in out
+        exit_code = process.stop(timeout=30)
+    assert exit_code == 0, process.log_text()
+    assert f"web UI and API: http://127.0.0.1:{port}/" in process.log_text()
 
 
 def _get_when_up(url: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
+    def page() -> str | None:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 return response.read().decode()
         except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            return None
+
+    return wait_until(page, timeout, f"an answer from {url}", interval=0.1)

@@ -16,7 +16,6 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +25,8 @@ from gateway.mail.transports import (
     TemporaryFailure,
     _dot_stuffed,
 )
-from tests.integration.smtp_helpers import DOWNSTREAM_HOSTNAME, LOOPBACK, free_port
+from gateway.smtp.protocol import BoundPortController
+from tests.integration.smtp_helpers import DOWNSTREAM_HOSTNAME, LOOPBACK
 
 MESSAGE = b"From: jo@example.org\r\nSubject: bins\r\n\r\n.a line starting with a dot\r\nend\r\n"
 
@@ -53,10 +53,10 @@ class EnvelopeRecorder:
 def recording_downstream(*, smtputf8: bool = True) -> Iterator[tuple[int, EnvelopeRecorder]]:
     """A real SMTP server on loopback that records every envelope (port, recorder)."""
     recorder = EnvelopeRecorder()
-    controller = Controller(
+    controller = BoundPortController(
         recorder,
         hostname=LOOPBACK,
-        port=free_port(),
+        port=0,
         server_hostname=DOWNSTREAM_HOSTNAME,
         enable_SMTPUTF8=smtputf8,
     )

@@ -14,22 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from gateway.bootstrap import bootstrap
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.smtp.protocol import BoundPortController
 from gateway.smtp.server import SmtpGateway
 from routing.enums import DeliveryStatus
 from routing.models import MailDelivery
-from tests.integration.smtp_helpers import (
-    DOWNSTREAM_HOSTNAME,
-    LOOPBACK,
-    free_port,
-    send_message,
-    wait_until,
-)
+from tests.integration.smtp_helpers import DOWNSTREAM_HOSTNAME, LOOPBACK, send_message
+from tests.polling import wait_until
 
 SENDER = "pat.other@example.org"
 HOUSING = "housing@council.example.org"
@@ -53,8 +48,8 @@ class SlowDownstream:
 @pytest.fixture
 def slow_downstream() -> Iterator[tuple[int, SlowDownstream]]:
     handler = SlowDownstream()
-    controller = Controller(
-        handler, hostname=LOOPBACK, port=free_port(), server_hostname=DOWNSTREAM_HOSTNAME
+    controller = BoundPortController(
+        handler, hostname=LOOPBACK, port=0, server_hostname=DOWNSTREAM_HOSTNAME
     )
     controller.start()
     try:
@@ -67,7 +62,6 @@ def gateway(settings: Settings, tmp_path: Path, downstream: str) -> tuple[Runtim
     rt = bootstrap(
         settings.model_copy(
             update={
-                "smtp_listen": f"{LOOPBACK}:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
                 "downstream": downstream,
             }
@@ -103,7 +97,7 @@ def test_a_stopping_process_records_what_it_sent_and_gives_back_the_rest(
         for n in range(30):  # queued behind the held workers: merged into one job
             assert send_message(smtp.port, SENDER, [HOUSING], message(n))[0] == 250
         gate.set()
-        assert wait_until(lambda: len(downstream.received) >= 3, timeout=20)
+        wait_until(lambda: len(downstream.received) >= 3, 20, "3 messages downstream")
         rt.jobs.close()  # the process is stopping: the job winds up
         sent = len(downstream.received)
         found = statuses(rt)
@@ -123,7 +117,12 @@ def test_a_stopping_process_records_what_it_sent_and_gives_back_the_rest(
         from gateway.mail.delivery import sweep_due_deliveries
 
         rt.jobs.enqueue(sweep_due_deliveries)
-        assert wait_until(lambda: statuses(rt) == {DeliveryStatus.DELIVERED: 30}, timeout=30)
+        wait_until(
+            lambda: statuses(rt) == {DeliveryStatus.DELIVERED: 30},
+            30,
+            "all 30 copies delivered",
+            detail=lambda: statuses(rt),
+        )
         subjects = [m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in downstream.received]
         assert sorted(subjects) == sorted(f"bins {n}".encode() for n in range(30))
     finally:
@@ -190,10 +189,20 @@ def test_a_job_longer_than_its_claim_renews_it_so_no_other_process_sends_its_cop
         for n in range(40):  # queued behind the held workers: merged into one job
             assert send_message(smtp.port, SENDER, [HOUSING], message(n))[0] == 250
         gate.set()
-        assert wait_until(lambda: DeliveryStatus.PENDING not in statuses(rt), timeout=20)
+        wait_until(
+            lambda: DeliveryStatus.PENDING not in statuses(rt),
+            20,
+            "every copy claimed",
+            detail=lambda: statuses(rt),
+        )
         competitor = threading.Thread(target=other_process)  # once the job holds them all
         competitor.start()
-        assert wait_until(lambda: statuses(rt) == {DeliveryStatus.DELIVERED: 40}, timeout=60)
+        wait_until(
+            lambda: statuses(rt) == {DeliveryStatus.DELIVERED: 40},
+            60,
+            "all 40 copies delivered",
+            detail=lambda: statuses(rt),
+        )
         done.set()
         competitor.join()
         assert taken_by_other == []

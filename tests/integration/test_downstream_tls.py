@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from gateway.bootstrap import bootstrap
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.smtp.protocol import BoundPortController
 from gateway.smtp.server import SmtpGateway
 from routing.enums import DeliveryStatus
 from routing.models import MailDelivery
@@ -25,10 +25,9 @@ from tests.integration.smtp_helpers import (
     DOWNSTREAM_HOSTNAME,
     LOOPBACK,
     RecordingHandler,
-    free_port,
     send_message,
-    wait_until,
 )
+from tests.polling import wait_until
 
 SENDER = "pat.other@example.org"
 HOUSING = "housing@council.example.org"
@@ -52,10 +51,10 @@ def tls_downstream(certificate: tuple[Path, Path]) -> Iterator[tuple[int, Record
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     handler = RecordingHandler()
-    controller = Controller(
+    controller = BoundPortController(
         handler,
         hostname=LOOPBACK,
-        port=free_port(),
+        port=0,
         server_hostname=DOWNSTREAM_HOSTNAME,
         tls_context=context,
         require_starttls=True,
@@ -71,7 +70,6 @@ def _gateway(settings: Settings, tmp_path: Path, downstream_port: int, **extra: 
     rt = bootstrap(
         settings.model_copy(
             update={
-                "smtp_listen": f"{LOOPBACK}:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
                 "downstream": f"smtp://{LOOPBACK}:{downstream_port}",
                 **extra,
@@ -81,10 +79,9 @@ def _gateway(settings: Settings, tmp_path: Path, downstream_port: int, **extra: 
     return rt, SmtpGateway(rt).start()
 
 
-def _send(rt: Runtime) -> None:
-    port = int(rt.settings.smtp_listen.rpartition(":")[2])
+def _send(smtp: SmtpGateway) -> None:
     data = f"From: {SENDER}\r\nTo: {HOUSING}\r\nSubject: Bins\r\n\r\nWhere is my bin?\r\n"
-    code, reply = send_message(port, SENDER, [HOUSING], data.encode())
+    code, reply = send_message(smtp.port, SENDER, [HOUSING], data.encode())
     assert code == 250, reply
 
 
@@ -99,12 +96,14 @@ def test_mail_goes_to_the_downstream_over_starttls_trusting_the_configured_ca(
     port, handler = tls_downstream
     rt, smtp = _gateway(settings, tmp_path, port, downstream_ca_file=str(certificate[0]))
     try:
-        _send(rt)
-        assert wait_until(lambda: len(handler.received) == 1, 30)
+        _send(smtp)
+        wait_until(lambda: len(handler.received) == 1, 30, "the message downstream")
         [mail] = handler.received
         assert mail.rcpt_tos == (HOUSING,)
         assert mail.data.endswith(b"Where is my bin?\r\n")
-        assert wait_until(lambda: _delivery(rt).status is DeliveryStatus.DELIVERED, 10)
+        wait_until(
+            lambda: _delivery(rt).status is DeliveryStatus.DELIVERED, 10, "the copy delivered"
+        )
     finally:
         smtp.stop()
         rt.close()
@@ -116,9 +115,10 @@ def test_a_downstream_whose_certificate_cannot_be_verified_is_never_sent_to(
     port, handler = tls_downstream
     rt, smtp = _gateway(settings, tmp_path, port)  # the system's CAs do not know this one
     try:
-        _send(rt)
-        failed = wait_until(lambda: (d := _delivery(rt)).attempts >= 1 and d, 30)
-        assert failed, "the delivery was never attempted"
+        _send(smtp)
+        failed = wait_until(
+            lambda: (d := _delivery(rt)).attempts >= 1 and d, 30, "an attempt at the delivery"
+        )
         assert failed.status is DeliveryStatus.PENDING  # kept and retried, not dropped
         assert "CERTIFICATE_VERIFY_FAILED" in (failed.last_error or "")
         assert handler.received == []

@@ -40,7 +40,8 @@ from routing.enums import (
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
 from tests.integration.register_helpers import impose_restriction
-from tests.integration.smtp_helpers import RecordingDownstream, wait_until
+from tests.integration.smtp_helpers import RecordingDownstream, with_bound_port
+from tests.polling import wait_until
 
 CUSTOMER = "jo.example@example.org"
 OTHER = "pat.other@example.org"
@@ -52,19 +53,13 @@ IG = "information.governance@council.example.org"
 DUTY = "asc.duty@council.example.org"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_gateway(settings: Settings, tmp_path: Path, downstream: str) -> Iterator[Runtime]:
-    """A runtime whose SMTP gateway listens on loopback and delivers to `downstream`."""
+    """A runtime whose SMTP gateway listens on a loopback port of its own (its settings name
+    it) and delivers to `downstream`."""
     rt = bootstrap(
         settings.model_copy(
             update={
-                "smtp_listen": f"127.0.0.1:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
                 "downstream": downstream,
                 "exempt_mailboxes": [DUTY],
@@ -75,7 +70,7 @@ def running_gateway(settings: Settings, tmp_path: Path, downstream: str) -> Iter
     )
     smtp = SmtpGateway(rt).start()
     try:
-        yield rt
+        yield with_bound_port(rt, smtp)
     finally:
         smtp.stop()
         rt.close()
@@ -267,7 +262,7 @@ def test_a_refusal_notice_goes_from_the_null_sender_like_a_bounce(
         customer = [(CUSTOMER, IdentityKind.EMAIL)]
         impose_restriction(rt, manager, approver, customer, email_measure=EmailMeasure.REJECT)
         assert send(rt, CUSTOMER, [HOUSING, DUTY], raw_message(CUSTOMER, HOUSING))[0] == 250
-        assert wait_until(lambda: len(downstream.received) == 3, 30)
+        wait_until(lambda: len(downstream.received) == 3, 30, "the copies and the notice")
         envelopes = {mail.rcpt_tos: mail.mail_from for mail in downstream.received}
         # The notice goes MAIL FROM:<>; the message itself to the duty team and the SPOC.
         assert envelopes == {(DUTY,): CUSTOMER, (SPOC,): CUSTOMER, (CUSTOMER,): "<>"}
@@ -330,8 +325,10 @@ def test_the_safeguarding_mailbox_is_told_at_once_with_a_link_and_never_the_word
         data = raw_message(CUSTOMER, HOUSING, subject="Help", body=words + "\r\n")
         assert send(rt, CUSTOMER, [HOUSING], data)[0] == 250
         to_safeguarding = rt.settings.safeguarding_mailbox
-        assert wait_until(
-            lambda: any(m.rcpt_tos == (to_safeguarding,) for m in downstream.received), 30
+        wait_until(
+            lambda: any(m.rcpt_tos == (to_safeguarding,) for m in downstream.received),
+            30,
+            "the notice to the safeguarding mailbox",
         )
         [notice] = [m for m in downstream.received if m.rcpt_tos == (to_safeguarding,)]
         with rt.uow() as session:
@@ -550,9 +547,8 @@ def test_a_message_the_database_cannot_take_costs_only_its_own_250(
 def test_a_failure_nobody_foresaw_gets_451_and_logs_no_personal_data(caplog) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from aiosmtpd.controller import Controller
-
     from gateway.smtp.handler import GatewayHandler
+    from gateway.smtp.protocol import BoundPortController
 
     class BrokenIntake:  # stands in for a bug deep in intake: the error quotes the sender
         def prepare(self, envelope_from: str, *_: object) -> None:
@@ -560,7 +556,7 @@ def test_a_failure_nobody_foresaw_gets_451_and_logs_no_personal_data(caplog) -> 
 
     executor = ThreadPoolExecutor(1)
     handler = GatewayHandler(BrokenIntake(), ["council.example.org"], 5, executor)  # type: ignore[arg-type]
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), server_hostname="gw")
+    controller = BoundPortController(handler, hostname="127.0.0.1", port=0, server_hostname="gw")
     controller.start()
     try:
         with smtplib.SMTP("127.0.0.1", controller.port, local_hostname="client.test") as client:
@@ -833,7 +829,9 @@ def test_a_sender_whose_identity_another_process_is_creating_is_still_linked(
         )
         sending.start()
         # Commit only once the gateway's insert is waiting on our uncommitted row.
-        assert wait_until(lambda: _waiting_on_a_lock(gateway_rt), timeout=30)
+        wait_until(
+            lambda: _waiting_on_a_lock(gateway_rt), 30, "the gateway's insert to wait on our row"
+        )
         other_process.commit()
         sending.join(timeout=30)
     assert outcome and outcome[0][0] == 250

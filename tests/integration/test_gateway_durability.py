@@ -32,20 +32,18 @@ from gateway.store.db import make_engine
 from routing.enums import DeliveryStatus
 from routing.models import ContactEvent, MailDelivery, MailMessage
 from tests.integration.smtp_helpers import (
-    LOOPBACK,
     CcrProcess,
+    GatewayProcess,
     NumberedSender,
     RecordingDownstream,
     ccr_env,
-    free_port,
     header_counts,
     iter_spool_files,
     maildir_messages,
     run_ccr,
     seq_counts,
-    start_gateway,
-    wait_until,
 )
+from tests.polling import wait_until
 
 DOMAIN = "council.example.org"
 SENDER = "resident@example.org"  # nobody restricts this sender: every copy is `deliver`
@@ -66,9 +64,9 @@ class Launcher:
         self._logs.mkdir(parents=True, exist_ok=True)
         self._started: list[CcrProcess] = []
 
-    def gateway(self, env: dict[str, str], port: int) -> CcrProcess:
-        """`ccr gateway` on loopback:port, returned once it greets with 220."""
-        gateway = start_gateway(env, port, self._log("gateway"), timeout=GATEWAY_WAIT)
+    def gateway(self, env: dict[str, str]) -> GatewayProcess:
+        """`ccr gateway` on a loopback port of its own, returned once it greets with 220."""
+        gateway = GatewayProcess(env, self._log("gateway"), timeout=GATEWAY_WAIT)
         self._started.append(gateway)
         return gateway
 
@@ -155,10 +153,14 @@ def test_a_gateway_killed_mid_stream_delivers_every_acknowledged_message_exactly
 ) -> None:
     mail = tmp_path / "mail"
     env = gateway_env(database_url, tmp_path, f"maildir:{mail}")  # in-process jobs
-    port = free_port()
-    gateway = launch.gateway(env, port)
-    sender = NumberedSender(port, SENDER, [HOUSING], range(1, 201), run="crash").start()
-    assert wait_until(lambda: sender.outcomes.count_acknowledged() >= 80, 120, interval=0.001)
+    gateway = launch.gateway(env)
+    sender = NumberedSender(gateway.port, SENDER, [HOUSING], range(1, 201), run="crash").start()
+    wait_until(
+        lambda: sender.outcomes.count_acknowledged() >= 80,
+        120,
+        "80 messages acknowledged",
+        interval=0.001,
+    )
     gateway.kill()
     sent = sender.join(timeout=120)
     acknowledged = sent.acknowledged_seqs()  # a 250 the client never read does not count
@@ -172,18 +174,27 @@ def test_a_gateway_killed_mid_stream_delivers_every_acknowledged_message_exactly
     assert set(stored) <= acknowledged | sent.unanswered
     assert max(stored.values()) == 1
 
-    # Same port, same database, same spool. The new process takes back the claims of the
-    # killed one at its first sweep rather than waiting for them to lapse.
-    launch.gateway(env, port)
+    # Same database, same spool. The new process takes back the claims of the killed one
+    # (claims name the host and process, not the port) at its first sweep rather than
+    # waiting for them to lapse.
+    launch.gateway(env)
 
     def all_delivered() -> Counter[int] | None:
         counts = seq_counts(maildir_messages(mail, HOUSING))
         done = acknowledged <= set(counts) and store.undelivered() == 0
         return counts if done else None
 
-    delivered = wait_until(all_delivered, 120, interval=0.25)
-    missing = acknowledged - set(seq_counts(maildir_messages(mail, HOUSING)))
-    assert delivered, f"acknowledged, never delivered: {sorted(missing)}"
+    def never_delivered() -> str:
+        missing = acknowledged - set(seq_counts(maildir_messages(mail, HOUSING)))
+        return f"acknowledged, never delivered: {sorted(missing)}"
+
+    delivered = wait_until(
+        all_delivered,
+        120,
+        "every acknowledged message delivered",
+        detail=never_delivered,
+        interval=0.25,
+    )
     assert {seq: n for seq, n in delivered.items() if n > 1} == {}, "delivered twice"
     assert set(delivered) == set(stored), "delivered something never stored, or lost some"
 
@@ -194,27 +205,29 @@ def test_a_gateway_killed_mid_stream_delivers_every_acknowledged_message_exactly
 def test_mail_for_a_downstream_that_is_down_is_retried_and_arrives_once_it_is_up(
     database_url: str, tmp_path: Path, launch: Launcher, store: MailStore
 ) -> None:
-    downstream = RecordingDownstream()  # its port is chosen, nothing listens there yet
-    env = gateway_env(database_url, tmp_path, downstream.url)
-    port = free_port()
-    launch.gateway(env, port)
+    with RecordingDownstream() as downstream:  # its port is held, nothing listens there yet
+        env = gateway_env(database_url, tmp_path, downstream.url)
+        gateway = launch.gateway(env)
 
-    sent = NumberedSender(port, SENDER, [HOUSING], range(1, 21), run="down").send_all()
-    assert sorted(sent.acknowledged) == list(range(1, 21))
+        sent = NumberedSender(gateway.port, SENDER, [HOUSING], range(1, 21), run="down").send_all()
+        assert sorted(sent.acknowledged) == list(range(1, 21))
 
-    def all_retrying() -> list[Row] | None:
-        rows = store.deliveries()
-        ok = len(rows) == 20 and all(r.status == "pending" and r.attempts >= 1 for r in rows)
-        return rows if ok else None
+        def all_retrying() -> list[Row] | None:
+            rows = store.deliveries()
+            ok = len(rows) == 20 and all(r.status == "pending" and r.attempts >= 1 for r in rows)
+            return rows if ok else None
 
-    waiting = wait_until(all_retrying, 60)
-    assert waiting, store.deliveries()
-    assert all(row.last_error for row in waiting)
-    assert downstream.received == []
+        waiting = wait_until(
+            all_retrying, 60, "20 deliveries pending after an attempt", detail=store.deliveries
+        )
+        assert all(row.last_error for row in waiting)
+        assert downstream.received == []
 
-    with downstream.start():
-        assert wait_until(lambda: store.undelivered() == 0, 120), store.deliveries()
-        assert wait_until(lambda: not list(iter_spool_files(tmp_path / "spool")), 30)
+        downstream.start()
+        wait_until(
+            lambda: store.undelivered() == 0, 120, "every copy delivered", detail=store.deliveries
+        )
+        wait_until(lambda: not list(iter_spool_files(tmp_path / "spool")), 30, "an empty spool")
         arrived = downstream.received
     message_ids = Counter(mail.header("Message-ID") for mail in arrived)
     assert message_ids == Counter(f"<{seq}.down@example.org>" for seq in range(1, 21))
@@ -232,19 +245,17 @@ def test_a_copy_refused_for_good_is_a_dead_letter_and_arrives_when_retried(
         downstream.refuse(PLANNING, "550 5.1.1 <planning@council.example.org>: no such user")
         downstream.start()
         env = gateway_env(database_url, tmp_path, downstream.url)
-        port = free_port()
-        launch.gateway(env, port)
-        sent = NumberedSender(port, SENDER, [HOUSING, PLANNING], [1], run="dead").send_all()
+        gateway = launch.gateway(env)
+        sent = NumberedSender(gateway.port, SENDER, [HOUSING, PLANNING], [1], run="dead").send_all()
         assert list(sent.acknowledged) == [1]
 
         def dead_letter() -> Row | None:
             return next((d for d in store.deliveries() if d.status == "dead"), None)
 
-        dead = wait_until(dead_letter, 60)
-        assert dead is not None, store.deliveries()
+        dead = wait_until(dead_letter, 60, "a dead letter", detail=store.deliveries)
         assert dead.target == PLANNING
         assert "550" in dead.last_error
-        assert wait_until(lambda: len(downstream.received) == 1, 60)
+        wait_until(lambda: len(downstream.received) == 1, 60, "the copy for HOUSING")
 
         listed = run_ccr(env, "mail", "dead-letters")
         assert listed.returncode == 0, listed.stderr
@@ -256,8 +267,10 @@ def test_a_copy_refused_for_good_is_a_dead_letter_and_arrives_when_retried(
         retried = run_ccr(env, "mail", "retry", str(dead.id))
         assert retried.returncode == 0, retried.stderr
         assert f"dead letter {dead.id} queued" in retried.stdout
-        assert wait_until(lambda: len(downstream.received) >= 2, 60)
-        assert wait_until(lambda: store.undelivered() == 0, 60), store.deliveries()
+        wait_until(lambda: len(downstream.received) >= 2, 60, "the retried copy")
+        wait_until(
+            lambda: store.undelivered() == 0, 60, "every copy delivered", detail=store.deliveries
+        )
         arrived = downstream.received
     assert sorted(mail.rcpt_tos for mail in arrived) == [(HOUSING,), (PLANNING,)]
     assert header_counts(mail.data for mail in arrived)["1"] == 2
@@ -279,30 +292,34 @@ def test_retrying_a_dead_letter_that_does_not_exist_fails_with_one_line(
 
 
 class PrivateRedis:
-    """A redis-server of this test's own on a free port (never the shared one on 6379)."""
+    """A redis-server of this test's own (never the shared one on 6379), on a Unix socket in
+    the test's folder: redis-server cannot be asked for TCP port 0 (that turns TCP off), and
+    a free port chosen first could be taken by another process before each (re)start."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.socket = self.workdir / "redis.sock"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{LOOPBACK}:{self.port}/0"
+        return f"unix://{self.socket}?db=0"
 
     def start(self) -> None:
-        with (self.workdir / "redis.log").open("ab") as log:
+        log = self.workdir / "redis.log"
+        with log.open("ab") as output:
             self._process = subprocess.Popen(
                 [
-                    *("redis-server", "--port", str(self.port), "--bind", LOOPBACK),
+                    *("redis-server", "--port", "0", "--unixsocket", str(self.socket)),
+                    *("--unixsocketperm", "700"),
                     *("--save", "", "--appendonly", "no", "--daemonize", "no"),
                     *("--dir", str(self.workdir)),
                 ],
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        assert wait_until(self._answers, 30), "the private redis-server did not start"
+        wait_until(self._answers, 30, "the private redis-server to answer", detail=log.read_text)
 
     def stop(self) -> None:
         if self._process is not None:
@@ -350,25 +367,32 @@ def test_redis_stopped_and_started_mid_stream_loses_nothing(
     with RecordingDownstream() as downstream:
         downstream.start()
         env = gateway_env(database_url, tmp_path, downstream.url, redis_url=private_redis.url)
-        port = free_port()
-        gateway = launch.gateway(env, port)
+        gateway = launch.gateway(env)
         worker = launch.worker(env)
-        assert wait_until(lambda: private_redis.workers() >= 1, 60), worker.log_text()
+        wait_until(lambda: private_redis.workers() >= 1, 60, "an rq worker", detail=worker.log_text)
 
         sender = NumberedSender(
-            port, SENDER, [HOUSING], range(1, 61), run="redis", pause=0.02, reconnect_seconds=30
+            gateway.port,
+            SENDER,
+            [HOUSING],
+            range(1, 61),
+            run="redis",
+            pause=0.02,
+            reconnect_seconds=30,
         ).start()
-        assert wait_until(lambda: sender.outcomes.count_acknowledged() >= 15, 60)
+        wait_until(lambda: sender.outcomes.count_acknowledged() >= 15, 60, "15 acknowledged")
         private_redis.stop()
         before_outage = sender.outcomes.acknowledged_seqs()
         # The gateway still answers 250 while Redis is away: stored, only the enqueue fails.
-        assert wait_until(
-            lambda: sender.outcomes.count_acknowledged() >= len(before_outage) + 15, 120
+        wait_until(
+            lambda: sender.outcomes.count_acknowledged() >= len(before_outage) + 15,
+            120,
+            "15 more acknowledged while Redis is away",
         )
         during_outage = sender.outcomes.acknowledged_seqs() - before_outage
         assert set(store.stored_seqs()) >= during_outage
         assert "could not queue delivery" in gateway.log_text()
-        private_redis.start()  # same port, and empty: jobs queued before the outage are gone
+        private_redis.start()  # same socket, and empty: jobs queued before the outage are gone
 
         sent = sender.join(timeout=120)
         assert not sent.refused and not sent.unanswered and not sent.unsent
@@ -384,10 +408,18 @@ def test_redis_stopped_and_started_mid_stream_loses_nothing(
             arrived = {int(m.header("X-Test-Seq") or 0) for m in downstream.received}
             return acknowledged <= arrived and store.undelivered() == 0
 
-        everything_arrived = wait_until(all_arrived, 60, interval=0.25)
+        def never_delivered() -> str:
+            arrived = seq_counts(mail.data for mail in downstream.received)
+            return f"acknowledged, never delivered: {sorted(acknowledged - set(arrived))}"
+
+        wait_until(
+            all_arrived,
+            60,
+            "every acknowledged message delivered",
+            detail=never_delivered,
+            interval=0.25,
+        )
         arrived = seq_counts(mail.data for mail in downstream.received)
-        missing = sorted(acknowledged - set(arrived))
-        assert everything_arrived, f"acknowledged, never delivered: {missing}"
     assert arrived == Counter(acknowledged), "lost, duplicated or unexpected messages"
 
 
@@ -395,16 +427,15 @@ def test_redis_stopped_and_started_mid_stream_loses_nothing(
 
 
 class InProcessGateway:
-    """The SMTP gateway inside the test process, on a free port, spooling under tmp_path."""
+    """The SMTP gateway inside the test process, on a port of its own (the test settings ask
+    for port 0), spooling under tmp_path."""
 
     def __init__(self, settings: Settings, tmp_path: Path) -> None:
-        self.port = free_port()
         self.spool = tmp_path / "spool"
         self.mail = tmp_path / "mail"
         self.rt: Runtime = bootstrap(
             settings.model_copy(
                 update={
-                    "smtp_listen": f"{LOOPBACK}:{self.port}",
                     "spool_dir": str(self.spool),
                     "downstream": f"maildir:{self.mail}",
                     "accepted_domains": [DOMAIN],
@@ -415,7 +446,7 @@ class InProcessGateway:
 
     def send(self, seq: int, run: str) -> tuple[int, str]:
         """Send numbered message `seq` to HOUSING; the final answer as one reply line."""
-        sender = NumberedSender(self.port, SENDER, [HOUSING], [seq], run=run)
+        sender = NumberedSender(self.smtp.port, SENDER, [HOUSING], [seq], run=run)
         sent = sender.send_all()
         if seq in sent.acknowledged:
             return 250, sent.acknowledged[seq]
@@ -456,7 +487,12 @@ def test_a_spool_that_cannot_be_written_gets_451_and_the_resent_message_arrives(
 
     code, reply = gateway.send(1, run="spool")  # the sender kept it and tries again
     assert code == 250, reply
-    assert wait_until(lambda: gateway.delivered() == Counter({1: 1}), 30), gateway.delivered()
+    wait_until(
+        lambda: gateway.delivered() == Counter({1: 1}),
+        30,
+        "message 1 delivered once",
+        detail=gateway.delivered,
+    )
     assert store.count(MailMessage) == 1
 
 
@@ -482,6 +518,11 @@ def test_a_database_that_cannot_be_written_gets_451_and_leaves_no_rows(
 
     code, reply = gateway.send(1, run="db")  # the sender kept it and tries again
     assert code == 250, reply
-    assert wait_until(lambda: gateway.delivered() == Counter({1: 1}), 30), gateway.delivered()
+    wait_until(
+        lambda: gateway.delivered() == Counter({1: 1}),
+        30,
+        "message 1 delivered once",
+        detail=gateway.delivered,
+    )
     assert store.count(MailMessage) == 1
-    assert wait_until(lambda: store.undelivered() == 0, 30)
+    wait_until(lambda: store.undelivered() == 0, 30, "every copy delivered")

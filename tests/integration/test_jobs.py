@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from routing.enums import Category, EmailMeasure, IdentityKind, RestrictionStatu
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, Restriction, ScheduledRun, utcnow
 from routing.terms import RestrictionDraft
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CCR = str(Path(sys.executable).with_name("ccr"))
@@ -94,16 +94,6 @@ def count(rt: Runtime, action: str, marker: str | None = None) -> int:
         query = query.where(AuditEntry.subject_ref == marker)
     with rt.uow() as session:
         return session.scalar(query) or 0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    """True as soon as the condition holds, False if it never did within the timeout."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def drain(rt: Runtime) -> None:
@@ -262,9 +252,12 @@ def test_a_long_job_does_not_hold_up_the_jobs_queued_behind_it(
     try:
         jobs.enqueue(gate.wait, 10)  # a maintenance run over a large register, say
         jobs.enqueue(write_marker, "behind-a-long-job")
-        deadline = time.monotonic() + 5
-        while count(rt, MARKER, "behind-a-long-job") == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(
+            lambda: count(rt, MARKER, "behind-a-long-job") > 0,
+            5,
+            "the job queued behind the long one",
+            interval=0.02,
+        )
         assert count(rt, MARKER, "behind-a-long-job") == 1
     finally:
         gate.set()
@@ -278,7 +271,7 @@ def test_background_work_never_holds_up_the_jobs_that_deliver_mail(
         for _ in range(3):  # a backlog of contact volume evaluations, say
             jobs.enqueue(gate.wait, 10, background=True)
         jobs.enqueue(write_marker, "mail")
-        assert wait_for(lambda: count(rt, MARKER, "mail") == 1, timeout=5)
+        wait_until(lambda: count(rt, MARKER, "mail") == 1, 5, "the mail job")
     finally:
         gate.set()
     assert jobs.join(timeout=10)
@@ -308,7 +301,7 @@ def test_mergeable_jobs_merge_on_the_main_lane_too(rt: Runtime, jobs: InProcessQ
         for ids in ([5], [6, 7], [8]):
             jobs.enqueue(write_id_markers, ids)
         gates[0].set()  # one worker free: it takes the first job, and the others with it
-        assert wait_for(lambda: count(rt, MARKER) == 1, timeout=5)
+        wait_until(lambda: count(rt, MARKER) == 1, 5, "the merged job")
     finally:
         for gate in gates:
             gate.set()
@@ -399,9 +392,9 @@ def test_long_running_ccr_worker_retries_a_failed_job_after_the_back_off(
 ) -> None:
     with running_worker(rq_env, tmp_path / "worker.log"):
         rq_jobs.enqueue(fail_job, "rq-retried")
-        assert wait_for(lambda: count(rt, ATTEMPT, "rq-retried") == 1, timeout=30)
+        wait_until(lambda: count(rt, ATTEMPT, "rq-retried") == 1, 30, "the first attempt")
         # The first retry is due 5 s after the failure.
-        assert wait_for(lambda: count(rt, ATTEMPT, "rq-retried") == 2, timeout=12)
+        wait_until(lambda: count(rt, ATTEMPT, "rq-retried") == 2, 12, "the retry")
 
 
 @pytest.mark.redis

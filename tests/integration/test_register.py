@@ -31,6 +31,7 @@ from routing.identity import normalise_email
 from routing.lifecycle import Actor, TransitionRefused
 from routing.models import AuditEntry, Customer, Restriction, Service, ServiceAddress
 from routing.terms import RestrictionDraft
+from tests.polling import wait_until
 
 CUSTOMER_EMAIL = "jo.example@example.org"
 HOUSING = "housing@council.example.org"
@@ -90,16 +91,6 @@ def outcome_for(rt: Runtime, sender: str = CUSTOMER_EMAIL) -> Outcome:
     return rt.decide(contact).outcome
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Seconds until the condition held; fails the test if it never did."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.01)
-    return time.monotonic() - started
-
-
 @pytest.fixture
 def second_process(settings: Settings) -> Runtime:
     """Another process's view of the same database: its own engine, cache and snapshot."""
@@ -114,8 +105,14 @@ def test_approval_takes_effect_in_another_process_within_its_refresh_interval(
     restriction_id = propose(rt, staff, now)
     assert outcome_for(second_process) is Outcome.DELIVER  # proposed is not in force
     approve(rt, staff["approver"], restriction_id, now)
-    waited = wait_for(lambda: outcome_for(second_process) is Outcome.REDIRECT)
-    assert waited < 2.0
+    started = time.monotonic()
+    wait_until(
+        lambda: outcome_for(second_process) is Outcome.REDIRECT,
+        5,
+        "the other process to redirect",
+        interval=0.01,
+    )
+    assert time.monotonic() - started < 2.0
 
 
 def test_a_quiet_process_decides_its_next_single_contact_on_the_current_register(
@@ -128,7 +125,11 @@ def test_a_quiet_process_decides_its_next_single_contact_on_the_current_register
     with rt.uow() as session:
         version = repository.register_version(session)
     # No decisions while waiting: only the refresh thread can bring the change in.
-    wait_for(lambda: second_process.register.snapshot().version == version)
+    wait_until(
+        lambda: second_process.register.snapshot().version == version,
+        5,
+        f"the other process's snapshot at version {version}",
+    )
     assert outcome_for(second_process) is Outcome.REDIRECT
 
 
@@ -136,10 +137,14 @@ def test_lifting_releases_the_customer_everywhere(
     rt: Runtime, second_process: Runtime, staff: dict[str, Actor], now: dt.datetime
 ) -> None:
     restriction_id = approve(rt, staff["approver"], propose(rt, staff, now), now).id
-    wait_for(lambda: outcome_for(second_process) is Outcome.REDIRECT)
+    wait_until(
+        lambda: outcome_for(second_process) is Outcome.REDIRECT, 5, "the other process to redirect"
+    )
     with rt.uow() as session:
         register_service.lift(session, staff["approver"], now, restriction_id, reason="resolved")
-    wait_for(lambda: outcome_for(second_process) is Outcome.DELIVER)
+    wait_until(
+        lambda: outcome_for(second_process) is Outcome.DELIVER, 5, "the other process to deliver"
+    )
 
 
 def test_variation_applies_the_new_terms_under_the_same_reference(
@@ -157,7 +162,7 @@ def test_variation_applies_the_new_terms_under_the_same_reference(
             today=rt.today(now),
             reason="eased at review",
         )
-    wait_for(lambda: outcome_for(rt) is Outcome.COPY)
+    wait_until(lambda: outcome_for(rt) is Outcome.COPY, 5, "the varied terms (copy) in force")
     with rt.uow() as session:
         rows = session.scalars(select(Restriction).order_by(Restriction.revision)).all()
         assert [(r.reference, r.revision, r.status) for r in rows] == [

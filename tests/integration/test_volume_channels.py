@@ -25,7 +25,7 @@ from routing.enums import AlertStatus, Direction, EmailMeasure, IdentityKind, Ro
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, Identity
 from tests.integration.register_helpers import impose_restriction
-from tests.integration.smtp_helpers import free_port
+from tests.integration.smtp_helpers import with_bound_port
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calls"
 SENDER = "pat.persistent@example.org"
@@ -38,18 +38,18 @@ CALLER = "+447700900444"
 
 @pytest.fixture
 def gateway(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
-    """A runtime whose SMTP gateway listens on loopback and delivers into Maildirs."""
+    """A runtime whose SMTP gateway listens on a loopback port of its own (its settings name
+    it) and delivers into Maildirs."""
     rt = bootstrap(
         settings.model_copy(
             update={
-                "smtp_listen": f"127.0.0.1:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
                 "downstream": f"maildir:{tmp_path / 'mail'}",
             }
         )
     )
     smtp = SmtpGateway(rt).start()
-    yield rt
+    yield with_bound_port(rt, smtp)
     smtp.stop()
     rt.close()
 

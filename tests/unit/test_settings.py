@@ -33,6 +33,13 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert settings.appeal_days == 21
 
 
+def test_port_0_lets_the_system_choose_and_a_port_past_65535_is_refused() -> None:
+    settings = load_settings({"CCR_SMTP_LISTEN": "127.0.0.1:0", "CCR_WEB_LISTEN": "127.0.0.1:0"})
+    assert (settings.smtp_listen, settings.web_listen) == ("127.0.0.1:0", "127.0.0.1:0")
+    with pytest.raises(SettingsError, match="expected host:port"):
+        load_settings({"CCR_WEB_LISTEN": "127.0.0.1:65536"})
+
+
 def test_lists_come_comma_separated_from_the_environment() -> None:
     settings = load_settings({"CCR_ACCEPTED_DOMAINS": "council.example.org, example.gov.uk"})
     assert settings.accepted_domains == ["council.example.org", "example.gov.uk"]

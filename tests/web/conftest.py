@@ -4,28 +4,21 @@ PostgreSQL), staff accounts for every role, and a small register to look at."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 
 from admin_ui import create_app
-from gateway.bootstrap import bootstrap
-from gateway.entrypoints.webserver import start_web
 from gateway.runtime import Runtime
 from gateway.services import accounts, register_service
-from gateway.settings import Settings
-from gateway.smtp.server import SmtpGateway
 from routing.enums import Category, EmailMeasure, IdentityKind, PhoneMeasure, Role, Stage
 from routing.lifecycle import Actor
 from routing.models import utcnow
 from routing.terms import RestrictionDraft
-from tests.integration.api_helpers import Clock, free_port
-from tests.web.helpers import PASSWORD, StaffBrowser
+from tests.integration.api_helpers import Clock
+from tests.web.helpers import PASSWORD, StaffClient
 
 AGENT = "agent@council.example.org"
 MANAGER = "manager@council.example.org"
@@ -65,14 +58,14 @@ def staff(rt: Runtime) -> dict[str, Actor]:
 
 
 @pytest.fixture
-def browser_for(app: Flask, staff: dict[str, Actor]) -> Callable[[str], StaffBrowser]:
+def client_for(app: Flask, staff: dict[str, Actor]) -> Callable[[str], StaffClient]:
     """A signed-in session for a member of staff, by email."""
 
-    def sign_in(email: str) -> StaffBrowser:
-        browser = StaffBrowser(app)
-        response = browser.sign_in(email)
+    def sign_in(email: str) -> StaffClient:
+        client = StaffClient(app)
+        response = client.sign_in(email)
         assert response.status_code == 302, f"{email} could not sign in"
-        return browser
+        return client
 
     return sign_in
 
@@ -129,98 +122,3 @@ def _propose(session, manager: Actor, now: dt.datetime, customer, **terms: objec
     )
     register_service.submit(session, manager, now, restriction.id)
     return restriction
-
-
-# --- the browser tests: the real service and Debian's chromium --------------------------------
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Headless Chromium (Debian's package; never `playwright install`), one per module.
-
-    Without it the browser tests skip on a developer's machine but fail in CI (CI=true).
-    """
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install --no-install-recommends chromium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@dataclass
-class LiveService:
-    """The service as `ccr serve` runs it: SMTP gateway and web server on loopback ports."""
-
-    rt: Runtime
-    base_url: str
-    smtp_port: int
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    @property
-    def maildir(self) -> Path:
-        return Path(self.rt.settings.downstream.removeprefix("maildir:"))
-
-
-@pytest.fixture
-def live(settings: Settings, tmp_path: Path) -> Iterator[LiveService]:
-    """The real SMTP gateway and web server (waitress) on free loopback ports, with a staff
-    account for every role (and a second approver)."""
-    rt = bootstrap(
-        settings.model_copy(
-            update={
-                "smtp_listen": f"127.0.0.1:{free_port()}",
-                "web_listen": f"127.0.0.1:{free_port()}",
-                "spool_dir": str(tmp_path / "spool"),
-                "downstream": f"maildir:{tmp_path / 'mail'}",
-                # A test run on a bank holiday must not see every call window closed.
-                "exclude_bank_holidays": False,
-            }
-        )
-    )
-    with rt.uow() as session:
-        for email, role in [*STAFF.items(), (SECOND_APPROVER, Role.APPROVER)]:
-            accounts.add_user(
-                session, email=email, role=role, password=PASSWORD, actor="test", now=utcnow()
-            )
-    smtp = SmtpGateway(rt).start()
-    web_server = start_web(rt)
-    yield LiveService(rt, f"http://127.0.0.1:{web_server.port}", smtp.port)
-    web_server.close()
-    smtp.stop()
-    rt.close()
-
-
-@pytest.fixture
-def page(chromium: Any, live: LiveService) -> Iterator[Any]:
-    """A fresh browser tab (its own cookies) on the live service; fails the test if the
-    page breaks the content security policy."""
-    context = chromium.new_context(base_url=live.base_url, locale="en-GB")
-    tab = context.new_page()
-    refusals: list[str] = []
-    tab.on(
-        "console",
-        lambda message: (
-            refusals.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    yield tab
-    context.close()
-    assert refusals == [], "the content security policy refused something"

@@ -1,5 +1,6 @@
-"""A signed-in staff member's browser, as the Flask test client: forms carry the CSRF token
-read from the page, exactly as a real browser's would."""
+"""A member of staff's session through the Flask test client: forms carry the CSRF token read
+from the page, exactly as a real browser's would. (The browser tests, in Chromium, are in
+tests/browser/.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ PASSWORD = "correct horse battery"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-class StaffBrowser:
+class StaffClient:
     """One member of staff's session: sign in, read pages, post forms with the token."""
 
     def __init__(self, app: Flask) -> None:

@@ -19,7 +19,7 @@ from routing.enums import Role
 from routing.lifecycle import Actor
 from routing.models import ApiToken, AuditEntry, StaffUser, utcnow
 from tests.web.conftest import ADMIN, AGENT, MANAGER, Register
-from tests.web.helpers import PASSWORD, StaffBrowser, text_of
+from tests.web.helpers import PASSWORD, StaffClient, text_of
 
 NEW_STAFF = "new.officer@council.example.org"
 # The audit log's cells for two actions (the filter's hint names actions too).
@@ -42,10 +42,10 @@ def _audit(rt: Runtime, action: str) -> list[AuditEntry]:
 
 
 def test_the_audit_log_filters_by_who_what_subject_and_day(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    browser_for(AGENT).get(f"/customers/{register.customer_id}")
-    admin = browser_for(ADMIN)
+    client_for(AGENT).get(f"/customers/{register.customer_id}")
+    admin = client_for(ADMIN)
     everything = text_of(admin.get("/audit"))
     assert VIEWED in everything and APPROVED in everything
 
@@ -66,11 +66,11 @@ def test_the_audit_log_filters_by_who_what_subject_and_day(
 
 
 def test_the_audit_log_pages_by_entry_id(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     with rt.uow() as session:
         newest = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()))
-    page = text_of(browser_for(ADMIN).get(f"/audit?before={newest}&action=restriction"))
+    page = text_of(client_for(ADMIN).get(f"/audit?before={newest}&action=restriction"))
     assert "Newest entries" in page
     ids_shown = re.findall(r"<td>restriction\.[a-z_]+</td>", page)
     assert ids_shown  # older restriction entries, below the newest entry
@@ -87,9 +87,9 @@ def test_the_database_itself_refuses_to_change_an_audit_entry(rt: Runtime, staff
 
 
 def test_an_admin_adds_an_account_with_a_generated_password_shown_once(
-    rt: Runtime, app: Flask, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, app: Flask, client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     response = admin.post(
         "/users/new",
         {
@@ -104,7 +104,7 @@ def test_an_admin_adds_an_account_with_a_generated_password_shown_once(
     user = _user(rt, NEW_STAFF)
     assert user.role is Role.AGENT and user.password_hash.startswith("$argon2")
     assert password not in user.password_hash
-    new_starter = StaffBrowser(app)
+    new_starter = StaffClient(app)
     assert new_starter.sign_in(NEW_STAFF, password).status_code == 302
     # The admin has seen the password, so its owner must choose their own first.
     assert new_starter.get("/").location == "/account/password"
@@ -118,9 +118,9 @@ def test_an_admin_adds_an_account_with_a_generated_password_shown_once(
 
 
 def test_a_typed_password_must_be_long_enough(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     form = {"email": NEW_STAFF, "role": "manager", "password_choice": "enter", "password": "short"}
     refused = admin.post("/users/new", form)
     assert refused.status_code == 400
@@ -134,16 +134,16 @@ def test_a_typed_password_must_be_long_enough(
 
 
 def test_an_admin_changes_a_role_and_deactivates_an_account_which_is_signed_out(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
-    agent = browser_for(AGENT)
-    admin = browser_for(ADMIN)
+    agent = client_for(AGENT)
+    admin = client_for(ADMIN)
     agent_id = staff[AGENT].user_id
     assert admin.post(f"/users/{agent_id}/role", {"role": "manager"}).status_code == 302
     assert _user(rt, AGENT).role is Role.MANAGER
     # A session is trusted for the role it began with: signed out, then in with the new one.
     assert agent.get("/register").status_code == 302
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     assert agent.get("/register").status_code == 200
 
     assert admin.post(f"/users/{agent_id}/deactivate").status_code == 302
@@ -157,9 +157,9 @@ def test_an_admin_changes_a_role_and_deactivates_an_account_which_is_signed_out(
 
 
 def test_an_admin_cannot_deactivate_themselves_or_drop_their_own_admin_role(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     own_id = staff[ADMIN].user_id
     page = text_of(admin.get("/users"))
     assert "You cannot change your own role." in page
@@ -187,7 +187,7 @@ def api_app(rt: Runtime, clock) -> Flask:
 def test_a_token_is_shown_once_listed_without_its_hash_and_refused_once_revoked(
     rt: Runtime, api_app: Flask, staff
 ) -> None:
-    admin = StaffBrowser(api_app)
+    admin = StaffClient(api_app)
     admin.sign_in(ADMIN)
     made = admin.post("/api-tokens/new", {"name": "screen-pop", "scopes": ["lookup"]})
     assert made.status_code == 200
@@ -211,11 +211,11 @@ def test_a_token_is_shown_once_listed_without_its_hash_and_refused_once_revoked(
 
 
 def test_a_token_needs_a_new_name_and_a_scope(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
     with rt.uow() as session:
         accounts.add_token(session, name="taken", scopes=["calls"], actor="test", now=utcnow())
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     no_scope = admin.post("/api-tokens/new", {"name": "fresh"})
     assert no_scope.status_code == 400
     assert "Choose at least one thing the token may do" in text_of(no_scope)
@@ -224,9 +224,9 @@ def test_a_token_needs_a_new_name_and_a_scope(
 
 
 def test_managers_cannot_reach_the_admin_pages(
-    register: Register, browser_for: Callable[[str], StaffBrowser]
+    register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     for path in ("/audit", "/users", "/users/new", "/api-tokens", "/api-tokens/new"):
         assert manager.get(path).status_code == 403, path
 
@@ -235,9 +235,9 @@ def test_the_retention_page_shows_the_setting_and_the_legal_holds(
     rt: Runtime,
     register: Register,
     staff: dict[str, Actor],
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     assert "No restriction is under a legal hold." in text_of(admin.get("/retention"))
     with rt.uow() as session:
         register_service.set_legal_hold(

@@ -43,7 +43,7 @@ from tests.web.conftest import (
     Register,
     _propose,
 )
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 from tests.web.page_data import call_in, email_identity, raise_email_alert
 
 REVIEW_NOTE = "Customer agreed to use the web form (test review note)"
@@ -149,9 +149,9 @@ def agent_pages(casework: Casework) -> list[str]:
 
 
 def test_the_agent_sees_what_a_call_needs(
-    casework: Casework, browser_for: Callable[[str], StaffBrowser]
+    casework: Casework, client_for: Callable[[str], StaffClient]
 ) -> None:
-    page = text_of(browser_for(AGENT).get(f"/customers/{casework.customer_id}"))
+    page = text_of(client_for(AGENT).get(f"/customers/{casework.customer_id}"))
     assert "Contact restriction in force: " + casework.reference in page
     assert f'id="restriction-{casework.reference}"' in page
     assert "No telephone contact" in page  # the measure, as varied
@@ -165,29 +165,29 @@ def test_the_agent_sees_what_a_call_needs(
 
 
 def test_an_agent_reaches_the_caller_view_from_a_call_flag(
-    casework: Casework, browser_for: Callable[[str], StaffBrowser]
+    casework: Casework, client_for: Callable[[str], StaffClient]
 ) -> None:
-    flags = text_of(browser_for(AGENT).get("/call-flags"))
+    flags = text_of(client_for(AGENT).get("/call-flags"))
     target = f"/customers/{casework.customer_id}#restriction-{casework.reference}"
     assert f'<a href="{target}">{casework.reference}</a>' in flags
     assert 'href="/restrictions/' not in flags  # that page is casework
-    manager_flags = text_of(browser_for(MANAGER).get("/call-flags"))
+    manager_flags = text_of(client_for(MANAGER).get("/call-flags"))
     assert f'href="/restrictions/{casework.current_id}"' in manager_flags
 
 
 def test_an_unrestricted_customer_is_said_to_be_so(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
     with rt.uow() as session:
         customer = register_service.add_customer(session, staff[MANAGER], utcnow(), name="Sam")
         customer_id = customer.id
-    page = text_of(browser_for(AGENT).get(f"/customers/{customer_id}"))
+    page = text_of(client_for(AGENT).get(f"/customers/{customer_id}"))
     assert "No contact restriction applies to this customer." in page
     assert "Restrictions in force" not in page
 
 
 def test_a_restriction_on_trial_does_not_tell_the_agent_to_treat_the_call_differently(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
     now = utcnow()
     with rt.uow() as session:
@@ -201,7 +201,7 @@ def test_a_restriction_on_trial_does_not_tell_the_agent_to_treat_the_call_differ
             session, staff[APPROVER], now, trial.id, today=rt.today(now), appeal_days=14
         )
         reference = trial.reference
-    page = text_of(browser_for(AGENT).get(f"/customers/{customer_id}"))
+    page = text_of(client_for(AGENT).get(f"/customers/{customer_id}"))
     assert "No contact restriction applies to this customer." in page
     assert f"({reference} is on trial: recorded, not applied.)" in page
     assert "in force:" not in page
@@ -209,10 +209,10 @@ def test_a_restriction_on_trial_does_not_tell_the_agent_to_treat_the_call_differ
 
 
 def test_the_agent_view_is_audited_as_a_view_of_the_customer(
-    rt: Runtime, casework: Casework, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, casework: Casework, client_for: Callable[[str], StaffClient]
 ) -> None:
-    browser_for(AGENT).get(f"/customers/{casework.customer_id}")
-    browser_for(MANAGER).get(f"/customers/{casework.customer_id}")
+    client_for(AGENT).get(f"/customers/{casework.customer_id}")
+    client_for(MANAGER).get(f"/customers/{casework.customer_id}")
     with rt.uow() as session:
         entries = session.scalars(
             select(AuditEntry).where(AuditEntry.action == "customer.viewed").order_by(AuditEntry.id)
@@ -247,19 +247,19 @@ HIDDEN = {
 
 @pytest.mark.parametrize("item", sorted(HIDDEN))
 def test_agents_never_see(
-    item: str, casework: Casework, browser_for: Callable[[str], StaffBrowser]
+    item: str, casework: Casework, client_for: Callable[[str], StaffClient]
 ) -> None:
     words, manager_page = HIDDEN[item]
-    assert words in text_of(browser_for(MANAGER).get(manager_page(casework))), item
-    agent = browser_for(AGENT)
+    assert words in text_of(client_for(MANAGER).get(manager_page(casework))), item
+    agent = client_for(AGENT)
     for path in agent_pages(casework):
         assert words not in text_of(agent.get(path)), (item, path)
 
 
 def test_casework_pages_refuse_agents(
-    casework: Casework, browser_for: Callable[[str], StaffBrowser]
+    casework: Casework, client_for: Callable[[str], StaffClient]
 ) -> None:
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     for path in (
         f"/restrictions/{casework.current_id}",
         f"/alerts/{casework.alert_id}",
@@ -289,9 +289,9 @@ def rendered(app: Flask) -> Iterator[list[dict]]:
 
 
 def test_the_agents_template_gets_plain_values_not_the_register(
-    app: Flask, casework: Casework, browser_for: Callable[[str], StaffBrowser]
+    app: Flask, casework: Casework, client_for: Callable[[str], StaffClient]
 ) -> None:
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     with rendered(app) as contexts:
         assert agent.get(f"/customers/{casework.customer_id}").status_code == 200
     [context] = contexts
@@ -300,7 +300,7 @@ def test_the_agents_template_gets_plain_values_not_the_register(
     rows = [name for name, value in context.items() if _holds_a_row(value)]
     assert rows == []  # no customer, restriction, review, contact or alert object at all
 
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     with rendered(app) as contexts:
         manager.get(f"/customers/{casework.customer_id}")
     assert _holds_a_row(contexts[0]["customer"])  # the check does see rows when they are there
@@ -324,9 +324,9 @@ def _holds_a_row(value: object, depth: int = 0) -> bool:
 
 
 def test_a_manager_still_sees_the_full_record(
-    casework: Casework, browser_for: Callable[[str], StaffBrowser]
+    casework: Casework, client_for: Callable[[str], StaffClient]
 ) -> None:
-    page = text_of(browser_for(MANAGER).get(f"/customers/{casework.customer_id}"))
+    page = text_of(client_for(MANAGER).get(f"/customers/{casework.customer_id}"))
     assert CONFIDENTIAL in page and "Latest contacts" in page and "Earlier terms" in page
 
 

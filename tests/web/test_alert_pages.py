@@ -14,7 +14,7 @@ from gateway.runtime import Runtime
 from routing.enums import AlertStatus, RestrictionStatus, Stage
 from routing.models import Alert, AuditEntry, Restriction, utcnow
 from tests.web.conftest import APPROVER, MANAGER, Register
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 from tests.web.page_data import email_identity, raise_email_alert, unlinked_identity
 
 
@@ -36,9 +36,9 @@ def _audit(rt: Runtime, action: str) -> list[AuditEntry]:
 
 
 def test_the_list_shows_waiting_alerts_and_filters_by_status_and_rule(
-    rt: Runtime, alert_id: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, alert_id: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     page = text_of(manager.get("/alerts"))
     assert f'href="/alerts/{alert_id}">Alert {alert_id}</a>' in page
     assert "Jo Example (C-1001)" in page and "open" in page
@@ -49,9 +49,9 @@ def test_the_list_shows_waiting_alerts_and_filters_by_status_and_rule(
 
 
 def test_the_alert_page_shows_the_evidence_in_words_a_chart_and_its_table(
-    rt: Runtime, alert_id: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, alert_id: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    page = text_of(browser_for(MANAGER).get(f"/alerts/{alert_id}"))
+    page = text_of(client_for(MANAGER).get(f"/alerts/{alert_id}"))
     assert "More than 10 emails in 1 day" in page
     assert "<strong>11 emails</strong>" in page
     assert "<dt>Contacts counted</dt><dd>11</dd>" in page
@@ -69,9 +69,9 @@ def test_the_alert_page_shows_the_evidence_in_words_a_chart_and_its_table(
 
 
 def test_acknowledging_marks_the_alert_and_is_audited(
-    rt: Runtime, alert_id: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, alert_id: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     response = manager.post(f"/alerts/{alert_id}/acknowledge")
     assert response.status_code == 302 and response.location == f"/alerts/{alert_id}"
     assert _alert(rt, alert_id).status is AlertStatus.ACKNOWLEDGED
@@ -84,9 +84,9 @@ def test_acknowledging_marks_the_alert_and_is_audited(
 
 
 def test_dismissing_needs_a_reason_which_is_kept_with_the_alert(
-    rt: Runtime, alert_id: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, alert_id: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     refused = manager.post(f"/alerts/{alert_id}/dismiss", {"reason": "  "})
     assert refused.status_code == 400
     assert "Enter why the contact is reasonable" in text_of(refused)
@@ -104,9 +104,9 @@ def test_dismissing_needs_a_reason_which_is_kept_with_the_alert(
 
 
 def test_escalating_drafts_a_warning_that_is_not_in_force(
-    rt: Runtime, register: Register, alert_id: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, alert_id: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    response = browser_for(APPROVER).post(f"/alerts/{alert_id}/escalate", {"note": "Third time"})
+    response = client_for(APPROVER).post(f"/alerts/{alert_id}/escalate", {"note": "Third time"})
     assert response.status_code == 302
     draft_id = int(response.location.rsplit("/", 1)[1])
     with rt.uow() as session:
@@ -125,27 +125,27 @@ def test_escalating_drafts_a_warning_that_is_not_in_force(
     [entry] = _audit(rt, "alert.escalated")
     assert entry.detail["restriction"] == draft.reference and entry.source == "web 127.0.0.1"
 
-    page = text_of(browser_for(MANAGER).get(response.location))
+    page = text_of(client_for(MANAGER).get(response.location))
     assert "draft" in page and "Propose for approval" in page
 
 
 def test_escalating_an_alert_about_an_unlinked_address_makes_a_customer_for_the_draft(
-    rt: Runtime, staff, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff, client_for: Callable[[str], StaffClient]
 ) -> None:
     identity_id = unlinked_identity(rt, "new.sender@example.org")
     alert_id = raise_email_alert(rt, identity_id, utcnow() - dt.timedelta(hours=1))
-    assert "An unlinked email address" in text_of(browser_for(MANAGER).get("/alerts"))
-    response = browser_for(MANAGER).post(f"/alerts/{alert_id}/escalate")
+    assert "An unlinked email address" in text_of(client_for(MANAGER).get("/alerts"))
+    response = client_for(MANAGER).post(f"/alerts/{alert_id}/escalate")
     assert response.status_code == 302
     alert = _alert(rt, alert_id)
     assert alert.status is AlertStatus.ESCALATED and alert.customer_id is not None
 
 
 def test_every_status_lists_waiting_alerts_before_closed_ones(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     closed = raise_email_alert(rt, email_identity(rt, register.customer_id), utcnow())
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     manager.post(f"/alerts/{closed}/dismiss", {"reason": "Reasonable (test)"})
     stranger = unlinked_identity(rt, "another.sender@example.org")
     waiting = raise_email_alert(rt, stranger, utcnow() - dt.timedelta(days=3))  # older, open

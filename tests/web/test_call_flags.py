@@ -17,7 +17,7 @@ from routing.lifecycle import Actor
 from routing.models import Alert, MailDelivery
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import AGENT, APPROVER, CONFIDENTIAL, MANAGER
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 from tests.web.page_data import MAIN_LINE, call_in
 
 CALLER = "07700 900456"
@@ -37,11 +37,11 @@ def barred(rt: Runtime, staff: dict[str, Actor]) -> str:
 
 
 def test_agents_see_todays_flags_with_the_restriction_and_never_its_notes(
-    rt: Runtime, barred: str, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, barred: str, client_for: Callable[[str], StaffClient]
 ) -> None:
     at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     assert call_in(rt, CALLER, at) == [FlagKind.PHONE_BARRED]
-    page = text_of(browser_for(AGENT).get("/call-flags"))
+    page = text_of(client_for(AGENT).get("/call-flags"))
     assert ">phone barred</strong>" in page
     assert f">{barred}</a>" in page
     assert f"<td>{MAIN_LINE}</td>" in page
@@ -51,12 +51,12 @@ def test_agents_see_todays_flags_with_the_restriction_and_never_its_notes(
 
 
 def test_flags_are_filtered_by_day_and_kind(
-    rt: Runtime, barred: str, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, barred: str, client_for: Callable[[str], StaffClient]
 ) -> None:
     today = rt.today()
     long_ago = dt.datetime.combine(today - dt.timedelta(days=20), dt.time(11), rt.timezone)
     call_in(rt, CALLER, long_ago.astimezone(dt.UTC))
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     recent = text_of(agent.get("/call-flags"))
     assert "No flagged calls on these days." in recent  # the last 7 days by default
     day = long_ago.date().isoformat()
@@ -67,20 +67,20 @@ def test_flags_are_filtered_by_day_and_kind(
 
 
 def test_a_range_that_ends_before_it_starts_is_shown_as_a_problem(
-    browser_for: Callable[[str], StaffBrowser], staff
+    client_for: Callable[[str], StaffClient], staff
 ) -> None:
-    page = text_of(browser_for(AGENT).get("/call-flags?start=2026-03-10&end=2026-03-01"))
+    page = text_of(client_for(AGENT).get("/call-flags?start=2026-03-10&end=2026-03-01"))
     assert "There is a problem" in page
     assert '<a href="#start">The first day must not be after the last day</a>' in page
     assert "<title>Error: Call flags" in page
 
 
 def test_an_agent_raises_a_safeguarding_concern_about_a_call_and_the_team_is_told(
-    rt: Runtime, barred: str, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, barred: str, client_for: Callable[[str], StaffClient]
 ) -> None:
     at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     call_in(rt, CALLER, at)
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     page = text_of(agent.get("/call-flags"))
     [event_id] = re.findall(r'action="/call-flags/(\d+)/safeguarding"', page)
 
@@ -95,4 +95,4 @@ def test_an_agent_raises_a_safeguarding_concern_about_a_call_and_the_team_is_tol
     assert alert.evidence["contact_event_id"] == int(event_id)
     assert copy.target == rt.settings.safeguarding_mailbox
     # The managers' dashboard carries the banner until someone acts.
-    assert f"Safeguarding concern {alert.id}" in text_of(browser_for(MANAGER).get("/"))
+    assert f"Safeguarding concern {alert.id}" in text_of(client_for(MANAGER).get("/"))

@@ -16,7 +16,7 @@ from routing.enums import PhoneMeasure, RestrictionStatus
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, Restriction, utcnow
 from tests.web.conftest import ADMIN, APPROVER, MANAGER, SECOND_APPROVER, Register
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 
 HOLD_REASON = "Tribunal claim lodged (test)"
 RELEASE_REASON = "Claim withdrawn (test)"
@@ -63,10 +63,10 @@ def test_a_hold_placed_on_the_retention_page_stops_the_purge_until_released(
     rt: Runtime,
     register: Register,
     staff: dict[str, Actor],
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
     _ended_long_ago(rt, register, staff)
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     placed = admin.post(
         "/retention/holds/new",
         {"reference": register.reference.lower(), "reason": HOLD_REASON},
@@ -106,10 +106,10 @@ def test_each_hold_change_is_audited_per_revision_without_its_reason(
     rt: Runtime,
     register: Register,
     staff: dict[str, Actor],
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
     _ended_long_ago(rt, register, staff)
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     admin.post("/retention/holds/new", {"reference": register.reference, "reason": HOLD_REASON})
     admin.post(
         "/retention/holds/release", {"reference": register.reference, "reason": RELEASE_REASON}
@@ -127,9 +127,9 @@ def test_each_hold_change_is_audited_per_revision_without_its_reason(
 
 
 def test_a_hold_needs_a_known_reference_and_a_reason(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     no_reason = admin.post("/retention/holds/new", {"reference": register.reference})
     assert no_reason.status_code == 400
     assert '<a href="#reason">Enter the reason</a>' in text_of(no_reason)
@@ -148,18 +148,18 @@ def test_a_hold_needs_a_known_reference_and_a_reason(
 
 
 def test_only_admins_change_holds_from_the_web(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     form = {"reference": register.reference, "reason": HOLD_REASON}
     for email in (MANAGER, APPROVER):
-        assert browser_for(email).post("/retention/holds/new", form).status_code == 403
+        assert client_for(email).post("/retention/holds/new", form).status_code == 403
     assert not any(r.legal_hold for r in _revisions(rt, register.reference))
 
 
 def test_a_held_restriction_still_in_force_is_listed_with_its_reason(
-    register: Register, browser_for: Callable[[str], StaffBrowser]
+    register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     admin.post("/retention/holds/new", {"reference": register.reference, "reason": HOLD_REASON})
     page = text_of(admin.get("/retention"))
     assert register.reference in page and HOLD_REASON in page and "Not ended" in page

@@ -17,7 +17,7 @@ from routing.lifecycle import Actor
 from routing.models import AuditEntry, utcnow
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER, STAFF, Register
-from tests.web.helpers import StaffBrowser
+from tests.web.helpers import StaffClient
 from tests.web.page_data import call_in
 
 CALLER = "07700 900456"
@@ -30,7 +30,7 @@ def _entries(rt: Runtime, action: str) -> list[AuditEntry]:
 
 
 def test_each_look_at_the_call_flags_is_audited_by_its_filter(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
     impose_restriction(
         rt,
@@ -40,7 +40,7 @@ def test_each_look_at_the_call_flags_is_audited_by_its_filter(
         phone_measure=PhoneMeasure.BARRED,
     )
     assert call_in(rt, CALLER, utcnow() - dt.timedelta(minutes=5)) == [FlagKind.PHONE_BARRED]
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     today = rt.today()
     week_ago = today - dt.timedelta(days=6)
     assert agent.get("/call-flags").status_code == 200
@@ -66,9 +66,9 @@ def test_each_look_at_the_call_flags_is_audited_by_its_filter(
 
 
 def test_each_look_at_the_staff_accounts_is_audited(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     for _ in range(2):
         assert admin.get("/users").status_code == 200
     entries = _entries(rt, "users.listed")
@@ -81,26 +81,26 @@ def test_each_look_at_the_staff_accounts_is_audited(
 
 
 def test_each_look_at_the_api_tokens_is_audited(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
     with rt.uow() as session:
         accounts.add_token(
             session, name="screen-pop", scopes=["lookup"], actor="test", now=utcnow()
         )
-    assert browser_for(ADMIN).get("/api-tokens").status_code == 200
+    assert client_for(ADMIN).get("/api-tokens").status_code == 200
     [entry] = _entries(rt, "tokens.listed")
     assert (entry.actor, entry.subject_type, entry.detail) == (ADMIN, "tokens", {"shown": 1})
     assert "screen-pop" not in str(entry.detail)
 
 
 def test_looking_at_retention_and_the_reviews_due_is_audited(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    assert browser_for(ADMIN).get("/retention").status_code == 200
+    assert client_for(ADMIN).get("/retention").status_code == 200
     [retention] = _entries(rt, "retention.listed")
     assert (retention.actor, retention.detail) == (ADMIN, {"shown": 0})
 
-    assert browser_for(MANAGER).get("/reviews-due").status_code == 200
+    assert client_for(MANAGER).get("/reviews-due").status_code == 200
     [reviews] = _entries(rt, "register.reviews_listed")
     horizon = rt.today() + dt.timedelta(days=14)
     assert (reviews.actor, reviews.subject_type) == (MANAGER, "register")

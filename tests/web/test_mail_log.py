@@ -25,11 +25,10 @@ from gateway.store import web_queries
 from routing.enums import DeliveryStatus, EmailMeasure, IdentityKind, Role
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, MailDelivery, utcnow
-from tests.integration.api_helpers import free_port
 from tests.integration.register_helpers import impose_restriction
 from tests.integration.smtp_helpers import RecordingDownstream
 from tests.web.conftest import ADMIN, AGENT, MANAGER, STAFF
-from tests.web.helpers import PASSWORD, StaffBrowser, text_of
+from tests.web.helpers import PASSWORD, StaffClient, text_of
 
 SENDER = "pat.sample@example.org"
 HOUSING = "housing@council.example.org"
@@ -69,10 +68,10 @@ class MailService:
         assert isinstance(self.rt.jobs, InProcessQueue)
         assert self.rt.jobs.join(timeout=60)
 
-    def browser(self, email: str) -> StaffBrowser:
-        browser = StaffBrowser(self.app)
-        assert browser.sign_in(email, PASSWORD).status_code == 302
-        return browser
+    def client_for(self, email: str) -> StaffClient:
+        client = StaffClient(self.app)
+        assert client.sign_in(email, PASSWORD).status_code == 302
+        return client
 
     def copies(self) -> list[MailDelivery]:
         with self.rt.uow() as session:
@@ -84,7 +83,6 @@ def running(settings: Settings, tmp_path: Path, **update: Any) -> Iterator[MailS
     rt = bootstrap(
         settings.model_copy(
             update={
-                "smtp_listen": f"127.0.0.1:{free_port()}",
                 "spool_dir": str(tmp_path / "spool"),
                 "downstream": f"maildir:{tmp_path / 'mail'}",
                 **update,
@@ -128,7 +126,7 @@ def mail_over_smtp(
 
 def test_each_copy_shows_how_it_was_routed_and_delivered(mail: MailService) -> None:
     mail.send(HOUSING)
-    page = text_of(mail.browser(MANAGER).get("/mail"))
+    page = text_of(mail.client_for(MANAGER).get("/mail"))
     [copy] = mail.copies()
     assert copy.status is DeliveryStatus.DELIVERED
     with mail.rt.uow() as session:
@@ -142,10 +140,10 @@ def test_each_copy_shows_how_it_was_routed_and_delivered(mail: MailService) -> N
 
 def test_admins_see_the_routing_but_not_who_sent_it(mail: MailService) -> None:
     mail.send(HOUSING)
-    page = text_of(mail.browser(ADMIN).get("/mail"))
+    page = text_of(mail.client_for(ADMIN).get("/mail"))
     assert f"<td>{HOUSING}</td>" in page
     assert SENDER not in page
-    assert mail.browser(AGENT).get("/mail").status_code == 403
+    assert mail.client_for(AGENT).get("/mail").status_code == 403
 
 
 def test_admins_see_neither_the_sender_as_a_refusal_notices_target_nor_in_errors(
@@ -166,7 +164,7 @@ def test_admins_see_neither_the_sender_as_a_refusal_notices_target_nor_in_errors
     )
     assert (duty.target, duty.status) == (DUTY, DeliveryStatus.DEAD)
 
-    page = text_of(mail.browser(ADMIN).get("/mail"))
+    page = text_of(mail.client_for(ADMIN).get("/mail"))
     assert SENDER not in page  # not as a target, not in a downstream's words
     assert f"<td>{DUTY}</td>" in page and reference in page  # the routing is all there
     assert page.count("<td>the sender (address hidden)</td>") == 2  # dead letters, messages
@@ -174,14 +172,14 @@ def test_admins_see_neither_the_sender_as_a_refusal_notices_target_nor_in_errors
     assert "550 5.1.1 (details hidden: they may name the sender)" in page
     assert "553 5.7.1 (details hidden: they may name the sender)" in page
 
-    caseworker = text_of(mail.browser(MANAGER).get("/mail"))
+    caseworker = text_of(mail.client_for(MANAGER).get("/mail"))
     assert f"<td>{SENDER}</td>" in caseworker  # From, and the notice's target
     assert f"&lt;{SENDER}&gt;: Sender address rejected" in caseworker
 
 
 def test_looking_at_the_mail_log_is_audited(mail: MailService) -> None:
     mail.send(HOUSING)
-    mail.browser(MANAGER).get("/mail")
+    mail.client_for(MANAGER).get("/mail")
     with mail.rt.uow() as session:
         [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "mail.listed"))
     assert (entry.actor, entry.source, entry.detail["shown"]) == (MANAGER, "web 127.0.0.1", 1)
@@ -199,7 +197,7 @@ def test_pages_continue_by_message_id_and_keep_the_filter(mail: MailService) -> 
     assert second.older_than is None
     assert redirected.messages == []
 
-    manager = mail.browser(MANAGER)
+    manager = mail.client_for(MANAGER)
     older = text_of(manager.get(f"/mail?before={ids[1]}&decision=deliver"))
     assert older.count("<code>") == 1  # only the oldest message
     assert "Newest messages" in older
@@ -215,7 +213,7 @@ def test_a_dead_letter_retried_from_the_page_arrives_in_the_maildir(mail: MailSe
     [copy] = mail.copies()
     assert copy.status is DeliveryStatus.DEAD
 
-    admin = mail.browser(ADMIN)
+    admin = mail.client_for(ADMIN)
     page = text_of(admin.get("/mail"))
     assert f'Retry<span class="visually-hidden"> copy {copy.id} to {PLANNING}</span>' in page
     assert "expired: " in page  # the reason, as the delivery recorded it

@@ -33,7 +33,7 @@ from tests.web.conftest import (
     SPOC,
     Register,
 )
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 
 TERMS = {
     "stage": "stage1",
@@ -55,29 +55,29 @@ TERMS = {
 
 
 def test_each_role_sees_only_its_own_figures_and_navigation(
-    register: Register, browser_for: Callable[[str], StaffBrowser]
+    register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = text_of(browser_for(MANAGER).get("/"))
+    manager = text_of(client_for(MANAGER).get("/"))
     assert "Active restrictions" in manager and "Reviews due in the next 14 days" in manager
     assert 'href="/register"' in manager and 'href="/customers"' in manager
 
-    agent = text_of(browser_for(AGENT).get("/"))
+    agent = text_of(client_for(AGENT).get("/"))
     assert "Call flags today" in agent
     assert "Active restrictions" not in agent and "Dead letters" not in agent
     assert 'href="/register"' not in agent
 
-    admin = text_of(browser_for(ADMIN).get("/"))
+    admin = text_of(client_for(ADMIN).get("/"))
     assert "Dead letters" in admin
     assert "Active restrictions" not in admin and 'href="/customers"' not in admin
 
 
 def test_the_dashboard_counts_active_restrictions_and_reviews_due(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     with rt.uow() as session:
         active = session.get(Restriction, register.active_id)
         active.next_review_on = dt.date.today() + dt.timedelta(days=3)
-    page = text_of(browser_for(APPROVER).get("/"))
+    page = text_of(client_for(APPROVER).get("/"))
     assert '<span class="figure-value">1</span> <span class="figure-label">Active restrictions' in (
         page
     )
@@ -88,9 +88,9 @@ def test_the_dashboard_counts_active_restrictions_and_reviews_due(
 
 
 def test_search_finds_a_customer_by_name_email_or_number_however_written(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     for query in ("jo exam", "JO.Example+bins@EXAMPLE.org", "+44 1632 960123", "C-1001"):
         page = text_of(agent.get("/customers", query_string={"q": query}))
         assert "1 customer found" in page, query
@@ -106,9 +106,9 @@ def test_search_finds_a_customer_by_name_email_or_number_however_written(
 
 
 def test_a_manager_adds_a_customer_with_an_address_and_a_number(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
-    response = browser_for(MANAGER).post(
+    response = client_for(MANAGER).post(
         "/customers/new",
         {"name": "Pat Sample", "emails": "Pat.Sample@Example.org", "phones": "07700 900456"},
     )
@@ -119,9 +119,9 @@ def test_a_manager_adds_a_customer_with_an_address_and_a_number(
 
 
 def test_a_number_that_cannot_be_read_is_shown_against_the_form(
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
-    response = browser_for(MANAGER).post("/customers/new", {"name": "X", "phones": "call me"})
+    response = client_for(MANAGER).post("/customers/new", {"name": "X", "phones": "call me"})
     assert response.status_code == 400
     assert "There is a problem" in text_of(response)
     assert "unparseable" in text_of(response)
@@ -131,10 +131,10 @@ def test_a_number_that_cannot_be_read_is_shown_against_the_form(
 
 
 def test_the_customer_page_shows_identities_restrictions_contacts_and_a_chart_with_its_table(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     _contacts(rt, emails=3, calls=2)
-    page = text_of(browser_for(MANAGER).get(f"/customers/{register.customer_id}"))
+    page = text_of(client_for(MANAGER).get(f"/customers/{register.customer_id}"))
     assert CUSTOMER_EMAIL in page and "+441632960123" in page
     assert register.reference in page and "pending approval" in page
     assert '<svg viewBox="0 0 720 240" role="img"' in page
@@ -168,17 +168,17 @@ def _contacts(rt: Runtime, *, emails: int, calls: int) -> None:
 
 
 def test_propose_shows_each_problem_against_its_field(
-    register: Register, browser_for: Callable[[str], StaffBrowser]
+    register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     terms = {**TERMS, "spoc_email": "", "phone_windows": "", "max_call_minutes": "many"}
-    response = browser_for(MANAGER).post(
+    response = client_for(MANAGER).post(
         f"/customers/{register.customer_id}/restrictions/new", terms
     )
     page = text_of(response)
     assert response.status_code == 400
     assert page.startswith("<!doctype html>") and "<title>Error: Propose" in page
     assert '<a href="#max_call_minutes">Enter the longest call in minutes as a whole number' in page
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     terms = {**TERMS, "spoc_email": ""}
     page = text_of(manager.post(f"/customers/{register.customer_id}/restrictions/new", terms))
     assert '<a href="#spoc_email">email measure &#39;redirect&#39; needs a SPOC email' in page
@@ -186,9 +186,9 @@ def test_propose_shows_each_problem_against_its_field(
 
 
 def test_propose_approve_vary_review_and_lift_through_the_pages(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager, approver = browser_for(MANAGER), browser_for(APPROVER)
+    manager, approver = client_for(MANAGER), client_for(APPROVER)
     proposed = manager.post(f"/customers/{register.customer_id}/restrictions/new", TERMS)
     assert proposed.status_code == 302
     restriction_id = int(proposed.location.rsplit("/", 1)[1])
@@ -236,9 +236,9 @@ def test_propose_approve_vary_review_and_lift_through_the_pages(
 
 
 def test_forms_that_show_a_restriction_or_its_customer_are_audited_as_views(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    approver = browser_for(SECOND_APPROVER)
+    approver = client_for(SECOND_APPROVER)
     vary_form = text_of(approver.get(f"/restrictions/{register.active_id}/vary"))
     assert CONFIDENTIAL in vary_form  # the vary form holds the confidential notes
     for page in ("lift", "review"):
@@ -259,9 +259,9 @@ def test_forms_that_show_a_restriction_or_its_customer_are_audited_as_views(
 
 
 def test_varying_with_nothing_changed_is_refused(
-    register: Register, browser_for: Callable[[str], StaffBrowser]
+    register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    approver = browser_for(SECOND_APPROVER)
+    approver = client_for(SECOND_APPROVER)
     form = text_of(approver.get(f"/restrictions/{register.active_id}/vary"))
     assert 'value="redirect" checked' in form  # starts from the current terms
     response = approver.post(
@@ -284,9 +284,9 @@ def test_varying_with_nothing_changed_is_refused(
 
 
 def test_the_register_export_is_the_register_csv_and_is_audited(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    response = browser_for(MANAGER).post("/register/export")
+    response = client_for(MANAGER).post("/register/export")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment; filename=")
     rows = list(csv.DictReader(io.StringIO(text_of(response))))
@@ -299,7 +299,7 @@ def test_the_register_export_is_the_register_csv_and_is_audited(
 
 
 def test_a_page_that_fails_logs_where_and_how_but_not_the_data_it_was_given(
-    app, browser_for: Callable[[str], StaffBrowser], caplog
+    app, client_for: Callable[[str], StaffClient], caplog
 ) -> None:
     from admin_ui.access import CASEWORKERS, require_role
 
@@ -311,7 +311,7 @@ def test_a_page_that_fails_logs_where_and_how_but_not_the_data_it_was_given(
         raise ValueError(f"Key (kind, value)=(email, {address}) already exists")
 
     app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: the 500 page, and a log
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     with caplog.at_level(logging.ERROR):
         response = manager.get("/test-only/fails")
     assert response.status_code == 500

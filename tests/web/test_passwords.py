@@ -20,7 +20,7 @@ from routing.enums import Role
 from routing.lifecycle import Actor
 from routing.models import AuditEntry, StaffUser
 from tests.web.conftest import ADMIN, AGENT, EMAIL_OF_ROLE, MANAGER, Register
-from tests.web.helpers import PASSWORD, StaffBrowser, text_of
+from tests.web.helpers import PASSWORD, StaffClient, text_of
 
 CHANGE_PAGE = "/account/password"
 NEW_PASSWORD = "a brand new passphrase"
@@ -38,9 +38,9 @@ def _audit(rt: Runtime, action: str) -> list[AuditEntry]:
         return list(session.scalars(query))
 
 
-def _change(browser: StaffBrowser, current: str, new: str, again: str | None = None):
+def _change(client: StaffClient, current: str, new: str, again: str | None = None):
     form = {"current_password": current, "new_password": new, "confirm_password": again or new}
-    return browser.post(CHANGE_PAGE, form)
+    return client.post(CHANGE_PAGE, form)
 
 
 def _is_redirect_to(response, path: str) -> bool:
@@ -52,23 +52,23 @@ def _is_redirect_to(response, path: str) -> bool:
 
 @pytest.mark.parametrize("role", list(Role))
 def test_every_role_changes_its_own_password_from_the_header(
-    role: Role, rt: Runtime, app: Flask, browser_for: Callable[[str], StaffBrowser]
+    role: Role, rt: Runtime, app: Flask, client_for: Callable[[str], StaffClient]
 ) -> None:
     email = EMAIL_OF_ROLE[role]
-    browser = browser_for(email)
-    dashboard = text_of(browser.get("/"))
+    client = client_for(email)
+    dashboard = text_of(client.get("/"))
     assert f'<a href="{CHANGE_PAGE}">Change your password</a>' in dashboard
-    page = browser.get(CHANGE_PAGE)
+    page = client.get(CHANGE_PAGE)
     assert page.status_code == 200
     for label in ("Current password", "New password", "New password again"):
         assert f">{label}</label>" in text_of(page)
 
-    changed = _change(browser, PASSWORD, NEW_PASSWORD)
+    changed = _change(client, PASSWORD, NEW_PASSWORD)
     assert _is_redirect_to(changed, "/")
-    assert "Your password is changed" in text_of(browser.get("/"))  # still signed in here
+    assert "Your password is changed" in text_of(client.get("/"))  # still signed in here
     assert _user(rt, email).password_hash.startswith("$argon2")
-    assert StaffBrowser(app).sign_in(email).status_code == 400  # the old password is refused
-    assert StaffBrowser(app).sign_in(email, NEW_PASSWORD).status_code == 302
+    assert StaffClient(app).sign_in(email).status_code == 400  # the old password is refused
+    assert StaffClient(app).sign_in(email, NEW_PASSWORD).status_code == 302
     [entry] = _audit(rt, "user.password_changed")
     assert (entry.actor, entry.subject_ref, entry.source) == (
         email,
@@ -95,10 +95,10 @@ def test_the_change_page_explains_each_problem_against_its_field(
     field: str,
     message: str,
     rt: Runtime,
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
     before = _user(rt, MANAGER).password_hash
-    refused = _change(browser_for(MANAGER), current, new, again)
+    refused = _change(client_for(MANAGER), current, new, again)
     page = text_of(refused)
     assert refused.status_code == 400
     assert "<title>Error: Change your password - ccr-gateway</title>" in page
@@ -111,14 +111,14 @@ def test_the_change_page_explains_each_problem_against_its_field(
 
 
 def test_wrong_current_passwords_lock_the_account_as_at_sign_in(
-    rt: Runtime, app: Flask, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, app: Flask, client_for: Callable[[str], StaffClient]
 ) -> None:
-    browser = browser_for(AGENT)
+    client = client_for(AGENT)
     for _ in range(rt.settings.web_lockout_after):
-        assert _change(browser, "a wrong guess at it", NEW_PASSWORD).status_code == 400
-    locked = _change(browser, PASSWORD, NEW_PASSWORD)  # the right one, while locked
+        assert _change(client, "a wrong guess at it", NEW_PASSWORD).status_code == 400
+    locked = _change(client, PASSWORD, NEW_PASSWORD)  # the right one, while locked
     assert locked.status_code == 400 and "is locked" in text_of(locked)
-    assert StaffBrowser(app).sign_in(AGENT).status_code == 400  # sign-in is locked too
+    assert StaffClient(app).sign_in(AGENT).status_code == 400  # sign-in is locked too
     reasons = [e.detail["reason"] for e in _audit(rt, "user.password_change_refused")]
     assert reasons == ["wrong current password"] * rt.settings.web_lockout_after + [
         "account locked"
@@ -133,11 +133,11 @@ def test_an_admin_resets_a_password_and_its_owner_must_change_it_before_anything
     app: Flask,
     register: Register,
     staff: dict[str, Actor],
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
     manager_id = staff[MANAGER].user_id
-    earlier_session = browser_for(MANAGER)
-    admin = browser_for(ADMIN)
+    earlier_session = client_for(MANAGER)
+    admin = client_for(ADMIN)
     users = text_of(admin.get("/users"))
     assert f'href="/users/{manager_id}/password">Reset password' in users
     confirm = admin.get(f"/users/{manager_id}/password")
@@ -150,9 +150,9 @@ def test_an_admin_resets_a_password_and_its_owner_must_change_it_before_anything
     assert temporary not in text_of(admin.get("/users"))  # shown that once only
     assert "Active: to choose a new password" in text_of(admin.get("/users"))
     assert _is_redirect_to(earlier_session.get("/"), "/sign-in")  # signed out at once
-    assert StaffBrowser(app).sign_in(MANAGER).status_code == 400  # old password gone
+    assert StaffClient(app).sign_in(MANAGER).status_code == 400  # old password gone
 
-    manager = StaffBrowser(app)
+    manager = StaffClient(app)
     assert manager.sign_in(MANAGER, temporary).status_code == 302
     customer = f"/customers/{register.customer_id}"
     for path in ("/", "/customers", customer, "/sign-in", "/no-such-page"):
@@ -177,20 +177,20 @@ def test_an_admin_resets_a_password_and_its_owner_must_change_it_before_anything
 
 
 def test_the_forced_change_still_lets_its_owner_sign_out(
-    rt: Runtime, app: Flask, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, app: Flask, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
-    done = browser_for(ADMIN).post(f"/users/{staff[AGENT].user_id}/password")
+    done = client_for(ADMIN).post(f"/users/{staff[AGENT].user_id}/password")
     temporary = TEMPORARY.search(text_of(done)).group(1)
-    agent = StaffBrowser(app)
+    agent = StaffClient(app)
     agent.sign_in(AGENT, temporary)
     assert _is_redirect_to(agent.post("/sign-out"), "/sign-in")
     assert _user(rt, AGENT).must_change_password is True  # still to do at the next sign-in
 
 
 def test_an_admin_changes_their_own_password_on_their_own_page_not_by_a_reset(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     own = f"/users/{staff[ADMIN].user_id}/password"
     assert _is_redirect_to(admin.get(own), CHANGE_PAGE)
     assert _is_redirect_to(admin.post(own), CHANGE_PAGE)
@@ -201,10 +201,10 @@ def test_an_admin_changes_their_own_password_on_their_own_page_not_by_a_reset(
 
 
 def test_only_admins_reset_passwords(
-    rt: Runtime, staff: dict[str, Actor], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, staff: dict[str, Actor], client_for: Callable[[str], StaffClient]
 ) -> None:
     before = _user(rt, AGENT).password_hash
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     target = f"/users/{staff[AGENT].user_id}/password"
     assert manager.get(target).status_code == 403
     assert manager.post(target).status_code == 403
@@ -218,13 +218,13 @@ def test_no_password_or_hash_reaches_the_audit_log_or_the_logs(
     rt: Runtime,
     app: Flask,
     staff: dict[str, Actor],
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    done = browser_for(ADMIN).post(f"/users/{staff[AGENT].user_id}/password")
+    done = client_for(ADMIN).post(f"/users/{staff[AGENT].user_id}/password")
     temporary = TEMPORARY.search(text_of(done)).group(1)
-    agent = StaffBrowser(app)
+    agent = StaffClient(app)
     agent.sign_in(AGENT, temporary)
     _change(agent, "a wrong guess at it", NEW_PASSWORD)
     _change(agent, temporary, NEW_PASSWORD)

@@ -15,7 +15,7 @@ from gateway.runtime import Runtime
 from routing.lifecycle import Actor
 from routing.models import Restriction
 from tests.web.conftest import AGENT, APPROVER, MANAGER, Register
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 from tests.web.page_data import restrictions_due_for_review
 
 ROW = re.compile(r'<td><a href="/restrictions/\d+">(CCR-\d{4}-\d{4})</a></td>')
@@ -44,9 +44,9 @@ def many_due(rt: Runtime, register: Register, staff: dict[str, Actor]) -> list[s
 
 
 def test_the_dashboard_reads_the_reviews_due_once_and_caps_the_list(
-    rt: Runtime, many_due: list[str], browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, many_due: list[str], client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     with statements(rt) as sent:
         page = text_of(manager.get("/"))
     assert len([s for s in sent if "next_review_on" in s]) == 1
@@ -63,13 +63,13 @@ def test_the_full_list_shows_every_review_due_a_page_at_a_time(
     register: Register,
     staff: dict[str, Actor],
     monkeypatch: pytest.MonkeyPatch,
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
     references = restrictions_due_for_review(
         rt, staff[MANAGER], staff[APPROVER], register.customer_id, 5
     )
     monkeypatch.setattr("admin_ui.dashboard.REVIEWS_PAGE_SIZE", 3)
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     first = text_of(manager.get("/reviews-due"))
     assert "5 restrictions in force with a review due by" in first
     assert ROW.findall(first) == references[:3]
@@ -82,12 +82,12 @@ def test_the_full_list_shows_every_review_due_a_page_at_a_time(
 
 
 def test_a_short_list_has_no_more_link_and_agents_see_no_reviews(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     with rt.uow() as session:
         session.get(Restriction, register.active_id).next_review_on = rt.today()
-    page = text_of(browser_for(APPROVER).get("/"))
+    page = text_of(client_for(APPROVER).get("/"))
     assert ROW.findall(page) == [register.reference]
     assert "more." not in page and 'href="/reviews-due">' in page  # the figure links there
-    agent = text_of(browser_for(AGENT).get("/"))
+    agent = text_of(client_for(AGENT).get("/"))
     assert "Reviews due" not in agent and register.reference not in agent

@@ -12,7 +12,7 @@ from gateway.runtime import Runtime
 from routing.enums import AlertStatus
 from routing.models import Alert, AuditEntry, utcnow
 from tests.web.conftest import MANAGER, Register
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 
 SPOC = "spoc@council.example.org"
 
@@ -46,9 +46,9 @@ def status(rt: Runtime, alert_id: int) -> Alert:
 
 
 def test_the_dashboard_and_the_customer_page_carry_the_banner_until_someone_acts(
-    rt: Runtime, register: Register, concern: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, concern: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     for path in ("/", f"/customers/{register.customer_id}"):
         page = text_of(manager.get(path))
         assert "Safeguarding: a person must act now" in page
@@ -60,18 +60,18 @@ def test_the_dashboard_and_the_customer_page_carry_the_banner_until_someone_acts
 
 
 def test_the_alert_says_where_the_message_went_and_offers_no_dismissal_or_warning(
-    concern: int, browser_for: Callable[[str], StaffBrowser]
+    concern: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    page = text_of(browser_for(MANAGER).get(f"/alerts/{concern}"))
+    page = text_of(client_for(MANAGER).get(f"/alerts/{concern}"))
     assert f"It was delivered to <strong>{SPOC}</strong>" in page
     assert "Record the referral" in page and "Record: read, no concern" in page
     assert "Dismiss" not in page and "draft a warning" not in page
 
 
 def test_a_referral_is_recorded_with_whom_and_the_reference_and_audited(
-    rt: Runtime, concern: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, concern: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    response = browser_for(MANAGER).post(
+    response = client_for(MANAGER).post(
         f"/alerts/{concern}/refer", data={"to": "police", "reference": "INC-0042"}
     )
     assert response.status_code == 302
@@ -87,18 +87,18 @@ def test_a_referral_is_recorded_with_whom_and_the_reference_and_audited(
 
 
 def test_another_agency_must_be_named(
-    rt: Runtime, concern: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, concern: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    response = browser_for(MANAGER).post(f"/alerts/{concern}/refer", data={"to": "other"})
+    response = client_for(MANAGER).post(f"/alerts/{concern}/refer", data={"to": "other"})
     assert response.status_code == 400
     assert "Enter which agency it was referred to" in text_of(response)
     assert status(rt, concern).status is AlertStatus.OPEN
 
 
 def test_dismissing_or_escalating_a_safeguarding_alert_is_refused(
-    rt: Runtime, concern: int, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, concern: int, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     manager.post(f"/alerts/{concern}/dismiss", data={"reason": "They always say this"})
     manager.post(f"/alerts/{concern}/escalate", data={"note": ""})
     assert status(rt, concern).status is AlertStatus.OPEN

@@ -33,7 +33,7 @@ from tests.web.conftest import (
     SECOND_APPROVER,
     Register,
 )
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 from tests.web.page_data import raise_email_alert, unlinked_identity
 
 ROUTED_METHODS = ("GET", "POST")
@@ -94,7 +94,7 @@ def test_every_route_declares_who_may_use_it(app: Flask) -> None:
 def test_unauthenticated_crawl_meets_sign_in_or_401_everywhere(
     app: Flask, samples: dict[str, object]
 ) -> None:
-    anonymous = StaffBrowser(app)
+    anonymous = StaffClient(app)
     checked = 0
     for rule, method in routes(app):
         access = route_access(app, rule.endpoint)
@@ -117,7 +117,7 @@ def test_a_route_without_an_access_rule_is_refused(rt: Runtime) -> None:
 
 
 def test_role_matrix_every_staff_route_admits_exactly_its_roles(
-    app: Flask, samples: dict[str, object], browser_for: Callable[[str], StaffBrowser]
+    app: Flask, samples: dict[str, object], client_for: Callable[[str], StaffClient]
 ) -> None:
     staff_routes = [
         (rule, method)
@@ -127,11 +127,11 @@ def test_role_matrix_every_staff_route_admits_exactly_its_roles(
     # Signing out ends the session the rest of the matrix uses, so it goes last.
     staff_routes.sort(key=lambda item: item[0].endpoint == "auth.sign_out")
     for role in Role:
-        browser = browser_for(EMAIL_OF_ROLE[role])
+        client = client_for(EMAIL_OF_ROLE[role])
         for rule, method in staff_routes:
             allowed = role in route_access(app, rule.endpoint).roles
             url = url_of(rule, samples)
-            response = browser.get(url) if method == "GET" else browser.post(url)
+            response = client.get(url) if method == "GET" else client.post(url)
             where = (role.value, method, url, response.status_code)
             if not allowed:
                 assert response.status_code == 403, where
@@ -190,9 +190,9 @@ def test_no_route_can_change_the_audit_log(app: Flask) -> None:
 
 
 def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     response = manager.post_without_token("/customers/new", {"name": "Forged Customer"})
     assert response.status_code == 400
     assert "This form has expired" in text_of(response)
@@ -203,7 +203,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing(
 
 
 def test_every_staff_form_posted_without_its_csrf_token_is_refused(
-    app: Flask, samples: dict[str, object], browser_for: Callable[[str], StaffBrowser]
+    app: Flask, samples: dict[str, object], client_for: Callable[[str], StaffClient]
 ) -> None:
     posts = [
         rule
@@ -211,22 +211,22 @@ def test_every_staff_form_posted_without_its_csrf_token_is_refused(
         if method == "POST" and route_access(app, rule.endpoint).kind == "staff"
     ]
     assert len(posts) >= 15
-    browsers = {role: browser_for(EMAIL_OF_ROLE[role]) for role in Role}
+    clients = {role: client_for(EMAIL_OF_ROLE[role]) for role in Role}
     for rule in posts:
         role = min(route_access(app, rule.endpoint).roles)  # any role the route admits
-        response = browsers[role].post_without_token(url_of(rule, samples))
+        response = clients[role].post_without_token(url_of(rule, samples))
         assert response.status_code == 400, rule.endpoint
         assert "This form has expired" in text_of(response), rule.endpoint
 
 
 def test_signing_in_needs_the_csrf_token_too(app: Flask, staff) -> None:
-    browser = StaffBrowser(app)
-    response = browser.post_without_token(
+    visitor = StaffClient(app)
+    response = visitor.post_without_token(
         "/sign-in", {"email": MANAGER, "password": "correct horse battery"}
     )
     assert response.status_code == 400
-    # Not signed in: the dashboard still sends this browser to the sign-in page.
-    dashboard = browser.get("/")
+    # Not signed in: the dashboard still sends this visitor to the sign-in page.
+    dashboard = visitor.get("/")
     assert dashboard.status_code == 302
     assert dashboard.headers["Location"].startswith("/sign-in")
 
@@ -241,9 +241,9 @@ def test_the_json_api_takes_bearer_tokens_not_csrf_tokens(app: Flask) -> None:
 
 
 def test_an_approver_cannot_approve_their_own_proposal(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    approver = browser_for(APPROVER)
+    approver = client_for(APPROVER)
     proposal = approver.post(
         f"/customers/{register.customer_id}/restrictions/new",
         {
@@ -264,15 +264,15 @@ def test_an_approver_cannot_approve_their_own_proposal(
     assert "a different approver must decide" in text_of(refused)
     assert _status(rt, restriction_id) is RestrictionStatus.PENDING_APPROVAL
 
-    approved = browser_for(SECOND_APPROVER).post(f"/restrictions/{restriction_id}/approve")
+    approved = client_for(SECOND_APPROVER).post(f"/restrictions/{restriction_id}/approve")
     assert approved.status_code == 302
     assert _status(rt, restriction_id) is RestrictionStatus.ACTIVE
 
 
 def test_a_manager_cannot_approve_even_by_posting_directly(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    response = browser_for(MANAGER).post(f"/restrictions/{register.pending_id}/approve")
+    response = client_for(MANAGER).post(f"/restrictions/{register.pending_id}/approve")
     assert response.status_code == 403
     assert _status(rt, register.pending_id) is RestrictionStatus.PENDING_APPROVAL
 
@@ -286,9 +286,9 @@ def _status(rt: Runtime, restriction_id: int) -> RestrictionStatus:
 
 
 def test_viewing_a_customer_writes_an_audit_entry_with_who_and_where(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    response = browser_for(AGENT).get(f"/customers/{register.customer_id}")
+    response = client_for(AGENT).get(f"/customers/{register.customer_id}")
     assert response.status_code == 200
     with rt.uow() as session:
         [entry] = session.scalars(
@@ -300,9 +300,9 @@ def test_viewing_a_customer_writes_an_audit_entry_with_who_and_where(
 
 
 def test_agents_never_see_confidential_notes(
-    register: Register, browser_for: Callable[[str], StaffBrowser]
+    register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    agent, manager = browser_for(AGENT), browser_for(MANAGER)
+    agent, manager = client_for(AGENT), client_for(MANAGER)
     for path in (f"/customers/{register.customer_id}", f"/restrictions/{register.active_id}"):
         assert CONFIDENTIAL not in text_of(agent.get(path))
         assert "Confidential notes" not in text_of(agent.get(path))
@@ -313,9 +313,9 @@ def test_agents_never_see_confidential_notes(
 
 
 def test_sign_in_and_sign_out_are_audited_with_the_remote_address(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     assert manager.get("/").status_code == 200
     signed_out = manager.post("/sign-out")
     assert is_sign_in_redirect(signed_out)
@@ -333,8 +333,8 @@ def test_sign_in_and_sign_out_are_audited_with_the_remote_address(
 def test_unknown_account_and_wrong_password_get_the_same_answer(
     rt: Runtime, app: Flask, staff
 ) -> None:
-    unknown = StaffBrowser(app).sign_in("nobody@council.example.org")
-    wrong = StaffBrowser(app).sign_in(MANAGER, "not the password at all")
+    unknown = StaffClient(app).sign_in("nobody@council.example.org")
+    wrong = StaffClient(app).sign_in(MANAGER, "not the password at all")
     assert unknown.status_code == wrong.status_code == 400
     assert SIGN_IN_REFUSED in text_of(unknown)
     assert _without_values(unknown) == _without_values(wrong)
@@ -361,17 +361,17 @@ def test_repeated_failures_lock_the_account_with_back_off(
     clock.at = start
     lockout_after = rt.settings.web_lockout_after
     for _ in range(lockout_after):
-        assert StaffBrowser(app).sign_in(MANAGER, "wrong password here").status_code == 400
-    locked = StaffBrowser(app).sign_in(MANAGER)  # the right password, while locked
+        assert StaffClient(app).sign_in(MANAGER, "wrong password here").status_code == 400
+    locked = StaffClient(app).sign_in(MANAGER)  # the right password, while locked
     assert locked.status_code == 400
     assert SIGN_IN_REFUSED in text_of(locked)
 
     clock.at = start + dt.timedelta(seconds=61)  # the first lock lasts a minute
-    assert StaffBrowser(app).sign_in(MANAGER, "still wrong password").status_code == 400
+    assert StaffClient(app).sign_in(MANAGER, "still wrong password").status_code == 400
     clock.at = start + dt.timedelta(seconds=61 + 90)  # the next lasts two minutes
-    assert StaffBrowser(app).sign_in(MANAGER).status_code == 400
+    assert StaffClient(app).sign_in(MANAGER).status_code == 400
     clock.at = start + dt.timedelta(seconds=61 + 121)
-    assert StaffBrowser(app).sign_in(MANAGER).status_code == 302
+    assert StaffClient(app).sign_in(MANAGER).status_code == 302
 
     with rt.uow() as session:
         user = session.scalar(select(StaffUser).where(StaffUser.email == MANAGER))
@@ -386,9 +386,9 @@ def test_repeated_failures_lock_the_account_with_back_off(
 
 
 def test_a_switched_off_account_is_signed_out_at_its_next_request(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     with rt.uow() as session:
         session.scalar(select(StaffUser).where(StaffUser.email == AGENT)).active = False
     assert is_sign_in_redirect(agent.get("/"))
@@ -405,21 +405,21 @@ def test_a_switched_off_account_is_signed_out_at_its_next_request(
     ],
 )
 def test_sign_in_never_sends_anyone_to_another_site(app: Flask, staff, elsewhere: str) -> None:
-    browser = StaffBrowser(app)
-    token = browser.csrf_token()
-    response = browser.client.post(
+    visitor = StaffClient(app)
+    token = visitor.csrf_token()
+    response = visitor.client.post(
         f"/sign-in?next={elsewhere}",
         data={"csrf_token": token, "email": ADMIN, "password": "correct horse battery"},
     )
     assert response.status_code == 302 and response.location == "/"
     # Already signed in, the sign-in page sends straight on: to the dashboard too.
-    assert browser.client.get(f"/sign-in?next={elsewhere}").location == "/"
+    assert visitor.client.get(f"/sign-in?next={elsewhere}").location == "/"
 
 
 def test_sign_in_returns_to_the_page_asked_for(app: Flask, staff) -> None:
-    browser = StaffBrowser(app)
-    token = browser.csrf_token()
-    response = browser.client.post(
+    visitor = StaffClient(app)
+    token = visitor.csrf_token()
+    response = visitor.client.post(
         "/sign-in?next=/customers",
         data={"csrf_token": token, "email": AGENT, "password": "correct horse battery"},
     )
@@ -427,11 +427,11 @@ def test_sign_in_returns_to_the_page_asked_for(app: Flask, staff) -> None:
 
 
 def test_the_session_cookie_is_httponly_and_samesite(app: Flask, staff, rt: Runtime) -> None:
-    cookie = StaffBrowser(app).sign_in(MANAGER).headers["Set-Cookie"]
+    cookie = StaffClient(app).sign_in(MANAGER).headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     secure_rt = replace(rt, settings=rt.settings.model_copy(update={"web_secure_cookies": True}))
     secure_app = create_app(test_config={"TESTING": True}, runtime=secure_rt)
-    response = StaffBrowser(secure_app).sign_in(MANAGER)
+    response = StaffClient(secure_app).sign_in(MANAGER)
     assert "Secure" in response.headers["Set-Cookie"]
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
@@ -449,10 +449,10 @@ def _sources(rt: Runtime, action: str) -> list[str | None]:
 
 
 def test_without_trusted_proxies_a_forged_forwarded_for_is_ignored(
-    rt: Runtime, register: Register, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     assert rt.settings.web_trusted_proxies == 0
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     forged = {"X-Forwarded-For": FORGED, "X-Forwarded-Proto": "https"}
     assert agent.get(f"/customers/{register.customer_id}", headers=forged).status_code == 200
     assert _sources(rt, "customer.viewed") == ["web 127.0.0.1"]
@@ -464,37 +464,37 @@ def test_behind_one_trusted_proxy_the_audit_names_the_forwarded_client(
     proxied = replace(rt, settings=rt.settings.model_copy(update={"web_trusted_proxies": 1}))
     app = create_app(test_config={"TESTING": True, "CCR_CLOCK": clock}, runtime=proxied)
     app.add_url_rule("/scheme", "scheme", public(lambda: request.scheme))
-    browser = StaffBrowser(app)
+    visitor = StaffClient(app)
     # The proxy appends the address it heard from; an entry the client sent comes before it.
     # Over HTTPS, the CSRF check also wants the same-origin Referer a browser sends.
-    browser.client.environ_base.update(
+    visitor.client.environ_base.update(
         HTTP_X_FORWARDED_FOR=f"{FORGED}, {CLIENT}",
         HTTP_X_FORWARDED_PROTO="https",
         HTTP_REFERER="https://localhost/sign-in",
     )
-    assert browser.sign_in(MANAGER, "not the password at all").status_code == 400
-    assert browser.sign_in(MANAGER).status_code == 302
-    assert browser.get(f"/customers/{register.customer_id}").status_code == 200
+    assert visitor.sign_in(MANAGER, "not the password at all").status_code == 400
+    assert visitor.sign_in(MANAGER).status_code == 302
+    assert visitor.get(f"/customers/{register.customer_id}").status_code == 200
     expected = [f"web {CLIENT}"]
     assert _sources(rt, "staff.sign_in_refused") == expected  # what the lock-out counts
     assert _sources(rt, "staff.signed_in") == expected
     assert _sources(rt, "customer.viewed") == expected
-    assert text_of(browser.get("/scheme")) == "https"  # so Secure cookies hold behind TLS
+    assert text_of(visitor.get("/scheme")) == "https"  # so Secure cookies hold behind TLS
 
 
 # --- headers ----------------------------------------------------------------------------------
 
 
 def test_every_kind_of_response_carries_the_security_headers(
-    app: Flask, register: Register, browser_for: Callable[[str], StaffBrowser]
+    app: Flask, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     responses = [
-        StaffBrowser(app).get("/sign-in"),
+        StaffClient(app).get("/sign-in"),
         manager.get(f"/customers/{register.customer_id}"),
         manager.get("/static/ccr.css"),
         manager.get("/no-such-page"),
-        StaffBrowser(app).get("/api/v1/lookup?phone=01632960123"),
+        StaffClient(app).get("/api/v1/lookup?phone=01632960123"),
     ]
     for response in responses:
         csp = response.headers["Content-Security-Policy"]
@@ -510,7 +510,7 @@ def test_every_kind_of_response_carries_the_security_headers(
 
 
 def test_pages_have_no_inline_script_or_style(
-    register: Register, browser_for: Callable[[str], StaffBrowser]
+    register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
-    page = text_of(browser_for(MANAGER).get(f"/customers/{register.customer_id}"))
+    page = text_of(client_for(MANAGER).get(f"/customers/{register.customer_id}"))
     assert "<script" not in page and "<style" not in page and " style=" not in page

@@ -19,14 +19,14 @@ from gateway.runtime import Runtime
 from routing.lifecycle import Actor
 from routing.models import StaffUser
 from tests.web.conftest import ADMIN, AGENT, MANAGER
-from tests.web.helpers import PASSWORD, StaffBrowser
+from tests.web.helpers import PASSWORD, StaffClient
 
 COOKIE = "ccr_session"
 
 
-def copy_of_cookie(app: Flask, browser: StaffBrowser) -> FlaskClient:
-    """Another browser holding a copy of this one's session cookie, as a thief would."""
-    stolen = browser.client.get_cookie(COOKIE)
+def copy_of_cookie(app: Flask, original: StaffClient) -> FlaskClient:
+    """Another client holding a copy of this one's session cookie, as a thief would."""
+    stolen = original.client.get_cookie(COOKIE)
     assert stolen is not None
     thief = app.test_client()
     thief.set_cookie(COOKIE, stolen.value)
@@ -38,9 +38,9 @@ def signed_out(response) -> bool:
 
 
 def test_a_cookie_copied_before_sign_out_no_longer_works_afterwards(
-    app: Flask, browser_for: Callable[[str], StaffBrowser]
+    app: Flask, client_for: Callable[[str], StaffClient]
 ) -> None:
-    manager = browser_for(MANAGER)
+    manager = client_for(MANAGER)
     thief = copy_of_cookie(app, manager)
     assert thief.get("/").status_code == 200  # the copy is as good as the original...
     assert signed_out(manager.post("/sign-out"))
@@ -49,19 +49,19 @@ def test_a_cookie_copied_before_sign_out_no_longer_works_afterwards(
 
 
 def test_signing_out_ends_the_accounts_other_sessions_too(
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
-    office, laptop = browser_for(AGENT), browser_for(AGENT)
-    someone_else = browser_for(MANAGER)
+    office, laptop = client_for(AGENT), client_for(AGENT)
+    someone_else = client_for(MANAGER)
     office.post("/sign-out")
     assert signed_out(laptop.get("/"))
     assert someone_else.get("/").status_code == 200  # other accounts are not touched
 
 
 def test_a_password_change_ends_every_other_session_but_keeps_this_one(
-    app: Flask, browser_for: Callable[[str], StaffBrowser]
+    app: Flask, client_for: Callable[[str], StaffClient]
 ) -> None:
-    here, elsewhere = browser_for(MANAGER), browser_for(MANAGER)
+    here, elsewhere = client_for(MANAGER), client_for(MANAGER)
     thief = copy_of_cookie(app, here)
     form = {
         "current_password": PASSWORD,
@@ -88,11 +88,11 @@ def test_an_admins_change_to_an_account_ends_its_sessions(
     data: dict[str, str],
     app: Flask,
     staff: dict[str, Actor],
-    browser_for: Callable[[str], StaffBrowser],
+    client_for: Callable[[str], StaffClient],
 ) -> None:
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     thief = copy_of_cookie(app, agent)
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     user_id = staff[AGENT].user_id
     assert admin.post(path.format(id=user_id), data).status_code in (200, 302)
     assert signed_out(agent.get("/"))
@@ -101,19 +101,19 @@ def test_an_admins_change_to_an_account_ends_its_sessions(
         # Switched on again, the account does not bring its old cookies back with it.
         assert admin.post(f"/users/{user_id}/reactivate").status_code == 302
         assert signed_out(thief.get("/"))
-        assert browser_for(AGENT).get("/").status_code == 200
+        assert client_for(AGENT).get("/").status_code == 200
 
 
 def test_a_session_without_a_generation_is_treated_as_signed_out(
     app: Flask, staff: dict[str, Actor]
 ) -> None:
     """A cookie signed before this release (id and times, no generation) signs in again."""
-    browser = StaffBrowser(app)
-    browser.sign_in(AGENT)
-    with browser.client.session_transaction() as session:
+    agent = StaffClient(app)
+    agent.sign_in(AGENT)
+    with agent.client.session_transaction() as session:
         assert session["generation"] == 0
         del session["generation"]
-    assert signed_out(browser.get("/"))
+    assert signed_out(agent.get("/"))
 
 
 @contextmanager
@@ -131,9 +131,9 @@ def statements(rt: Runtime) -> Iterator[list[str]]:
 
 
 def test_checking_the_generation_costs_no_extra_query(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
-    agent = browser_for(AGENT)
+    agent = client_for(AGENT)
     with statements(rt) as seen:
         assert agent.get("/account/password").status_code == 200
     account_reads = [s for s in seen if "FROM staff_users" in s]

@@ -15,9 +15,10 @@ from admin_ui.dashboard import REVIEWS_ON_DASHBOARD
 from routing.enums import IdentityKind, PhoneMeasure, Role
 from routing.lifecycle import Actor
 from routing.models import Restriction, StaffUser
+from tests.browser.conftest import LiveService
+from tests.browser.helpers import assert_accessible, sign_in, sign_out
 from tests.integration.register_helpers import impose_restriction
-from tests.web.browser_helpers import assert_accessible, sign_in, sign_out
-from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER, LiveService
+from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER
 from tests.web.page_data import call_in, restrictions_due_for_review
 
 pytestmark = pytest.mark.browser

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.browser_helpers import assert_accessible, sign_in, sign_out
-from tests.web.conftest import ADMIN, MANAGER, LiveService
+from tests.browser.conftest import LiveService
+from tests.browser.helpers import assert_accessible, sign_in, sign_out
+from tests.web.conftest import ADMIN, MANAGER
 
 pytestmark = pytest.mark.browser
 

@@ -14,15 +14,9 @@ from sqlalchemy import select
 
 from gateway.jobs.queue import InProcessQueue
 from routing.models import MailMessage
-from tests.web.browser_helpers import assert_accessible, sign_in, sign_out
-from tests.web.conftest import (
-    ADMIN,
-    AGENT,
-    APPROVER,
-    MANAGER,
-    SPOC,
-    LiveService,
-)
+from tests.browser.conftest import LiveService
+from tests.browser.helpers import assert_accessible, sign_in, sign_out
+from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER, SPOC
 
 pytestmark = pytest.mark.browser
 

@@ -18,9 +18,10 @@ from gateway.settings import Settings
 from routing.enums import IdentityKind, PhoneMeasure, Role
 from routing.lifecycle import Actor
 from routing.models import StaffUser
+from tests.browser.conftest import LiveService
+from tests.browser.helpers import assert_accessible, sign_in, sign_out
 from tests.integration.register_helpers import impose_restriction
-from tests.web.browser_helpers import assert_accessible, sign_in, sign_out
-from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER, LiveService
+from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER
 from tests.web.page_data import call_in, email_identity_of, raise_email_alert
 
 pytestmark = pytest.mark.browser
