@@ -24,9 +24,10 @@ from admin_ui.paging import link, positive_int
 from gateway.mail import delivery
 from gateway.mail.message import is_refusal_notice
 from gateway.store import web_queries
+from gateway.store.tables import MailDelivery
 from routing.audit import AuditAction
 from routing.enums import EmailMeasure
-from routing.models import AuditEntry, MailDelivery
+from routing.models import AuditEntry
 
 bp = Blueprint("mail", __name__, url_prefix="/mail")
 

@@ -1,4 +1,5 @@
-"""The register's tables, as SQLAlchemy mappings (no engine, no session: those live in gateway)."""
+"""The register's own records, as SQLAlchemy mappings (no engine, no session: those live in
+gateway/store/, with the tables that are plumbing)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from routing.enums import (
     AlertStatus,
-    CallImportStatus,
     Category,
     Channel,
-    DeliveryStatus,
     Direction,
     EmailMeasure,
     FlagKind,
@@ -62,7 +61,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
-def _enum(enum_cls: type[StrEnum]) -> Enum:
+def stored_enum(enum_cls: type[StrEnum]) -> Enum:
     # Stored as plain strings: adding a value later needs no database type migration.
     return Enum(
         enum_cls,
@@ -103,7 +102,7 @@ class Identity(Base):
     __table_args__ = (UniqueConstraint("kind", "value", name="uq_identities_kind_value"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[IdentityKind] = mapped_column(_enum(IdentityKind))
+    kind: Mapped[IdentityKind] = mapped_column(stored_enum(IdentityKind))
     value: Mapped[str] = mapped_column(String(320))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     linked_at: Mapped[dt.datetime | None]
@@ -132,7 +131,7 @@ class ServiceAddress(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
-    kind: Mapped[IdentityKind] = mapped_column(_enum(IdentityKind))
+    kind: Mapped[IdentityKind] = mapped_column(stored_enum(IdentityKind))
     value: Mapped[str] = mapped_column(String(320))
 
     service: Mapped[Service] = relationship(back_populates="addresses")
@@ -153,7 +152,7 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(_enum(Role))
+    role: Mapped[Role] = mapped_column(stored_enum(Role))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
@@ -166,21 +165,6 @@ class StaffUser(Base):
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
-
-
-class ApiToken(Base):
-    """An integration's bearer token; only its SHA-256 is kept, the token is shown once."""
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(16))
-    scopes: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[dt.datetime | None]
-    revoked_at: Mapped[dt.datetime | None]
 
 
 class Restriction(Base):
@@ -200,18 +184,18 @@ class Restriction(Base):
     reference: Mapped[str] = mapped_column(String(32), index=True)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
-    status: Mapped[RestrictionStatus] = mapped_column(_enum(RestrictionStatus))
-    mode: Mapped[Mode] = mapped_column(_enum(Mode), default=Mode.ENFORCE)
-    stage: Mapped[Stage] = mapped_column(_enum(Stage))
-    category: Mapped[Category] = mapped_column(_enum(Category))
+    status: Mapped[RestrictionStatus] = mapped_column(stored_enum(RestrictionStatus))
+    mode: Mapped[Mode] = mapped_column(stored_enum(Mode), default=Mode.ENFORCE)
+    stage: Mapped[Stage] = mapped_column(stored_enum(Stage))
+    category: Mapped[Category] = mapped_column(stored_enum(Category))
     reason: Mapped[str | None] = mapped_column(Text)
     confidential_notes: Mapped[str | None] = mapped_column(Text)
 
     email_measure: Mapped[EmailMeasure] = mapped_column(
-        _enum(EmailMeasure), default=EmailMeasure.NONE
+        stored_enum(EmailMeasure), default=EmailMeasure.NONE
     )
     phone_measure: Mapped[PhoneMeasure] = mapped_column(
-        _enum(PhoneMeasure), default=PhoneMeasure.NONE
+        stored_enum(PhoneMeasure), default=PhoneMeasure.NONE
     )
     phone_windows: Mapped[str | None] = mapped_column(String(500))
     max_calls_per_day: Mapped[int | None]
@@ -243,7 +227,9 @@ class Restriction(Base):
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     legal_hold_reason: Mapped[str | None] = mapped_column(Text)
     # A case kept beyond the retention period, with the person's contacts and identities.
-    retention_category: Mapped[RetentionCategory | None] = mapped_column(_enum(RetentionCategory))
+    retention_category: Mapped[RetentionCategory | None] = mapped_column(
+        stored_enum(RetentionCategory)
+    )
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("restrictions.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -271,7 +257,7 @@ class Review(Base):
     )
     reviewed_on: Mapped[dt.date] = mapped_column(Date)
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
-    outcome: Mapped[ReviewOutcome] = mapped_column(_enum(ReviewOutcome))
+    outcome: Mapped[ReviewOutcome] = mapped_column(stored_enum(ReviewOutcome))
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -297,8 +283,8 @@ class ContactEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(index=True)
-    channel: Mapped[Channel] = mapped_column(_enum(Channel))
-    direction: Mapped[Direction] = mapped_column(_enum(Direction), default=Direction.INBOUND)
+    channel: Mapped[Channel] = mapped_column(stored_enum(Channel))
+    direction: Mapped[Direction] = mapped_column(stored_enum(Direction), default=Direction.INBOUND)
     source: Mapped[str] = mapped_column(String(32))
     source_key: Mapped[str | None] = mapped_column(String(200))
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"))
@@ -306,9 +292,9 @@ class ContactEvent(Base):
     from_value: Mapped[str | None] = mapped_column(String(320))
     to_value: Mapped[str | None] = mapped_column(String(320))
     restriction_id: Mapped[int | None] = mapped_column(ForeignKey("restrictions.id"))
-    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome))
-    would_outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome))
-    mode: Mapped[Mode | None] = mapped_column(_enum(Mode))
+    outcome: Mapped[Outcome] = mapped_column(stored_enum(Outcome))
+    would_outcome: Mapped[Outcome | None] = mapped_column(stored_enum(Outcome))
+    mode: Mapped[Mode | None] = mapped_column(stored_enum(Mode))
     reasons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     statutory: Mapped[bool] = mapped_column(Boolean, default=False)
     safeguarding: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -327,8 +313,8 @@ class Flag(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_event_id: Mapped[int] = mapped_column(ForeignKey("contact_events.id"), index=True)
     restriction_id: Mapped[int | None] = mapped_column(ForeignKey("restrictions.id"))
-    kind: Mapped[FlagKind] = mapped_column(_enum(FlagKind))
-    mode: Mapped[Mode] = mapped_column(_enum(Mode))
+    kind: Mapped[FlagKind] = mapped_column(stored_enum(FlagKind))
+    mode: Mapped[Mode] = mapped_column(stored_enum(Mode))
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -360,7 +346,7 @@ class Alert(Base):
     person_key: Mapped[str | None] = mapped_column(String(32))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id"), index=True)
-    status: Mapped[AlertStatus] = mapped_column(_enum(AlertStatus), default=AlertStatus.OPEN)
+    status: Mapped[AlertStatus] = mapped_column(stored_enum(AlertStatus), default=AlertStatus.OPEN)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -370,54 +356,6 @@ class Alert(Base):
     opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(Text)
-
-
-class MailMessage(Base):
-    """One message accepted by the SMTP gateway; its bytes live in the spool file `queue_id`."""
-
-    __tablename__ = "mail_messages"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    queue_id: Mapped[str] = mapped_column(String(40), unique=True)
-    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    envelope_from: Mapped[str] = mapped_column(String(320))
-    size: Mapped[int] = mapped_column(Integer)
-    header_message_id: Mapped[str | None] = mapped_column(String(200))
-    spool_removed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-
-    deliveries: Mapped[list[MailDelivery]] = relationship(
-        back_populates="message", order_by="MailDelivery.id"
-    )
-
-
-class MailDelivery(Base):
-    """One copy of a message on its way to one mailbox, with its routing headers and retries."""
-
-    __tablename__ = "mail_deliveries"
-    __table_args__ = (Index("ix_mail_deliveries_due", "status", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("mail_messages.id"), index=True)
-    target: Mapped[str] = mapped_column(String(320))
-    original_recipients: Mapped[list[str]] = mapped_column(JSON)
-    decision: Mapped[str] = mapped_column(String(64))
-    restriction_ref: Mapped[str | None] = mapped_column(String(32))
-    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    notice: Mapped[str | None] = mapped_column(Text)  # the refusal text, for a refusal notice
-    status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus), default=DeliveryStatus.PENDING
-    )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    claimed_until: Mapped[dt.datetime | None]
-    # host:pid:token of the process holding the claim, so a restart can take back the claims
-    # of a process that died instead of waiting for them to lapse.
-    claimed_by: Mapped[str | None] = mapped_column(String(200))
-    last_error: Mapped[str | None] = mapped_column(Text)
-    delivered_at: Mapped[dt.datetime | None]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    message: Mapped[MailMessage] = relationship(back_populates="deliveries")
 
 
 class AuditEntry(Base):
@@ -435,81 +373,17 @@ class AuditEntry(Base):
     source: Mapped[str | None] = mapped_column(String(64))
 
 
-class RegisterVersion(Base):
-    """A single counter bumped by every register change; processes poll it to refresh."""
-
-    __tablename__ = "register_version"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, default=0)
-    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class ScheduledRun(Base):
-    """One row per periodic task and time slot, so several processes enqueue it only once."""
-
-    __tablename__ = "scheduled_runs"
-    __table_args__ = (UniqueConstraint("task", "slot", name="uq_scheduled_runs_task_slot"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    task: Mapped[str] = mapped_column(String(64))
-    slot: Mapped[str] = mapped_column(String(32))
-    claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    claimed_by: Mapped[str] = mapped_column(String(128))
-
-
-class CallImport(Base):
-    """One call-log file read into contact events: where it came from, how it went, and why.
-
-    Written by every way in (`ccr calls import`, the drop folder, an API upload), so the
-    upload status the API reports and the command line's summary are the same record.
-    Only counts, line numbers and reasons are kept here, never a caller's number.
-    """
-
-    __tablename__ = "call_imports"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    file_name: Mapped[str] = mapped_column(String(255))
-    # Where an upload waits for its job; None for files imported in place.
-    stored_path: Mapped[str | None] = mapped_column(Text)
-    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
-    format: Mapped[str | None] = mapped_column(String(64))
-    encoding: Mapped[str | None] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16))  # cli, drop or api
-    status: Mapped[CallImportStatus] = mapped_column(
-        _enum(CallImportStatus), default=CallImportStatus.QUEUED
-    )
-    rows_read: Mapped[int] = mapped_column(Integer, default=0)
-    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
-    rows_duplicate: Mapped[int] = mapped_column(Integer, default=0)
-    rows_bad: Mapped[int] = mapped_column(Integer, default=0)
-    flag_counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    # The first bad rows as {"line": n, "reason": "..."}; rows_bad has the full count.
-    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    started_at: Mapped[dt.datetime | None]
-    finished_at: Mapped[dt.datetime | None]
-
-
 __all__ = [
     "Alert",
-    "ApiToken",
     "AuditEntry",
     "Base",
-    "CallImport",
     "ContactEvent",
     "Customer",
     "Flag",
     "Identity",
-    "MailDelivery",
-    "MailMessage",
-    "RegisterVersion",
     "Restriction",
     "RestrictionService",
     "Review",
-    "ScheduledRun",
     "Service",
     "ServiceAddress",
     "StaffUser",

@@ -22,9 +22,10 @@ from gateway.runtime import Runtime
 from gateway.services import accounts
 from gateway.settings import Settings
 from gateway.store.db import upgrade_database
+from gateway.store.tables import metadata
 from routing.enums import Role
 from routing.lifecycle import Actor
-from routing.models import Base, utcnow
+from routing.models import utcnow
 
 POSTGRES_ADMIN_URL = os.environ.get("CCR_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("CCR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -71,7 +72,7 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
 def _empty_postgres(url: str) -> None:
     # TRUNCATE does not fire the audit log's row triggers, so tests can start afresh.
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         connection.execute(

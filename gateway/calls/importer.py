@@ -38,8 +38,9 @@ from gateway.calls.reader import CallLogError, CallLogFile, read_calls, recognis
 from gateway.calls.recorder import CallRecorder, DecidedBatch, StoredBatch
 from gateway.runtime import Runtime, runtime
 from gateway.store import calls as call_store
+from gateway.store.tables import CallImport
 from routing.enums import CallImportStatus
-from routing.models import CallImport, utcnow
+from routing.models import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,10 @@ from gateway.mail.transports import PermanentFailure, TemporaryFailure, transpor
 from gateway.runtime import Runtime, runtime
 from gateway.store import deliveries
 from gateway.store.deliveries import ClaimedCopy
+from gateway.store.tables import MailDelivery
 from routing.audit import AuditAction, audit_entry
 from routing.enums import DeliveryStatus
-from routing.models import MailDelivery, utcnow
+from routing.models import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from gateway.store import accounts as account_store
+from gateway.store.tables import ApiToken
 from routing.audit import AuditAction, audit_entry
 from routing.enums import Role
 from routing.identity import normalise_email
-from routing.models import ApiToken, AuditEntry, StaffUser
+from routing.models import AuditEntry, StaffUser
 
 # Scopes an API token can carry; each endpoint of the JSON API names the one it needs.
 SCOPE_LOOKUP = "lookup"  # GET /api/v1/lookup: the live caller lookup (screen pop)

@@ -10,7 +10,8 @@ from typing import NamedTuple
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from routing.models import ApiToken, StaffUser
+from gateway.store.tables import ApiToken
+from routing.models import StaffUser
 
 
 def staff_id_by_email(session: Session, email: str) -> int | None:

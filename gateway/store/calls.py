@@ -18,8 +18,9 @@ from sqlalchemy import Result, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from gateway.store.tables import CallImport
 from routing.enums import CallImportStatus, Channel, Direction
-from routing.models import CallImport, ContactEvent, Flag, Restriction
+from routing.models import ContactEvent, Flag, Restriction
 
 EVENTS = ContactEvent.__table__
 FLAGS = Flag.__table__

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
+from gateway.store.tables import MailDelivery, MailMessage
 from routing.enums import DeliveryStatus
-from routing.models import MailDelivery, MailMessage, utcnow
+from routing.models import utcnow
 
 DELIVERIES = MailDelivery.__table__
 MESSAGES = MailMessage.__table__

@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, TextClause, text
 from sqlalchemy.dialects import postgresql
 
+from gateway.store.tables import MailDelivery, MailMessage
 from routing.enums import IdentityKind
-from routing.models import Alert, ContactEvent, MailDelivery, MailMessage
+from routing.models import Alert, ContactEvent
 
 MESSAGES = MailMessage.__table__
 DELIVERIES = MailDelivery.__table__

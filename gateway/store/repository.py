@@ -11,16 +11,15 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from gateway.store.tables import RegisterVersion, ScheduledRun
 from routing.enums import IdentityKind, RestrictionStatus
 from routing.identity import NormalisedIdentity
 from routing.models import (
     AuditEntry,
     Customer,
     Identity,
-    RegisterVersion,
     Restriction,
     RestrictionService,
-    ScheduledRun,
     Service,
     ServiceAddress,
     StaffUser,

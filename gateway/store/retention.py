@@ -9,16 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy import Select, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from gateway.store.tables import MailDelivery, MailMessage
 from routing.enums import DeliveryStatus
-from routing.models import (
-    Alert,
-    ContactEvent,
-    Flag,
-    Identity,
-    MailDelivery,
-    MailMessage,
-    Restriction,
-)
+from routing.models import Alert, ContactEvent, Flag, Identity, Restriction
 
 BATCH = 5000
 IN_FLIGHT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from gateway.store.tables import ApiToken, MailDelivery, MailMessage
 from routing.alerts import LIVE as LIVE_ALERTS
 from routing.audit import AuditAction
 from routing.enums import (
@@ -30,14 +31,11 @@ from routing.enums import (
 from routing.identity import normalise_email, normalise_phone
 from routing.models import (
     Alert,
-    ApiToken,
     AuditEntry,
     ContactEvent,
     Customer,
     Flag,
     Identity,
-    MailDelivery,
-    MailMessage,
     Restriction,
     Service,
     StaffUser,

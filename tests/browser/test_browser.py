@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from gateway.jobs.queue import InProcessQueue
-from routing.models import MailMessage
+from gateway.store.tables import MailMessage
 from tests.browser.conftest import LiveService
 from tests.browser.helpers import assert_accessible, sign_in, sign_out
 from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER, SPOC

@@ -23,9 +23,10 @@ from gateway.entrypoints.webserver import start_web
 from gateway.runtime import Runtime
 from gateway.services import accounts
 from gateway.services.lookup_service import GroupCommitAudit
+from gateway.store.tables import ApiToken
 from routing.enums import EmailMeasure, IdentityKind, Mode, PhoneMeasure, Role
 from routing.lifecycle import Actor
-from routing.models import ApiToken, AuditEntry, utcnow
+from routing.models import AuditEntry, utcnow
 from routing.windows import LONDON
 from tests.integration.api_helpers import Api, Clock
 from tests.integration.register_helpers import impose_restriction

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from admin_ui.api.tokens import TokenVerifier, bearer_secret
 from gateway.runtime import Runtime
 from gateway.services import accounts
-from routing.models import ApiToken, utcnow
+from gateway.store.tables import ApiToken
+from routing.models import utcnow
 
 
 class Ticks:

@@ -44,6 +44,7 @@ from gateway.jobs.queue import InProcessQueue
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store.calls import insert_new_events
+from gateway.store.tables import CallImport
 from routing.enums import (
     CallImportStatus,
     Direction,
@@ -55,7 +56,7 @@ from routing.enums import (
     Role,
 )
 from routing.lifecycle import Actor
-from routing.models import CallImport, ContactEvent, Flag, Identity, Restriction
+from routing.models import ContactEvent, Flag, Identity, Restriction
 from tests.integration.register_helpers import impose_restriction
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calls"

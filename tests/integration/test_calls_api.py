@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 
 from gateway.runtime import Runtime
 from gateway.services import accounts
+from gateway.store.tables import CallImport
 from routing.enums import IdentityKind, Mode, PhoneMeasure, Role
 from routing.lifecycle import Actor
-from routing.models import AuditEntry, CallImport, ContactEvent, Flag, utcnow
+from routing.models import AuditEntry, ContactEvent, Flag, utcnow
 from tests.integration.api_helpers import Api, Reply
 from tests.integration.register_helpers import impose_restriction
 from tests.polling import wait_until

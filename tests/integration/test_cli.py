@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import create_engine, select, update
 
 from gateway.services.accounts import password_matches
-from routing.models import ApiToken, AuditEntry, StaffUser
+from gateway.store.tables import ApiToken
+from routing.models import AuditEntry, StaffUser
 from tests.integration.smtp_helpers import CcrProcess, wait_for_banner
 from tests.polling import wait_until
 

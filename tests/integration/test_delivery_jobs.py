@@ -21,8 +21,8 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.smtp.protocol import BoundPortController
 from gateway.smtp.server import SmtpGateway
+from gateway.store.tables import MailDelivery
 from routing.enums import DeliveryStatus
-from routing.models import MailDelivery
 from tests.integration.smtp_helpers import DOWNSTREAM_HOSTNAME, LOOPBACK, send_message
 from tests.polling import wait_until
 

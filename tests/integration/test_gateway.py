@@ -29,6 +29,7 @@ from gateway.mail.spool import Spool
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
+from gateway.store.tables import MailDelivery, MailMessage
 from routing.enums import (
     DeliveryStatus,
     EmailMeasure,
@@ -38,7 +39,7 @@ from routing.enums import (
     Role,
 )
 from routing.lifecycle import Actor
-from routing.models import Alert, ContactEvent, MailDelivery, MailMessage, utcnow
+from routing.models import Alert, ContactEvent, utcnow
 from tests.integration.register_helpers import impose_restriction
 from tests.integration.smtp_helpers import RecordingDownstream, with_bound_port
 from tests.polling import wait_until

@@ -29,8 +29,9 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
 from gateway.store.db import make_engine
+from gateway.store.tables import MailDelivery, MailMessage
 from routing.enums import DeliveryStatus
-from routing.models import ContactEvent, MailDelivery, MailMessage
+from routing.models import ContactEvent
 from tests.integration.smtp_helpers import (
     CcrProcess,
     GatewayProcess,

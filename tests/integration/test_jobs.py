@@ -28,9 +28,10 @@ from gateway.runtime import Runtime, runtime
 from gateway.services import register_service
 from gateway.services.maintenance import run_maintenance
 from gateway.settings import Settings
+from gateway.store.tables import ScheduledRun
 from routing.enums import Category, EmailMeasure, IdentityKind, RestrictionStatus, Role, Stage
 from routing.lifecycle import Actor
-from routing.models import AuditEntry, Restriction, ScheduledRun, utcnow
+from routing.models import AuditEntry, Restriction, utcnow
 from routing.terms import RestrictionDraft
 from tests.polling import wait_until
 

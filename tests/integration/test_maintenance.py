@@ -17,6 +17,7 @@ from gateway.runtime import Runtime
 from gateway.services import maintenance, register_service
 from gateway.settings import Settings
 from gateway.store import repository
+from gateway.store.tables import ScheduledRun
 from routing.enums import (
     AlertStatus,
     Category,
@@ -30,15 +31,7 @@ from routing.enums import (
 )
 from routing.identity import normalise_email
 from routing.lifecycle import Actor
-from routing.models import (
-    Alert,
-    AuditEntry,
-    Customer,
-    Identity,
-    Restriction,
-    Review,
-    ScheduledRun,
-)
+from routing.models import Alert, AuditEntry, Customer, Identity, Restriction, Review
 from routing.terms import RestrictionDraft
 
 S = RestrictionStatus

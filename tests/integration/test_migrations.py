@@ -11,13 +11,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from gateway.store.db import MIGRATIONS_DIR, upgrade_database
-from routing.models import Base
+from gateway.store.tables import metadata
 
 
 def test_migrated_database_matches_the_models(database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
     engine.dispose()
     assert differences == []
 

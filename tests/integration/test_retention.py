@@ -15,6 +15,7 @@ from gateway.runtime import Runtime
 from gateway.services import maintenance, register_service
 from gateway.services.retention import RETENTION_ACTION, apply_retention
 from gateway.store import repository
+from gateway.store.tables import MailDelivery, MailMessage
 from routing.enums import (
     AlertStatus,
     Channel,
@@ -27,17 +28,7 @@ from routing.enums import (
     Role,
 )
 from routing.lifecycle import Actor
-from routing.models import (
-    Alert,
-    AuditEntry,
-    ContactEvent,
-    Customer,
-    Flag,
-    Identity,
-    MailDelivery,
-    MailMessage,
-    Restriction,
-)
+from routing.models import Alert, AuditEntry, ContactEvent, Customer, Flag, Identity, Restriction
 from tests.integration.test_maintenance import DORMANT_AT, RETENTION_ENDS, dormant_since, in_force
 
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)

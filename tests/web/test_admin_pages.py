@@ -15,9 +15,10 @@ from sqlalchemy.exc import DatabaseError
 from admin_ui import create_app
 from gateway.runtime import Runtime
 from gateway.services import accounts, register_service
+from gateway.store.tables import ApiToken
 from routing.enums import Role
 from routing.lifecycle import Actor
-from routing.models import ApiToken, AuditEntry, StaffUser, utcnow
+from routing.models import AuditEntry, StaffUser, utcnow
 from tests.web.conftest import ADMIN, AGENT, MANAGER, Register
 from tests.web.helpers import PASSWORD, StaffClient, text_of
 

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from gateway.runtime import Runtime
+from gateway.store.tables import MailDelivery
 from routing.enums import FlagKind, IdentityKind, PhoneMeasure
 from routing.lifecycle import Actor
-from routing.models import Alert, MailDelivery
+from routing.models import Alert
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import AGENT, APPROVER, CONFIDENTIAL, MANAGER
 from tests.web.helpers import StaffClient, text_of

@@ -22,9 +22,10 @@ from gateway.services import accounts
 from gateway.settings import Settings
 from gateway.smtp.server import SmtpGateway
 from gateway.store import web_queries
+from gateway.store.tables import MailDelivery
 from routing.enums import DeliveryStatus, EmailMeasure, IdentityKind, Role
 from routing.lifecycle import Actor
-from routing.models import AuditEntry, MailDelivery, utcnow
+from routing.models import AuditEntry, utcnow
 from tests.integration.register_helpers import impose_restriction
 from tests.integration.smtp_helpers import RecordingDownstream
 from tests.web.conftest import ADMIN, AGENT, MANAGER, STAFF

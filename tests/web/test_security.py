@@ -20,9 +20,10 @@ from admin_ui.access import public, route_access
 from admin_ui.auth import SIGN_IN_REFUSED
 from gateway.runtime import Runtime
 from gateway.services import accounts
+from gateway.store.tables import ApiToken
 from routing.enums import RestrictionStatus, Role
 from routing.lifecycle import Actor
-from routing.models import ApiToken, AuditEntry, Customer, Restriction, StaffUser, utcnow
+from routing.models import AuditEntry, Customer, Restriction, StaffUser, utcnow
 from tests.web.conftest import (
     ADMIN,
     AGENT,

@@ -3,7 +3,7 @@
 from alembic import context
 
 from gateway.store.db import make_engine
-from routing.models import Base
+from gateway.store.tables import metadata
 
 config = context.config
 
@@ -14,7 +14,7 @@ def run_migrations() -> None:
     with engine.connect() as connection:
         context.configure(
             connection=connection,
-            target_metadata=Base.metadata,
+            target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
