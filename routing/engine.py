@@ -177,14 +177,15 @@ def loop_guard(w: _Working) -> None:
 
 
 def statutory_request(w: _Working) -> None:
-    """FOI, EIR and subject access requests always reach information governance too."""
+    """FOI and EIR requests and data protection rights always reach information governance."""
     if w.contact.hints.statutory:
         w.statutory = True
         w.hit(
             "statutory_request",
-            "Wording suggests a Freedom of Information, Environmental Information or "
-            "Subject Access request: a copy goes to information governance whatever any "
-            "restriction says, and it is not counted as unreasonable contact.",
+            "Wording suggests a statutory request (Freedom of Information, Environmental "
+            f"Information or a data protection right){_because(w.contact.hints.statutory_because)}"
+            " A copy goes to information governance whatever any restriction says, and it is not "
+            "counted as unreasonable contact.",
         )
 
 
@@ -194,8 +195,14 @@ def safeguarding_wording(w: _Working) -> None:
         w.safeguarding = True
         w.hit(
             "safeguarding",
-            "Wording suggests a risk of harm to the sender or others: urgent alert raised.",
+            "Wording suggests a risk of harm to the sender or others"
+            f"{_because(w.contact.hints.safeguarding_because)} Urgent alert raised.",
         )
+
+
+def _because(why: str | None) -> str:
+    """The screen's reason, so whoever reads the decision sees which words raised it."""
+    return f": it {why}." if why else "."
 
 
 def restricted_sender(w: _Working) -> None:
