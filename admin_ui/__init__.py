@@ -47,6 +47,7 @@ def page_blueprints() -> list[Blueprint]:
         passwords,
         restrictions,
         retention,
+        rights,
         staff_accounts,
     )
 
@@ -61,6 +62,7 @@ def page_blueprints() -> list[Blueprint]:
         staff_accounts.bp,
         api_tokens_pages.bp,
         retention.bp,
+        rights.bp,
         passwords.bp,
     ]
 

@@ -37,6 +37,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Staff accounts", "users.index"),
     NavItem("API tokens", "tokens.index"),
     NavItem("Retention", "retention.index"),
+    NavItem("Subject access", "rights.search"),
 )
 
 

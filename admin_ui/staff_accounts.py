@@ -31,6 +31,7 @@ ROLES = [
     (Role.MANAGER.value, "Manager: customers, alerts, proposing restrictions"),
     (Role.APPROVER.value, "Approver: also approves, varies, lifts and reviews restrictions"),
     (Role.ADMIN.value, "Admin: staff accounts, API tokens, the audit log"),
+    (Role.IG.value, "Information governance: subject access, correcting and erasing records"),
 ]
 PASSWORD_CHOICES = [
     ("generate", "Make one up for me (shown once, on the next page)"),

@@ -86,8 +86,13 @@ class AuditAction(StrEnum):
     RETENTION_DELETED = "retention.deleted"  # records past their period, by counts
     AUDIT_LISTED = "audit.listed"
 
-    # Rights: subject access.
+    # Rights: subject access, rectification and erasure.
     PERSON_EXPORTED = "person.exported"  # everything held on one person, by counts
+    PERSON_VIEWED = "person.viewed"  # an information-governance officer opened the person
+    PEOPLE_SEARCHED = "people.searched"  # by result count, never the words searched for
+    PERSON_ERASED = "person.erased"  # by counts of what was deleted
+    IDENTITY_CORRECTED = "identity.corrected"  # by identity id and kind, never the values
+    IDENTITY_UNLINKED = "identity.unlinked"
 
 
 def audit_row(

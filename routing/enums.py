@@ -126,6 +126,7 @@ class Role(StrEnum):
     MANAGER = "manager"
     APPROVER = "approver"
     ADMIN = "admin"
+    IG = "ig"  # information governance: subject access, correction, erasure
 
 
 class DeliveryStatus(StrEnum):

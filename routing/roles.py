@@ -4,7 +4,8 @@ The lifecycle, the register and alert services and the staff pages (admin_ui.acc
 read these sets, so a permission is changed here or nowhere. Roles, from the front line in:
 an agent answers calls, a manager does casework, an approver also decides on restrictions
 (never one they proposed: the lifecycle checks that), an admin runs the system and sees no
-customer's record.
+customer's record, and an information-governance officer (ig) answers people's rights
+requests: subject access, correcting or unlinking an address or number, erasure.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ MAIL_READERS = CASEWORKERS | ADMINS
 LEGAL_HOLD_KEEPERS = APPROVERS | ADMINS
 
 
+# Information governance: subject access, rectification and erasure, from the person's page
+# in the subject access area, which shows every customer's record.
+INFORMATION_GOVERNANCE = frozenset({Role.IG})
+# Who sees a customer's full record: caseworkers on the customer pages, information
+# governance on the subject access pages.
+RECORD_READERS = CASEWORKERS | INFORMATION_GOVERNANCE
+
+
 # --- the work, and who may do it --------------------------------------------------------------
 
 
@@ -57,6 +66,9 @@ class Permission(StrEnum):
     MAIL_LOG = "mail_log"
     ADMIN_PAGES = "admin_pages"  # staff accounts, API tokens, retention, the audit log
     RAISE_CONCERN = "raise_concern"  # raise a safeguarding concern about a call
+    SUBJECT_ACCESS = "subject_access"  # find a person and export everything held on them
+    RECTIFY = "rectify"  # correct an address or number, or unlink it from its customer
+    ERASE = "erase"  # erase a person no restriction or hold keeps on file
 
 
 WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
@@ -69,12 +81,15 @@ WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.LIFT: APPROVERS,
         Permission.REVIEW: APPROVERS,
         Permission.LEGAL_HOLD: LEGAL_HOLD_KEEPERS,
-        Permission.CUSTOMER_RECORD: CASEWORKERS,
+        Permission.CUSTOMER_RECORD: RECORD_READERS,
         Permission.CALLER_VIEW: CALLER_LOOKUP,
         Permission.CALL_FLAGS: CALL_FLAG_READERS,
         Permission.MAIL_LOG: MAIL_READERS,
         Permission.ADMIN_PAGES: ADMINS,
         Permission.RAISE_CONCERN: CALLER_LOOKUP,
+        Permission.SUBJECT_ACCESS: INFORMATION_GOVERNANCE,
+        Permission.RECTIFY: INFORMATION_GOVERNANCE,
+        Permission.ERASE: INFORMATION_GOVERNANCE,
     }
 )
 

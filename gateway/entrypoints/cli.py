@@ -563,6 +563,30 @@ def person_export(email_or_phone_or_ref: str, out: Path) -> None:
     click.echo(f"wrote {out}: {counts}")
 
 
+@person.command(
+    "erase",
+    help="Erase one person (email, phone or customer reference): their contacts, alerts, "
+    "addresses and numbers, and their name and reference. Refused while a restriction, a "
+    "legal hold or a retention category keeps the record.",
+)
+@click.argument("email_or_phone_or_ref")
+@click.option("--by", "by", required=True, help="Email of the information-governance officer.")
+def person_erase(email_or_phone_or_ref: str, by: str) -> None:
+    from gateway.services.alerts import staff_actor
+    from gateway.services.people import RightsRefused, erase_person
+    from gateway.services.subject_access import PersonNotFound, find_person
+
+    rt = _runtime()
+    try:
+        with rt.uow() as session:
+            found = find_person(session, rt.settings, email_or_phone_or_ref)
+            counts = erase_person(session, staff_actor(session, by), _now(), found)
+    except (PersonNotFound, RightsRefused) as exc:
+        raise click.ClickException(str(exc)) from None
+    rt.register.invalidate()
+    click.echo("erased: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
 # --- long-running processes ---------------------------------------------------------------
 
 

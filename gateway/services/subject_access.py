@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,9 +87,23 @@ def export_person(
     rt: Runtime, key: str, out: Path, *, actor: str, now: dt.datetime | None = None
 ) -> ExportSummary:
     """Write the person's export to `out` (readable by this user only) and audit it."""
+    return export_found(
+        rt, lambda session: find_person(session, rt.settings, key), out, actor=actor, now=now
+    )
+
+
+def export_found(
+    rt: Runtime,
+    locate: Callable[[Session], PersonRecord],
+    out: Path,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> ExportSummary:
+    """As export_person, for a person already known by id (the subject access pages)."""
     at = now or dt.datetime.now(dt.UTC)
     with rt.uow() as session:
-        person = find_person(session, rt.settings, key)
+        person = locate(session)
         content = _gather(session, person)
         summary = _write_zip(out, person, content, at)
         session.add(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from routing.enums import IdentityKind
@@ -119,3 +119,40 @@ def audit_of(
     if not clauses:
         return []
     return session.scalars(select(AuditEntry).where(or_(*clauses)).order_by(AuditEntry.id)).all()
+
+
+# --- rectification and erasure ---------------------------------------------------------------
+
+
+def customer_by_id(session: Session, customer_id: int) -> Customer | None:
+    return session.get(Customer, customer_id)
+
+
+def identity_for_update(session: Session, identity_id: int) -> Identity | None:
+    """The identity, locked until the unit of work ends (PostgreSQL; SQLite locks the file)."""
+    return session.scalar(select(Identity).where(Identity.id == identity_id).with_for_update())
+
+
+def count_of(
+    session: Session, model: type[ContactEvent] | type[Alert], person: PersonRecord
+) -> int:
+    """How many contact events (or alerts) are held on the person."""
+    query = select(func.count()).select_from(model).where(_of_person(model, person))
+    return session.scalar(query) or 0
+
+
+def detach_identity_contacts(session: Session, identity_id: int, customer_id: int) -> int:
+    """Contact events of an identity stop counting as the customer's (it was unlinked)."""
+    statement = (
+        update(ContactEvent)
+        .where(ContactEvent.identity_id == identity_id, ContactEvent.customer_id == customer_id)
+        .values(customer_id=None)
+    )
+    return session.execute(statement).rowcount or 0
+
+
+def lone_identity_record_ids(session: Session, identity_id: int) -> tuple[list[int], list[int]]:
+    """The contact events and alerts of an identity no customer holds."""
+    events = select(ContactEvent.id).where(ContactEvent.identity_id == identity_id)
+    alerts = select(Alert.id).where(Alert.identity_id == identity_id)
+    return list(session.scalars(events)), list(session.scalars(alerts))

@@ -20,6 +20,7 @@ restriction.legal_hold_released restriction.legal_hold_set restriction.lifted
 restriction.purged restriction.returned restriction.review_due restriction.reviewed
 restriction.submitted restriction.varied restriction.viewed retention.listed
 retention.deleted person.exported alert.referred alert.no_concern safeguarding.raised
+person.viewed people.searched person.erased identity.corrected identity.unlinked
 staff.sign_in_refused staff.signed_in staff.signed_out token.created token.revoked
 tokens.listed user.created user.deactivated user.password_change_refused
 user.password_changed user.password_reset user.reactivated user.role_changed users.listed

@@ -25,7 +25,14 @@ MANAGER = "manager@council.example.org"
 APPROVER = "approver@council.example.org"
 SECOND_APPROVER = "second.approver@council.example.org"
 ADMIN = "admin@council.example.org"
-STAFF = {AGENT: Role.AGENT, MANAGER: Role.MANAGER, APPROVER: Role.APPROVER, ADMIN: Role.ADMIN}
+IG = "ig@council.example.org"
+STAFF = {
+    AGENT: Role.AGENT,
+    MANAGER: Role.MANAGER,
+    APPROVER: Role.APPROVER,
+    ADMIN: Role.ADMIN,
+    IG: Role.IG,
+}
 EMAIL_OF_ROLE = {role: email for email, role in STAFF.items()}
 
 CUSTOMER_EMAIL = "jo.example@example.org"

@@ -65,6 +65,7 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
         "delivery_id": 1,  # no dead letter: a retry is answered with a message, not an error
         "token_id": token_id,
         "user_id": staff[SECOND_APPROVER].user_id,
+        "identity_id": stranger,
     }
 
 
