@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,6 +28,13 @@ from gateway.store.tables import metadata
 from routing.enums import Role
 from routing.lifecycle import Actor
 from routing.models import utcnow
+
+# Hypothesis checks what code does, never how fast: a deadline fails a property test on a
+# busy machine (a CI run beside another job) although nothing is wrong.
+hypothesis_settings.register_profile(
+    "ccr", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("ccr")
 
 POSTGRES_ADMIN_URL = os.environ.get("CCR_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("CCR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -27,7 +27,7 @@ from tests.web.conftest import (
     MANAGER,
     Register,
 )
-from tests.web.helpers import StaffBrowser, text_of
+from tests.web.helpers import StaffClient, text_of
 from tests.web.page_data import unlinked_identity
 
 FREE = "free.person@example.org"
@@ -41,8 +41,8 @@ def _audit(rt: Runtime, action: str) -> list[AuditEntry]:
 
 
 @pytest.fixture
-def ig(browser_for: Callable[[str], StaffBrowser]) -> StaffBrowser:
-    return browser_for(IG)
+def ig(client_for: Callable[[str], StaffClient]) -> StaffClient:
+    return client_for(IG)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def _identity(rt: Runtime, value: str) -> Identity | None:
 
 
 def test_the_area_is_for_information_governance_only(
-    app: Flask, register: Register, browser_for: Callable[[str], StaffBrowser]
+    app: Flask, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:
     endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("rights.")}
     assert len(endpoints) >= 6
@@ -79,19 +79,19 @@ def test_the_area_is_for_information_governance_only(
         assert route_access(app, endpoint).roles == {Role.IG}, endpoint
     page = f"/rights/customers/{register.customer_id}"
     for email in (AGENT, MANAGER, APPROVER, ADMIN):
-        browser = browser_for(email)
+        browser = client_for(email)
         assert browser.get("/rights").status_code == 403, email
         assert browser.get(page).status_code == 403, email
         assert browser.post(f"{page}/export").status_code == 403, email
         assert browser.post(f"{page}/erase", {"confirm": "y"}).status_code == 403, email
         assert "Subject access" not in text_of(browser.get("/"))
-    assert ">Subject access<" in text_of(browser_for(IG).get("/"))
+    assert ">Subject access<" in text_of(client_for(IG).get("/"))
 
 
 def test_an_ig_account_can_be_made_on_the_staff_accounts_page(
-    rt: Runtime, browser_for: Callable[[str], StaffBrowser]
+    rt: Runtime, client_for: Callable[[str], StaffClient]
 ) -> None:
-    admin = browser_for(ADMIN)
+    admin = client_for(ADMIN)
     assert "Information governance" in text_of(admin.get("/users/new"))
 
 
@@ -99,7 +99,7 @@ def test_an_ig_account_can_be_made_on_the_staff_accounts_page(
 
 
 def test_search_finds_by_email_and_is_audited_by_count(
-    rt: Runtime, ig: StaffBrowser, register: Register
+    rt: Runtime, ig: StaffClient, register: Register
 ) -> None:
     found = ig.post("/rights", {"key": CUSTOMER_EMAIL.upper()})
     assert found.status_code == 302
@@ -114,7 +114,7 @@ def test_search_finds_by_email_and_is_audited_by_count(
 
 
 def test_the_person_page_lists_what_is_held_and_is_audited(
-    rt: Runtime, ig: StaffBrowser, register: Register
+    rt: Runtime, ig: StaffClient, register: Register
 ) -> None:
     page = text_of(ig.get(f"/rights/customers/{register.customer_id}"))
     assert "Jo Example" in page and CUSTOMER_EMAIL in page
@@ -127,7 +127,7 @@ def test_the_person_page_lists_what_is_held_and_is_audited(
 
 
 def test_the_download_opens_and_holds_person_json(
-    rt: Runtime, ig: StaffBrowser, register: Register
+    rt: Runtime, ig: StaffClient, register: Register
 ) -> None:
     response = ig.post(f"/rights/customers/{register.customer_id}/export")
     assert response.status_code == 200
@@ -143,7 +143,7 @@ def test_the_download_opens_and_holds_person_json(
 
 
 def test_correct_normalises_and_refuses_a_value_held_elsewhere(
-    rt: Runtime, ig: StaffBrowser, register: Register, free_customer: int
+    rt: Runtime, ig: StaffClient, register: Register, free_customer: int
 ) -> None:
     identity = _identity(rt, CUSTOMER_EMAIL)
     url = f"/rights/identities/{identity.id}/correct"
@@ -157,7 +157,7 @@ def test_correct_normalises_and_refuses_a_value_held_elsewhere(
     assert len(_audit(rt, "identity.corrected")) == 1
 
 
-def test_unlink_leaves_a_lone_identity(rt: Runtime, ig: StaffBrowser, register: Register) -> None:
+def test_unlink_leaves_a_lone_identity(rt: Runtime, ig: StaffClient, register: Register) -> None:
     identity = _identity(rt, CUSTOMER_EMAIL)
     response = ig.post(f"/rights/identities/{identity.id}/unlink")
     assert response.location == f"/rights/customers/{register.customer_id}"
@@ -171,7 +171,7 @@ def test_unlink_leaves_a_lone_identity(rt: Runtime, ig: StaffBrowser, register: 
 
 
 def test_erase_asks_for_confirmation_then_erases(
-    rt: Runtime, ig: StaffBrowser, free_customer: int
+    rt: Runtime, ig: StaffClient, free_customer: int
 ) -> None:
     url = f"/rights/customers/{free_customer}/erase"
     assert "Erasure cannot be undone" in text_of(ig.get(url))
@@ -188,14 +188,14 @@ def test_erase_asks_for_confirmation_then_erases(
     assert entry.detail == {"contacts": 0, "alerts": 0, "identities": 1}
 
 
-def test_erase_of_a_lone_identity(rt: Runtime, ig: StaffBrowser) -> None:
+def test_erase_of_a_lone_identity(rt: Runtime, ig: StaffClient) -> None:
     identity_id = unlinked_identity(rt, "lonely@example.org")
     assert ig.post(f"/rights/identities/{identity_id}/erase", {"confirm": "y"}).status_code == 302
     assert _identity(rt, "lonely@example.org") is None
 
 
 def test_erase_is_refused_with_a_restriction_in_force(
-    rt: Runtime, ig: StaffBrowser, register: Register
+    rt: Runtime, ig: StaffClient, register: Register
 ) -> None:
     url = f"/rights/customers/{register.customer_id}/erase"
     page = text_of(ig.get(url))
@@ -209,7 +209,7 @@ def test_erase_is_refused_with_a_restriction_in_force(
 
 
 def test_erase_is_refused_under_a_legal_hold(
-    rt: Runtime, ig: StaffBrowser, register: Register
+    rt: Runtime, ig: StaffClient, register: Register
 ) -> None:
     with rt.uow() as session:
         for restriction in session.scalars(select(Restriction)):

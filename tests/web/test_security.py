@@ -66,6 +66,7 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
         "token_id": token_id,
         "user_id": staff[SECOND_APPROVER].user_id,
         "identity_id": stranger,
+        "event_id": 1,  # no such call: raising a concern about it is refused with a message
     }
 
 

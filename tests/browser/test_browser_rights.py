@@ -11,8 +11,9 @@ from gateway.services import register_service
 from routing.enums import IdentityKind, Role
 from routing.lifecycle import Actor
 from routing.models import utcnow
-from tests.web.browser_helpers import assert_accessible, sign_in
-from tests.web.conftest import IG, LiveService
+from tests.browser.conftest import LiveService
+from tests.browser.helpers import assert_accessible, sign_in
+from tests.web.conftest import IG
 
 pytestmark = pytest.mark.browser
 
