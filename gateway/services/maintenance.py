@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from gateway.runtime import Runtime, runtime
 from gateway.services.retention import apply_retention, delete_person_records
 from gateway.store import repository
+from gateway.store import retention as retention_store
 from routing import lifecycle
 from routing.audit import AuditAction, audit_entry
 from routing.lifecycle import Actor
@@ -107,8 +108,17 @@ def _anonymise_if_nothing_remains(session: Session, customer_id: int, now: dt.da
         return
     customer.name = None
     customer.customer_ref = None
-    deleted = delete_person_records(session, customer_id)
-    session.expire(customer, ["identities"])
+    if retention_store.live_alert_count(session, customer_id):
+        # An alert still waiting for a person (a safeguarding concern, a reconsideration)
+        # keeps the records it rests on: the identities are only unlinked, and the usual
+        # periods take them and their contacts once nothing refers to them.
+        for identity in list(customer.identities):
+            identity.customer_id = None
+            identity.linked_at = None
+        deleted: dict[str, int] = {"kept_for_open_alerts": 1}
+    else:
+        deleted = delete_person_records(session, customer_id)
+        session.expire(customer, ["identities"])
     session.add(
         audit_entry(
             AuditAction.CUSTOMER_ANONYMISED,

@@ -222,6 +222,10 @@ def erase_person(
     _require(actor, Permission.ERASE, "erase a person")
     if person.customer is not None:
         reasons = kept_because(people.restrictions_of(session, person.customer.id))
+        if retention.live_alert_count(session, person.customer.id):
+            reasons += (
+                "an urgent alert about this person (a safeguarding concern, say) is still open: close it first",
+            )
         if reasons:
             raise ErasureRefused(reasons)
         deleted = delete_person_records(session, person.customer.id)

@@ -153,6 +153,9 @@ def detach_identity_contacts(session: Session, identity_id: int, customer_id: in
 
 def lone_identity_record_ids(session: Session, identity_id: int) -> tuple[list[int], list[int]]:
     """The contact events and alerts of an identity no customer holds."""
-    events = select(ContactEvent.id).where(ContactEvent.identity_id == identity_id)
-    alerts = select(Alert.id).where(Alert.identity_id == identity_id)
+    # Only what no customer's restriction claimed: those contacts are that customer's evidence.
+    events = select(ContactEvent.id).where(
+        ContactEvent.identity_id == identity_id, ContactEvent.customer_id.is_(None)
+    )
+    alerts = select(Alert.id).where(Alert.identity_id == identity_id, Alert.customer_id.is_(None))
     return list(session.scalars(events)), list(session.scalars(alerts))

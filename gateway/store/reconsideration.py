@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
+from sqlalchemy.orm import aliased
 
 from routing.enums import Direction, RestrictionStatus
 from routing.models import ContactEvent, Identity, Restriction
@@ -27,6 +28,7 @@ def dormant_cases_contacting(conn: Connection, event_ids: Sequence[int]) -> list
     if not event_ids:
         return []
     owner = func.coalesce(ContactEvent.customer_id, Identity.customer_id)
+    in_force = aliased(Restriction)
     query = (
         select(
             Restriction.customer_id,
@@ -41,8 +43,15 @@ def dormant_cases_contacting(conn: Connection, event_ids: Sequence[int]) -> list
         .where(
             ContactEvent.id.in_(event_ids),
             ContactEvent.direction == Direction.INBOUND,
+            # A statutory request is a right, never a sign the behaviour is back.
+            ContactEvent.statutory.is_(False),
             Restriction.status == RestrictionStatus.DORMANT,
             ContactEvent.occurred_at > Restriction.dormant_since,
+            # A varied restriction's earlier terms go dormant while the new ones are in force.
+            ~exists().where(
+                in_force.customer_id == Restriction.customer_id,
+                in_force.status == RestrictionStatus.ACTIVE,
+            ),
         )
         .group_by(
             Restriction.customer_id,

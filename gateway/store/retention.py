@@ -6,15 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Select, delete, exists, func, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.store.tables import MailDelivery, MailMessage
+from routing.alerts import LIVE as LIVE_ALERTS
 from routing.enums import DeliveryStatus
 from routing.models import Alert, ContactEvent, Flag, Identity, Restriction
 
 BATCH = 5000
-IN_FLIGHT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+# Not finished: copies on their way, and dead letters, which stay visible until a person
+# retries them (a dead letter may be a statutory request nobody has read).
+IN_FLIGHT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEAD)
 
 
 def _kept_customers() -> Select[tuple[int | None]]:
@@ -48,7 +51,7 @@ def delete_contacts(session: Session, event_ids: Sequence[int]) -> int:
 
 
 def finished_mail_ids(session: Session, before: dt.datetime, limit: int = BATCH) -> list[int]:
-    """Messages received before `before` with no copy still on its way (delivered or dead)."""
+    """Messages received before `before` whose every copy was delivered."""
     in_flight = select(MailDelivery.message_id).where(MailDelivery.status.in_(IN_FLIGHT))
     query = (
         select(MailMessage.id)
@@ -59,8 +62,8 @@ def finished_mail_ids(session: Session, before: dt.datetime, limit: int = BATCH)
 
 
 def delete_mail_records(session: Session, message_ids: Sequence[int]) -> int:
-    """Delete messages' records and their deliveries. A spool file still on disk (a dead
-    letter's) no message names any more: the delivery sweep sets it aside as an orphan."""
+    """Delete delivered messages' records and their deliveries (their spool files went when
+    the last copy was delivered)."""
     if not message_ids:
         return 0
     session.execute(delete(MailDelivery).where(MailDelivery.message_id.in_(message_ids)))
@@ -119,19 +122,41 @@ def person_record_ids(session: Session, customer_id: int) -> tuple[list[int], li
     identity_ids = list(
         session.scalars(select(Identity.id).where(Identity.customer_id == customer_id))
     )
+    # By identity only where no other customer's restriction claimed the contact (the
+    # restriction matched may have been another person's, through Reply-To, say).
     by_person = [ContactEvent.customer_id == customer_id]
-    if identity_ids:
-        by_person.append(ContactEvent.identity_id.in_(identity_ids))
-    event_ids = list(session.scalars(select(ContactEvent.id).where(or_(*by_person))))
     alerts_by_person = [Alert.customer_id == customer_id]
     if identity_ids:
-        alerts_by_person.append(Alert.identity_id.in_(identity_ids))
+        by_person.append(
+            and_(ContactEvent.identity_id.in_(identity_ids), ContactEvent.customer_id.is_(None))
+        )
+        alerts_by_person.append(
+            and_(Alert.identity_id.in_(identity_ids), Alert.customer_id.is_(None))
+        )
+    event_ids = list(session.scalars(select(ContactEvent.id).where(or_(*by_person))))
     alert_ids = list(session.scalars(select(Alert.id).where(or_(*alerts_by_person))))
     return identity_ids, event_ids, alert_ids
 
 
+def live_alert_count(session: Session, customer_id: int) -> int:
+    """Urgent alerts about a customer still waiting for a person (a safeguarding concern, a
+    reconsideration): while one waits, nothing about the customer is deleted."""
+    query = select(func.count(Alert.id)).where(
+        Alert.customer_id == customer_id,
+        Alert.status.in_(LIVE_ALERTS),
+        Alert.urgent.is_(True),
+    )
+    return session.scalar(query) or 0
+
+
 def delete_person_identities(session: Session, identity_ids: Sequence[int]) -> int:
-    """Delete a customer's identities once their contacts and alerts are gone."""
+    """Unlink a customer's identities and delete those nothing else refers to (a contact
+    another person's restriction claimed keeps its address, unlinked)."""
     if not identity_ids:
         return 0
-    return session.execute(delete(Identity).where(Identity.id.in_(identity_ids))).rowcount or 0
+    session.execute(
+        update(Identity)
+        .where(Identity.id.in_(identity_ids))
+        .values(customer_id=None, linked_at=None)
+    )
+    return delete_identities(session, identity_ids)

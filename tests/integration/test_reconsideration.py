@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from gateway.runtime import Runtime
-from gateway.services import volume
+from gateway.services import maintenance, register_service, volume
 from gateway.store import repository
 from routing.alerts import RECONTACT
-from routing.enums import Channel, IdentityKind, Outcome, Role
+from routing.enums import Channel, EmailMeasure, IdentityKind, Outcome, Role, Stage
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, Restriction, utcnow
 from tests.integration.test_maintenance import dormant_since, in_force
@@ -28,7 +28,7 @@ def staff(make_staff: Callable[[str, Role], Actor]) -> dict[str, Actor]:
     }
 
 
-def email_from(rt: Runtime, address: str, at: dt.datetime) -> int:
+def email_from(rt: Runtime, address: str, at: dt.datetime, *, statutory: bool = False) -> int:
     """A contact event as the gateway records one, then the job it queues evaluates it."""
     with rt.uow() as session:
         identity = repository.find_identity(session, IdentityKind.EMAIL, address)
@@ -42,6 +42,7 @@ def email_from(rt: Runtime, address: str, at: dt.datetime) -> int:
             to_value="housing@council.example.org",
             outcome=Outcome.DELIVER,
             reasons=[],
+            statutory=statutory,
         )
         session.add(event)
         session.flush()
@@ -77,4 +78,33 @@ def test_contact_under_a_restriction_in_force_asks_nothing(
 ) -> None:
     in_force(rt, staff, email="sam@example.org", now=utcnow())
     email_from(rt, "sam@example.org", utcnow())
+    assert reconsiderations(rt) == []
+
+
+def test_a_statutory_request_from_a_dormant_case_asks_nothing(
+    rt: Runtime, staff: dict[str, Actor]
+) -> None:
+    dormant_since(rt, staff, DORMANT_AT)
+    email_from(rt, "jo.example@example.org", utcnow(), statutory=True)
+    assert reconsiderations(rt) == []
+
+
+def test_the_earlier_terms_of_a_varied_restriction_going_dormant_ask_nothing(
+    rt: Runtime, staff: dict[str, Actor]
+) -> None:
+    restriction_id = in_force(rt, staff, email="pat@example.org", now=DORMANT_AT)
+    with rt.uow() as session:
+        register_service.vary(
+            session,
+            staff["approver"],
+            DORMANT_AT,
+            restriction_id,
+            {"stage": Stage.STAGE2, "email_measure": EmailMeasure.FILE},
+            today=rt.today(DORMANT_AT),
+            reason="Contact continued",
+        )
+    assert maintenance.make_ended_dormant(rt, utcnow()) == 1  # revision 1 goes dormant
+
+    email_from(rt, "pat@example.org", utcnow())
+
     assert reconsiderations(rt) == []
