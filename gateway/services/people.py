@@ -224,7 +224,8 @@ def erase_person(
         reasons = kept_because(people.restrictions_of(session, person.customer.id))
         if retention.live_alert_count(session, person.customer.id):
             reasons += (
-                "an urgent alert about this person (a safeguarding concern, say) is still open: close it first",
+                "an urgent alert about this person (a safeguarding concern, say) is still "
+                "open: close it first",
             )
         if reasons:
             raise ErasureRefused(reasons)
