@@ -122,6 +122,10 @@ def _when(cues: str, *pattern: str, also: str = "", starts: str = "") -> Branch:
     return Branch(words, needed, first, re.compile("".join(pattern)))
 
 
+# "I'll shoot you an email", "hit you up with a message": the office idioms that follow.
+_NOT_A_MESSAGE = r"(?! (?:an?|the) (?:quick )?(?:e-?mail|message|text|line|note|update|reply))"
+
+
 def _rule(name: str, says: str, *branches: Branch) -> WordingRule:
     return WordingRule(name, says, branches)
 
@@ -446,6 +450,13 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             r"(?:personal )?(?:data|information|details|e-?mail address|address|phone number)",
             also="data information details email mail address phone",
             starts="stop cease restrict limit suspend",
+        ),
+        _when(
+            "restriction",
+            r"restriction of (?:the )?(?:processing|use)(?: of)?(?: (?:my|our|the))? "
+            r"(?:personal )?(?:data|information|details)",
+            also="processing use",
+            starts="restriction",
         ),
         _when(
             "data information details",
@@ -827,7 +838,7 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
         _when(
             _HARM_WORDS,
             _WILL + r"(?: \w+)? (?:kill|murder|stab|shoot|batter|beat up|strangle|knife|glass|"
-            r"hurt|harm|attack|punch|hit|thump|kick|slap|headbutt) " + _PERSON,
+            r"hurt|harm|attack|punch|hit|thump|kick|slap|headbutt) " + _PERSON + _NOT_A_MESSAGE,
             starts="i id ill im going gonna will he hes she shes",
             also=_WILL_WORDS,
         ),
@@ -885,6 +896,34 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
             r"(?:got|have|carry|carrying|bring|brought|bought|has|with) (?:a |my |his |her )?"
             r"(?:knife|gun|machete|blade|weapon|shotgun|crossbow|axe|baseball bat)",
             starts="got have carry carrying bring brought bought has with",
+        ),
+    ),
+    _rule(
+        "threat_to_premises",
+        "threatens a bomb, a shooting or a fire",
+        _when(
+            "bomb bombs",
+            r"(?:there'?s|there is|i'?ve (?:put|planted|left|hidden)|i have (?:put|planted|left|"
+            r"hidden)|(?:i'?ll|i will|i'?m going to|i am going to|i'?m gonna) (?:put|plant|"
+            r"leave|send)) an? bomb|bombs? (?:will|is going to|'?ll|is set to) go off|"
+            r"(?:i'?ll|i will|going to|gonna) bomb (?:the|your|you|this|that)",
+            starts="there theres i ive ill im bomb bombs going gonna",
+        ),
+        _when(
+            "shoot",
+            r"(?:i'?ll|i will|i'?m going to|i am going to|i'?m gonna|gonna|going to) shoot "
+            r"(?:up )?(?:the|your|you|everyone|every|them|him|her|this|that|staff|people)\b"
+            + _NOT_A_MESSAGE,
+            starts="i ill im gonna going",
+        ),
+        _when(
+            "fire burn torch",
+            r"(?:set fire to|set (?:the|your|this|that) (?:council|office|offices|building|"
+            r"house|home|car|place|depot|library|centre|center) on fire|torch (?:the|your) "
+            r"(?:council|office|offices|building|place)|burn (?:down )?(?:the|your|this|that) "
+            r"(?:council|office|offices|building|house|place|depot|library|centre|center)"
+            r"(?: down)?)",
+            starts="set torch burn",
         ),
     ),
     _rule(

@@ -116,6 +116,11 @@ def test_statutory_requests_named_in_the_issue(text: str) -> None:
         "My neighbour's little boy says he's not safe at home",
         "He hits me",
         "I'm scared of my partner",
+        # Threats a review found the first version of these rules missed.
+        "There's a bomb in the building.",
+        "the bomb will go off at noon",
+        "I'm going to shoot up the council",
+        "I will set fire to the council offices",
     ],
 )
 def test_safeguarding_concerns_named_in_the_issue(text: str) -> None:
@@ -134,6 +139,10 @@ def test_safeguarding_concerns_named_in_the_issue(text: str) -> None:
         "The information on your website is out of date",
         "I found the bin collection data confusing",
         "I'd like to request a new bin",
+        "I'll shoot you an email when the forms are ready",
+        "My daughter loves a bath bomb",
+        "We did a photo shoot in the park",
+        "Fire away with your questions",
     ],
 )
 def test_idioms_and_look_alikes_are_not_flagged(text: str) -> None:
