@@ -31,7 +31,7 @@ from gateway.mail.message import (
     signed_message_id,
     text_to_screen,
 )
-from gateway.mail.notices import alert_link, send_notice
+from gateway.mail.notices import alert_link, queue_notices, store_notice
 from gateway.mail.spool import Spool
 from gateway.runtime import Runtime
 from gateway.store import intake_statement, repository
@@ -72,8 +72,10 @@ class Prepared:
     # events stored for the message (evaluated once its sender has had the reply).
     content: ContentFacts = NO_CONTENT
     event_ids: list[int] = field(default_factory=list)
-    # Safeguarding alerts raised for the message: the safeguarding mailbox is told of each.
+    # Safeguarding alerts raised for the message, and the notices telling the safeguarding
+    # mailbox of each (stored with them).
     alert_ids: list[int] = field(default_factory=list)
+    notice_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -252,24 +254,25 @@ class _GroupCommitWriter:
         self._rt.contacts_recorded([i for p, _ in batch for i in p.event_ids])
         for (_, future), result in zip(batch, results, strict=True):
             future.set_result(result)
-        for prepared, _ in batch:
-            self._tell_safeguarding(prepared)
+        queue_notices(self._rt, [i for p, _ in batch for i in p.notice_ids])
         return message_ids
 
-    def _tell_safeguarding(self, prepared: Prepared) -> None:
-        """The safeguarding mailbox hears of each concern at once: when, where the message
-        went and a link to the alert; never the sender or the words."""
-        for alert_id in prepared.alert_ids:
-            try:
-                send_notice(
+    def _tell_safeguarding(self, session: Session, batch: list[Prepared]) -> None:
+        """The safeguarding mailbox hears of each concern at once (when, where the message
+        went and a link to the alert; never the sender or the words), in the transaction
+        that raises the alert: no alert without its notice."""
+        for prepared in batch:
+            prepared.notice_ids = [
+                store_notice(
                     self._rt,
+                    session,
                     self._rt.settings.safeguarding_mailbox,
                     "Safeguarding concern: a person must read an email now",
                     safeguarding_notice_text(self._rt, alert_id, prepared),
                     flags=["safeguarding"],
                 )
-            except Exception as exc:  # the alert stands, with its banner; say what failed
-                log.error("could not send a safeguarding notice (%s)", _kind(exc))
+                for alert_id in prepared.alert_ids
+            ]
 
     def _forget_file(self, queue_id: str) -> None:
         with contextlib.suppress(OSError):
@@ -282,6 +285,7 @@ class _GroupCommitWriter:
             with self._rt.uow() as session:
                 identities = repository.ensure_identities(session, _people(batch))
                 message_ids = _insert_messages(session, batch, identities)
+                self._tell_safeguarding(session, batch)
         return [
             IntakeResult(_stored_reply(p), p.queue_id, message_id)
             for p, message_id in zip(batch, message_ids, strict=True)
@@ -398,6 +402,7 @@ def _insert_contacts(
     events: list[dict[str, Any]] = []
     alerts: list[tuple[Prepared, dict[str, Any]]] = []
     for p in batch:
+        p.alert_ids = []  # a batch split after a failure is stored again
         identity = identities.get(p.person.value) if p.person and p.person.value else None
         for to, decision in p.decisions:
             event = _contact_event_row(p.queue_id, to, decision, p.received_at, identity)

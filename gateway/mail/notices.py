@@ -7,6 +7,8 @@ import logging
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from sqlalchemy.orm import Session
+
 from gateway.mail.delivery import deliver_messages, spool
 from gateway.runtime import Runtime
 from gateway.store import deliveries
@@ -28,20 +30,26 @@ def compose(rt: Runtime, to: str, subject: str, text: str) -> tuple[bytes, str]:
     return notice.as_bytes(policy=notice.policy.clone(linesep="\r\n")), message_id
 
 
-def send_notice(rt: Runtime, to: str, subject: str, text: str, *, flags: list[str]) -> int:
-    """Store a notice for delivery and queue it now; returns its message id. The spool
-    file is written and synced before the row is committed, as for mail received."""
+def store_notice(
+    rt: Runtime, session: Session, to: str, subject: str, text: str, *, flags: list[str]
+) -> int:
+    """Spool a notice (written and synced) and record it for delivery in the caller's unit
+    of work, so it is committed with whatever it tells of; returns its message id."""
     data, message_id = compose(rt, to, subject, text)
     files = spool(rt)
     queue_id = files.new_queue_id()
     files.store(queue_id, data)
-    with rt.uow() as session:
-        stored = deliveries.insert_notice(session, queue_id, len(data), message_id, to, flags)
+    return deliveries.insert_notice(session, queue_id, len(data), message_id, to, flags)
+
+
+def queue_notices(rt: Runtime, message_ids: list[int]) -> None:
+    """Deliver stored notices now; the delivery sweep sends them if the queue is away."""
+    if not message_ids:
+        return
     try:
-        rt.jobs.enqueue(deliver_messages, [stored], job_id=f"notice-{stored}")
-    except Exception:  # stored: the delivery sweep sends it if the queue is unavailable
+        rt.jobs.enqueue(deliver_messages, message_ids, job_id=f"notice-{message_ids[0]}")
+    except Exception:
         log.warning("could not queue a notice's delivery; the sweep will send it")
-    return stored
 
 
 def alert_link(rt: Runtime, alert_id: int) -> str:

@@ -8,7 +8,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from gateway.mail.notices import alert_link, send_notice
+from gateway.mail.notices import alert_link, queue_notices, store_notice
 from gateway.runtime import Runtime
 from routing.alerts import SAFEGUARDING, AlertRefused
 from routing.audit import AuditAction, audit_entry
@@ -37,14 +37,17 @@ def raise_about_call(rt: Runtime, actor: Actor, now: dt.datetime, event_id: int)
                 detail={"contact_event_id": event_id, "customer_id": alert.customer_id},
             )
         )
+        # Stored with the alert: no alert without its notice, and no notice without it.
+        notice_id = store_notice(
+            rt,
+            session,
+            rt.settings.safeguarding_mailbox,
+            "Safeguarding concern: a member of staff raised one about a call",
+            _notice_text(rt, alert.id, now),
+            flags=["safeguarding"],
+        )
         alert_id = alert.id
-    send_notice(
-        rt,
-        rt.settings.safeguarding_mailbox,
-        "Safeguarding concern: a member of staff raised one about a call",
-        _notice_text(rt, alert_id, now),
-        flags=["safeguarding"],
-    )
+    queue_notices(rt, [notice_id])
     return alert_id
 
 
