@@ -84,14 +84,28 @@ def keep_data_private(settings: Settings) -> None:
     0600; `ccr` itself runs with umask 077, so what it creates inside them is 0600."""
     for folder in _own_folders(settings):
         folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-        folder.chmod(PRIVATE_FOLDER)
+        _close(folder, PRIVATE_FOLDER)
+    key = _secret_key_file(settings)
+    if key.exists():
+        _close(key, PRIVATE_FILE)
     database = _sqlite_file(settings.database_url)
     if database is not None:
         # Only the folder we make: a database placed in a shared folder leaves it as it is.
         database.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
         for path in (database, *(database.with_name(database.name + s) for s in SQLITE_SIDES)):
             if path.exists():
-                path.chmod(PRIVATE_FILE)
+                _close(path, PRIVATE_FILE)
+
+
+def _close(path: Path, mode: int) -> None:
+    try:
+        path.chmod(mode)
+    except PermissionError:  # not ours to change (a shared mount): say so, and go on
+        log.warning("cannot make %s private: it belongs to another user", path.name)
+
+
+def _secret_key_file(settings: Settings) -> Path:
+    return Path(settings.spool_dir).parent / "secret_key"
 
 
 def _own_folders(settings: Settings) -> list[Path]:
@@ -116,7 +130,7 @@ def installation_secret(settings: Settings) -> bytes:
     """
     if settings.secret_key:
         return settings.secret_key.encode()
-    path = Path(settings.spool_dir).parent / "secret_key"
+    path = _secret_key_file(settings)
     path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     if not path.exists():
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)

@@ -32,12 +32,15 @@ def test_folders_left_open_by_an_older_release_are_closed_at_start(
         folder.chmod(0o755)
     database = Path(sqlite_only.removeprefix("sqlite:///"))
     database.chmod(0o644)
+    key = spool.parent / "secret_key"
+    key.write_text("a key an older release left readable")
+    key.chmod(0o644)
     rt = bootstrap(settings.model_copy(update={"spool_dir": str(spool), "secret_key": None}))
     try:
         assert mode(spool) == 0o700
         assert mode(mail) == 0o700
         assert mode(database) == 0o600
-        assert mode(spool.parent / "secret_key") == 0o600
+        assert mode(key) == 0o600
     finally:
         rt.close()
 
