@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,9 @@ from sqlalchemy import create_engine, text
 
 from gateway.bootstrap import bootstrap, keep_data_private
 from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CCR = str(Path(sys.executable).with_name("ccr"))
 
 
 def mode(path: Path) -> int:
@@ -60,3 +66,21 @@ def test_a_database_in_a_shared_folder_leaves_the_folder_as_it_was(
     keep_data_private(settings.model_copy(update={"database_url": url}))
     assert mode(shared) == 0o755
     assert mode(shared / "ccr.db") == 0o600
+
+
+def test_what_ccr_creates_is_its_users_alone(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CCR_")},
+        "CCR_CONFIG": str(ROOT / "config" / "ccr.toml"),
+        "CCR_DATABASE_URL": f"sqlite:///{var / 'ccr.db'}",
+        "CCR_DOWNSTREAM": f"maildir:{var / 'mail'}",
+        "CCR_LOG_LEVEL": "WARNING",
+    }
+    for args in (["db", "upgrade"], ["demo"]):
+        done = subprocess.run([CCR, *args], env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    created = list(var.rglob("*"))
+    assert var / "ccr.db" in created
+    opened = {str(p.relative_to(var)): oct(mode(p)) for p in created if mode(p) & 0o077}
+    assert opened == {}
