@@ -429,12 +429,12 @@ def thread_group(name: str) -> str:
     return next((label for prefix, label in THREAD_GROUPS if name.startswith(prefix)), "other")
 
 
-def wait_for_quiet_cpu(cpu: int | None, case: str) -> None:
+def wait_for_quiet_cpu(cpu: int | None, case: str, timeout: float = QUIET_TIMEOUT) -> None:
     if cpu is None or not Path("/proc/stat").exists():
         return
     start = time.monotonic()
     while cpu_busy_fraction(cpu, QUIET_WINDOW) > QUIET_BUSY:
-        if time.monotonic() - start > QUIET_TIMEOUT:
+        if time.monotonic() - start > timeout:
             QUIET.gave_up.append(case)
             break
     QUIET.seconds += time.monotonic() - start

@@ -42,7 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import decide  # bench/decide.py: PostgreSQL housekeeping
@@ -126,11 +126,12 @@ def plan_people(count: int, rng: random.Random, at: dt.datetime) -> People:
         else:
             email = people.add_identity("email", f"person{n}@example.org", None, at)
             people.persons.append((email, None, None))
-        people.weights.append(_activity(rng))
+        people.weights.append(activity_weight(rng))
     return people
 
 
-def _activity(rng: random.Random) -> float:
+def activity_weight(rng: random.Random) -> float:
+    """How often one person contacts, relative to the rarest (drawn from ACTIVITY)."""
     roll = rng.random()
     for share, weight in ACTIVITY:
         if roll < share:
@@ -151,40 +152,52 @@ EVENT_COLUMNS = (
 def load(conninfo: str, people: People, events: int, start: dt.datetime, rng: random.Random):
     """COPY the register and a year of events (indexes dropped first, rebuilt after)."""
     with psycopg.connect(conninfo) as conn:
-        _copy(conn, "customers (id, customer_ref, name, created_at)", people.customer_rows)
-        _copy(
+        copy_rows(conn, "customers (id, customer_ref, name, created_at)", people.customer_rows)
+        copy_rows(
             conn,
             "identities (id, kind, value, customer_id, linked_at, created_at)",
             people.identity_rows,
         )
         conn.commit()
-        rebuild = _drop_event_indexes(conn)
-        conn.commit()
+        copied, indexed = bulk_load_events(conn, generate_events(people, events, start, rng))
         started = time.perf_counter()
-        with conn.cursor().copy(f"COPY contact_events ({EVENT_COLUMNS}) FROM STDIN") as copy:
-            for row in generate_events(people, events, start, rng):
-                copy.write_row(row)
-        conn.commit()
-        copied = time.perf_counter() - started
-        started = time.perf_counter()
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        for statement in rebuild:
-            conn.execute(statement)
         conn.execute(f"SELECT setval('contact_events_id_seq', {events})")
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
-        indexed = time.perf_counter() - started
+        indexed += time.perf_counter() - started
     return copied, indexed
 
 
-def _copy(conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
+def bulk_load_events(
+    conn: psycopg.Connection, rows: Iterable[tuple[object, ...]]
+) -> tuple[float, float]:
+    """COPY event rows in, with contact_events' secondary indexes and constraints dropped
+    for the load and built again after it (far faster than keeping them up to date row by
+    row); commits. Returns (seconds copying, seconds rebuilding)."""
+    rebuild = drop_event_indexes(conn)
+    conn.commit()
+    started = time.perf_counter()
+    with conn.cursor().copy(f"COPY contact_events ({EVENT_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    conn.commit()
+    copied = time.perf_counter() - started
+    started = time.perf_counter()
+    conn.execute("SET maintenance_work_mem = '512MB'")
+    for statement in rebuild:
+        conn.execute(statement)
+    conn.commit()
+    return copied, time.perf_counter() - started
+
+
+def copy_rows(conn: psycopg.Connection, table: str, rows: Iterable[tuple[object, ...]]) -> None:
     with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
 
-def _drop_event_indexes(conn: psycopg.Connection) -> list[str]:
+def drop_event_indexes(conn: psycopg.Connection) -> list[str]:
     """Drop contact_events' secondary indexes and constraints; return what rebuilds them."""
     constraints = conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -204,14 +217,23 @@ def _drop_event_indexes(conn: psycopg.Connection) -> list[str]:
     ]
 
 
-def generate_events(people: People, count: int, start: dt.datetime, rng: random.Random):
-    """``count`` event rows in time order over the year from ``start`` (naive UTC times)."""
+def generate_events(
+    people: People,
+    count: int,
+    start: dt.datetime,
+    rng: random.Random,
+    *,
+    first_id: int = 1,
+    span: dt.timedelta = YEAR,
+) -> Iterator[tuple[object, ...]]:
+    """``count`` event rows in time order over ``span`` (a year) from ``start`` (naive UTC
+    times), with ids counting up from ``first_id``."""
     hashes = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(HASH_POOL)]
     cumulative, total = [], 0.0
     for weight in people.weights:
         total += weight
         cumulative.append(total)
-    step = YEAR / count
+    step = span / count
     base = start.replace(tzinfo=None)
     chunk = 100_000
     for first in range(0, count, chunk):
@@ -220,7 +242,7 @@ def generate_events(people: People, count: int, start: dt.datetime, rng: random.
         for offset, person in enumerate(chosen):
             n = first + offset
             at = base + step * (n + rng.random())
-            yield _event_row(n + 1, at, person, people.persons[person], hashes, rng)
+            yield _event_row(first_id + n, at, person, people.persons[person], hashes, rng)
 
 
 def _event_row(

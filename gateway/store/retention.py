@@ -1,5 +1,9 @@
 """The SQL of retention: records that have outlived their period, found and deleted in
-batches so that no transaction holds many rows for long."""
+batches so that no transaction holds many rows for long.
+
+Each finder returns a batch in id order from just after `after`, the last id of the batch
+before: a batch starts where the one before stopped, so the records a run keeps (a
+restricted person's old contacts, say) are read once per run, not once per batch."""
 
 from __future__ import annotations
 
@@ -26,16 +30,20 @@ def _kept_customers() -> Select[tuple[int | None]]:
     return select(Restriction.customer_id).where(Restriction.customer_id.is_not(None))
 
 
-def expired_contact_ids(session: Session, before: dt.datetime, limit: int = BATCH) -> list[int]:
+def expired_contact_ids(
+    session: Session, before: dt.datetime, limit: int = BATCH, *, after: int = 0
+) -> list[int]:
     """Contact events older than `before` of people no restriction holds on file."""
     owner = func.coalesce(ContactEvent.customer_id, Identity.customer_id)
     query = (
         select(ContactEvent.id)
         .outerjoin(Identity, Identity.id == ContactEvent.identity_id)
         .where(
+            ContactEvent.id > after,
             ContactEvent.occurred_at < before,
             or_(owner.is_(None), owner.not_in(_kept_customers())),
         )
+        .order_by(ContactEvent.id)
         .limit(limit)
     )
     return list(session.scalars(query))
@@ -50,12 +58,19 @@ def delete_contacts(session: Session, event_ids: Sequence[int]) -> int:
     return result.rowcount or 0
 
 
-def finished_mail_ids(session: Session, before: dt.datetime, limit: int = BATCH) -> list[int]:
+def finished_mail_ids(
+    session: Session, before: dt.datetime, limit: int = BATCH, *, after: int = 0
+) -> list[int]:
     """Messages received before `before` whose every copy was delivered."""
     in_flight = select(MailDelivery.message_id).where(MailDelivery.status.in_(IN_FLIGHT))
     query = (
         select(MailMessage.id)
-        .where(MailMessage.received_at < before, MailMessage.id.not_in(in_flight))
+        .where(
+            MailMessage.id > after,
+            MailMessage.received_at < before,
+            MailMessage.id.not_in(in_flight),
+        )
+        .order_by(MailMessage.id)
         .limit(limit)
     )
     return list(session.scalars(query))
@@ -71,14 +86,18 @@ def delete_mail_records(session: Session, message_ids: Sequence[int]) -> int:
     return result.rowcount or 0
 
 
-def closed_alert_ids(session: Session, before: dt.datetime, limit: int = BATCH) -> list[int]:
+def closed_alert_ids(
+    session: Session, before: dt.datetime, limit: int = BATCH, *, after: int = 0
+) -> list[int]:
     """Alerts closed before `before`, of people no restriction holds on file."""
     query = (
         select(Alert.id)
         .where(
+            Alert.id > after,
             Alert.closed_at < before,
             or_(Alert.customer_id.is_(None), Alert.customer_id.not_in(_kept_customers())),
         )
+        .order_by(Alert.id)
         .limit(limit)
     )
     return list(session.scalars(query))
@@ -97,11 +116,12 @@ def _unused(identity_id: object) -> list[object]:
     ]
 
 
-def loose_identity_ids(session: Session, limit: int = BATCH) -> list[int]:
+def loose_identity_ids(session: Session, limit: int = BATCH, *, after: int = 0) -> list[int]:
     """Addresses and numbers no customer, contact or alert refers to any more."""
     query = (
         select(Identity.id)
-        .where(Identity.customer_id.is_(None), *_unused(Identity.id))
+        .where(Identity.id > after, Identity.customer_id.is_(None), *_unused(Identity.id))
+        .order_by(Identity.id)
         .limit(limit)
     )
     return list(session.scalars(query))

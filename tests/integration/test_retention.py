@@ -9,12 +9,13 @@ from collections.abc import Callable
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from gateway.runtime import Runtime
 from gateway.services import maintenance, register_service
 from gateway.services.retention import RETENTION_ACTION, apply_retention
 from gateway.store import repository
+from gateway.store import retention as retention_store
 from gateway.store.tables import MailDelivery, MailMessage
 from routing.enums import (
     AlertStatus,
@@ -126,6 +127,41 @@ def test_a_restricted_customer_keeps_contacts_past_the_period(
 
     assert count(rt, ContactEvent, ContactEvent.id == old) == 1
     assert count(rt, Identity, Identity.id == jo) == 1
+
+
+def test_a_backlog_longer_than_a_batch_goes_whole_and_the_held_contacts_between_stay(
+    rt: Runtime, staff: dict[str, Actor]
+) -> None:
+    # Each batch starts after the last id of the batch before: held contacts come first,
+    # between and after more expired ones than a batch takes.
+    restriction_id = in_force(rt, staff, email="jo@example.org", now=LONG_AGO)
+    [jo] = customer_identities(rt, restriction_id)
+    stranger = identity(rt, STRANGER)
+    expired = [stranger] * (retention_store.BATCH + 10)
+    owners = [jo] * 3 + expired[:100] + [jo] * 3 + expired[100:] + [jo] * 3
+    with rt.uow() as session:
+        session.execute(
+            insert(ContactEvent),
+            [
+                {
+                    "occurred_at": LONG_AGO,
+                    "channel": Channel.EMAIL,
+                    "source": "test",
+                    "source_key": str(n),
+                    "identity_id": owner,
+                    "to_value": "housing@council.example.org",
+                    "outcome": Outcome.DELIVER,
+                    "reasons": [],
+                }
+                for n, owner in enumerate(owners)
+            ],
+        )
+
+    apply_retention(rt, NOW)
+
+    assert count(rt, ContactEvent, ContactEvent.identity_id == stranger) == 0
+    assert count(rt, ContactEvent, ContactEvent.identity_id == jo) == 9
+    assert count(rt, Identity, Identity.id == stranger) == 0
 
 
 def test_mail_records_go_once_delivered_never_while_on_their_way_or_dead(rt: Runtime) -> None:
