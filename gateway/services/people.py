@@ -11,12 +11,12 @@ and counts, never by the addresses, numbers or names themselves.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from gateway.services.retention import delete_person_records
+from gateway.services.retention import delete_person_records, in_chunks
 from gateway.store import people, repository, retention
 from gateway.store.people import PersonRecord
 from routing.audit import AuditAction, audit_entry
@@ -134,7 +134,7 @@ def correct_identity(
         raise RightsRefused(f"Enter a valid {what}")
     if corrected.value == identity.value:
         raise RightsRefused(f"That is the {what} already held: nothing to correct")
-    holder = people.identity_by_value(session, identity.kind, corrected.value)
+    holder = repository.find_identity(session, identity.kind, corrected.value)
     if holder is not None:
         raise RightsRefused(_held_elsewhere(identity, holder, what))
     identity.value = corrected.value
@@ -244,18 +244,10 @@ def erase_person(
 def _erase_lone_identity(session: Session, identity_id: int) -> dict[str, int]:
     event_ids, alert_ids = people.lone_identity_record_ids(session, identity_id)
     return {
-        "contacts": _chunked(session, retention.delete_contacts, event_ids),
-        "alerts": _chunked(session, retention.delete_alerts, alert_ids),
+        "contacts": in_chunks(session, retention.delete_contacts, event_ids),
+        "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
         "identities": retention.delete_person_identities(session, [identity_id]),
     }
-
-
-def _chunked(
-    session: Session, remove: Callable[[Session, Sequence[int]], int], ids: Sequence[int]
-) -> int:
-    # SQLite takes at most 32,766 parameters in one statement.
-    step = retention.BATCH
-    return sum(remove(session, ids[i : i + step]) for i in range(0, len(ids), step))
 
 
 # --- shared ----------------------------------------------------------------------------------

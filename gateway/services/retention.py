@@ -111,13 +111,13 @@ def delete_person_records(session: Session, customer_id: int) -> dict[str, int]:
     """A customer's contacts, alerts and identities, deleted with their last restriction."""
     identity_ids, event_ids, alert_ids = retention.person_record_ids(session, customer_id)
     return {
-        "contacts": _chunked(session, retention.delete_contacts, event_ids),
-        "alerts": _chunked(session, retention.delete_alerts, alert_ids),
-        "identities": _chunked(session, retention.delete_person_identities, identity_ids),
+        "contacts": in_chunks(session, retention.delete_contacts, event_ids),
+        "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
+        "identities": in_chunks(session, retention.delete_person_identities, identity_ids),
     }
 
 
-def _chunked(session: Session, remove: Deleter, ids: Sequence[int]) -> int:
+def in_chunks(session: Session, remove: Deleter, ids: Sequence[int]) -> int:
     # A long history is many ids: SQLite takes at most 32,766 parameters in one statement.
     step = retention.BATCH
     return sum(remove(session, ids[i : i + step]) for i in range(0, len(ids), step))

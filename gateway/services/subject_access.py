@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.store import people
+from gateway.store import people, repository
 from gateway.store.people import PersonRecord
 from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind
@@ -65,7 +65,7 @@ class ExportSummary:
 def find_person(session: Session, settings: Settings, key: str) -> PersonRecord:
     """The person a customer reference, email address or phone number belongs to."""
     key = key.strip()
-    customer = people.customer_by_ref(session, key)
+    customer = repository.customer_by_ref(session, key)
     if customer is not None:
         return people.person_of_customer(session, customer)
     kind = guess_kind(key)
@@ -74,7 +74,7 @@ def find_person(session: Session, settings: Settings, key: str) -> PersonRecord:
     )
     found = None
     if identity.ok and identity.value is not None:
-        found = people.identity_by_value(session, kind, identity.value)
+        found = repository.find_identity(session, kind, identity.value)
     if found is None:
         what = "email address" if kind is IdentityKind.EMAIL else "phone number or reference"
         raise PersonNotFound(f"nothing is held on that {what}")

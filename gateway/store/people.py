@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from routing.enums import IdentityKind
 from routing.models import Alert, AuditEntry, ContactEvent, Customer, Identity, Restriction
 
 # Contact events are read in pages of this many, so a long history never sits in memory
@@ -27,14 +26,6 @@ class PersonRecord:
     @property
     def identity_ids(self) -> list[int]:
         return [identity.id for identity in self.identities]
-
-
-def customer_by_ref(session: Session, customer_ref: str) -> Customer | None:
-    return session.scalar(select(Customer).where(Customer.customer_ref == customer_ref))
-
-
-def identity_by_value(session: Session, kind: IdentityKind, value: str) -> Identity | None:
-    return session.scalar(select(Identity).where(Identity.kind == kind, Identity.value == value))
 
 
 def person_of_customer(session: Session, customer: Customer) -> PersonRecord:
