@@ -92,6 +92,7 @@ def _in_batches(rt: Runtime, find: Finder, remove: Deleter) -> int:
         started = time.monotonic()
         try:
             with rt.uow() as session:
+                retention.search_in_one_backend(session)
                 ids = find(session, after)
                 total += remove(session, ids)
         except IntegrityError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.store.tables import MailDelivery, MailMessage
@@ -22,6 +22,15 @@ BATCH = 5000
 # Not finished: copies on their way, and dead letters, which stay visible until a person
 # retries them (a dead letter may be a statutory request nobody has read).
 IN_FLIGHT = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.DEAD)
+
+
+def search_in_one_backend(session: Session) -> None:
+    """Keep this transaction's searches to the one PostgreSQL backend that runs them.
+
+    A first run reads years of contacts; planned in parallel, each batch's search would
+    take workers from the cores the gateway needs (bench/README.md, "Retention")."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 def _kept_customers() -> Select[tuple[int | None]]:
