@@ -251,6 +251,13 @@ class LiftForm(WebForm):
     )
 
 
+class WithdrawForm(WebForm):
+    reason = TextAreaField(
+        "Why the proposal is being withdrawn",
+        validators=[InputRequired("Enter why the proposal is being withdrawn")],
+    )
+
+
 class ReviewForm(WebForm):
     outcome = RadioField(
         "Decision",

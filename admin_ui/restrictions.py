@@ -23,6 +23,7 @@ from admin_ui.forms import (
     ReviewForm,
     VaryForm,
     WebForm,
+    WithdrawForm,
     choices,
     terms_of,
 )
@@ -244,6 +245,27 @@ def lift(restriction_id: int) -> ResponseReturnValue:
             flash(f"{restriction.reference} lifted: it no longer applies.", "success")
             return redirect(url_for("restrictions.show", restriction_id=restriction_id))
     return _audited_form_page("restrictions/lift.html", form, restriction, "lift")
+
+
+@bp.route("/restrictions/<int:restriction_id>/withdraw", methods=["GET", "POST"])
+@require_role(CASEWORKERS)
+def withdraw(restriction_id: int) -> ResponseReturnValue:
+    """Withdraw a proposal that will not go ahead: it ends without coming into force."""
+    with web.unit_of_work() as session:
+        restriction = web_queries.restriction(session, restriction_id) or abort(404)
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        try:
+            with web.unit_of_work() as session:
+                register_service.withdraw(
+                    session, web.actor(), web.now(), restriction_id, reason=form.reason.data or ""
+                )
+        except REFUSALS as refused:
+            form.add_problem("form", str(refused))
+        else:
+            flash(f"{restriction.reference} withdrawn: it will not come into force.", "success")
+            return redirect(url_for("restrictions.show", restriction_id=restriction_id))
+    return _audited_form_page("restrictions/withdraw.html", form, restriction, "withdraw")
 
 
 @bp.route("/restrictions/<int:restriction_id>/review", methods=["GET", "POST"])

@@ -197,6 +197,9 @@ class Settings(BaseModel):
     contact_retention_months: Annotated[int, Field(ge=1, le=120)] = 12
     mail_record_days: Annotated[int, Field(ge=1, le=3650)] = 90
     closed_alert_months: Annotated[int, Field(ge=1, le=120)] = 24
+    # A proposal (draft or awaiting approval) unchanged this long is withdrawn by the
+    # system, so that it stops keeping the person's records.
+    abandoned_proposal_months: Annotated[int, Field(ge=1, le=60)] = 6
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).

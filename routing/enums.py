@@ -60,6 +60,7 @@ class RestrictionStatus(StrEnum):
     ACTIVE = "active"
     VARIED = "varied"
     LIFTED = "lifted"
+    WITHDRAWN = "withdrawn"  # a proposal that never came into force
     EXPIRED = "expired"
     DORMANT = "dormant"
     PURGED = "purged"

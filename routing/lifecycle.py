@@ -21,11 +21,12 @@ from routing.roles import WHO_MAY, Permission
 S = RestrictionStatus
 
 ALLOWED_MOVES: dict[RestrictionStatus, frozenset[RestrictionStatus]] = {
-    S.DRAFT: frozenset({S.PENDING_APPROVAL}),
-    S.PENDING_APPROVAL: frozenset({S.ACTIVE, S.DRAFT}),
+    S.DRAFT: frozenset({S.PENDING_APPROVAL, S.WITHDRAWN}),
+    S.PENDING_APPROVAL: frozenset({S.ACTIVE, S.DRAFT, S.WITHDRAWN}),
     S.ACTIVE: frozenset({S.VARIED, S.LIFTED, S.EXPIRED}),
     S.VARIED: frozenset({S.DORMANT}),
     S.LIFTED: frozenset({S.DORMANT}),
+    S.WITHDRAWN: frozenset({S.DORMANT}),
     S.EXPIRED: frozenset({S.DORMANT}),
     S.DORMANT: frozenset({S.PURGED}),
     S.PURGED: frozenset(),
@@ -195,6 +196,33 @@ def lift(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) 
     restriction.ended_at = now
     restriction.end_reason = reason
     return audit(actor, AuditAction.RESTRICTION_LIFTED, restriction, now)
+
+
+def withdraw(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) -> AuditEntry:
+    """A caseworker or approver withdraws a proposal that will not go ahead. It never came
+    into force; like an ended restriction it is kept on file, then purged with the person's
+    records when the retention period ends."""
+    _require_role(actor, Permission.PROPOSE, "withdraw a proposal")
+    _require_text(reason, "a reason for withdrawing the proposal")
+    return _withdrawn(restriction, actor, now, reason)
+
+
+def abandon(restriction: Restriction, now: dt.datetime, *, idle_months: int) -> AuditEntry:
+    """The system withdraws a proposal nobody has touched for `idle_months`: a draft left
+    alone would otherwise keep the person's records for ever."""
+    if restriction.updated_at + relativedelta(months=idle_months) > now:
+        raise TransitionRefused(
+            f"cannot withdraw {restriction.reference}: it changed in the last {idle_months} months"
+        )
+    reason = f"withdrawn by the system: unchanged for {idle_months} months"
+    return _withdrawn(restriction, Actor.system(), now, reason)
+
+
+def _withdrawn(restriction: Restriction, actor: Actor, now: dt.datetime, reason: str) -> AuditEntry:
+    _move(restriction, S.WITHDRAWN, "withdraw")
+    restriction.ended_at = now
+    restriction.end_reason = reason
+    return audit(actor, AuditAction.RESTRICTION_WITHDRAWN, restriction, now)
 
 
 def expire(restriction: Restriction, now: dt.datetime, today: dt.date) -> AuditEntry:

@@ -1,4 +1,5 @@
-"""Periodic register upkeep: expire, remind about reviews, make dormant, purge.
+"""Periodic register upkeep: expire, remind about reviews, withdraw abandoned proposals,
+make dormant, purge.
 
 Each task is an idempotent job: running it twice, or in two processes, changes nothing more.
 """
@@ -74,6 +75,16 @@ def _review_alert(restriction: Restriction, now: dt.datetime) -> Alert:
     )
 
 
+def withdraw_abandoned_proposals(rt: Runtime, now: dt.datetime) -> int:
+    """Proposals nobody has changed for the set months are withdrawn, so that they end."""
+    months = rt.settings.abandoned_proposal_months
+    with rt.uow() as session:
+        idle = repository.proposals_unchanged_since(session, now - relativedelta(months=months))
+        for restriction in idle:
+            session.add(lifecycle.abandon(restriction, now, idle_months=months))
+    return len(idle)
+
+
 def make_ended_dormant(rt: Runtime, now: dt.datetime) -> int:
     """Ended restrictions are kept on file, unenforced, once the grace period has passed."""
     before = now - dt.timedelta(days=rt.settings.dormant_after_days)
@@ -146,6 +157,7 @@ def _register_changed(session: Session, changed: object) -> None:
 TASKS = (
     expire_ended,
     remind_reviews_due,
+    withdraw_abandoned_proposals,
     make_ended_dormant,
     purge_after_retention,
     apply_retention,

@@ -227,6 +227,14 @@ def lift(
     return restriction
 
 
+def withdraw(
+    session: Session, actor: Actor, now: dt.datetime, restriction_id: int, *, reason: str
+) -> Restriction:
+    restriction = _load(session, restriction_id)
+    _apply(session, lifecycle.withdraw(restriction, actor, now, reason))
+    return restriction
+
+
 def review(
     session: Session,
     actor: Actor,

@@ -210,8 +210,24 @@ def active_review_due_unreminded(session: Session, by_day: dt.date) -> Sequence[
 
 
 def ended_since(session: Session, before: dt.datetime) -> Sequence[Restriction]:
-    ended = [RestrictionStatus.LIFTED, RestrictionStatus.EXPIRED, RestrictionStatus.VARIED]
+    ended = [
+        RestrictionStatus.LIFTED,
+        RestrictionStatus.EXPIRED,
+        RestrictionStatus.VARIED,
+        RestrictionStatus.WITHDRAWN,
+    ]
     query = select(Restriction).where(Restriction.status.in_(ended), Restriction.ended_at <= before)
+    return session.scalars(query).all()
+
+
+def proposals_unchanged_since(session: Session, before: dt.datetime) -> Sequence[Restriction]:
+    """Drafts and proposals awaiting approval nobody has changed since `before`, locked."""
+    proposals = [RestrictionStatus.DRAFT, RestrictionStatus.PENDING_APPROVAL]
+    query = (
+        select(Restriction)
+        .where(Restriction.status.in_(proposals), Restriction.updated_at <= before)
+        .with_for_update()
+    )
     return session.scalars(query).all()
 
 

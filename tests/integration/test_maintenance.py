@@ -30,8 +30,8 @@ from routing.enums import (
     Stage,
 )
 from routing.identity import normalise_email
-from routing.lifecycle import Actor
-from routing.models import Alert, AuditEntry, Customer, Identity, Restriction, Review
+from routing.lifecycle import Actor, TransitionRefused
+from routing.models import Alert, AuditEntry, Customer, Identity, Restriction, Review, utcnow
 from routing.terms import RestrictionDraft
 
 S = RestrictionStatus
@@ -370,6 +370,83 @@ def test_legal_hold_keeps_a_dormant_restriction_past_its_retention(
     assert held.customer_id is not None
 
 
+# --- proposals that never came into force ----------------------------------------------
+
+
+def proposed(rt: Runtime, staff: dict[str, Actor], *, submit: bool) -> int:
+    """A restriction drafted (and, with `submit`, put forward) on a new customer; its id."""
+    draft = RestrictionDraft(
+        stage=Stage.STAGE1,
+        category=Category.A,
+        starts_on=TODAY,
+        email_measure=EmailMeasure.REDIRECT,
+        spoc_email=SPOC_EMAIL,
+        reason=REASON,
+    )
+    manager, now = staff["manager"], utcnow()
+    with rt.uow() as session:
+        customer = register_service.add_customer(session, manager, now, name=NAME)
+        register_service.link_raw_identity(
+            session, manager, now, customer, EMAIL, IdentityKind.EMAIL, fold_plus=True, region="GB"
+        )
+        restriction = register_service.draft_restriction(session, manager, now, customer, draft)
+        if submit:
+            register_service.submit(session, manager, now, restriction.id)
+        return restriction.id
+
+
+def test_a_withdrawn_proposal_ends_and_is_purged_with_the_persons_records(
+    rt: Runtime, staff: dict[str, Actor]
+) -> None:
+    restriction_id = proposed(rt, staff, submit=True)
+    withdrawn_at = utcnow()
+    with rt.uow() as session:
+        register_service.withdraw(
+            session, staff["approver"], withdrawn_at, restriction_id, reason="Not needed now"
+        )
+    assert status(rt, restriction_id) is S.WITHDRAWN
+    assert not in_snapshot(rt, EMAIL, restriction_id)
+    assert len(audit_of(rt, restriction_id, "restriction.withdrawn")) == 1
+
+    assert maintenance.make_ended_dormant(rt, withdrawn_at) == 1
+    retention_ends = withdrawn_at + relativedelta(months=rt.settings.retention_months)
+    assert maintenance.purge_after_retention(rt, retention_ends - SECOND) == 0
+    assert maintenance.purge_after_retention(rt, retention_ends) == 1
+    purged = load(rt, restriction_id)
+    assert (purged.status, purged.reason, purged.customer_id) == (S.PURGED, None, None)
+    with rt.uow() as session:
+        assert repository.find_identity(session, IdentityKind.EMAIL, EMAIL) is None
+
+
+def test_withdrawing_needs_a_reason_and_a_proposal(rt: Runtime, staff: dict[str, Actor]) -> None:
+    draft_id = proposed(rt, staff, submit=False)
+    with rt.uow() as session, pytest.raises(TransitionRefused, match="reason"):
+        register_service.withdraw(session, staff["manager"], NOW, draft_id, reason=" ")
+    active_id = in_force(rt, staff, email="active@example.org")
+    with rt.uow() as session, pytest.raises(TransitionRefused, match="it is active"):
+        register_service.withdraw(session, staff["approver"], NOW, active_id, reason="No")
+    assert status(rt, active_id) is S.ACTIVE
+
+
+@pytest.mark.parametrize("submit", [False, True], ids=["draft", "awaiting approval"])
+def test_a_proposal_nobody_touches_is_withdrawn_after_the_set_months_not_before(
+    rt: Runtime, staff: dict[str, Actor], submit: bool
+) -> None:
+    restriction_id = proposed(rt, staff, submit=submit)
+    touched = load(rt, restriction_id).updated_at
+    months = rt.settings.abandoned_proposal_months
+    idle_until = touched + relativedelta(months=months)
+
+    assert maintenance.withdraw_abandoned_proposals(rt, idle_until - dt.timedelta(days=1)) == 0
+    assert maintenance.withdraw_abandoned_proposals(rt, idle_until + SECOND) == 1
+    assert maintenance.withdraw_abandoned_proposals(rt, idle_until + SECOND) == 0
+    withdrawn = load(rt, restriction_id)
+    assert withdrawn.status is S.WITHDRAWN
+    assert withdrawn.end_reason == f"withdrawn by the system: unchanged for {months} months"
+    [entry] = audit_of(rt, restriction_id, "restriction.withdrawn")
+    assert entry.actor == "system"
+
+
 # --- the whole upkeep job -----------------------------------------------------------------
 
 
@@ -387,6 +464,7 @@ def test_run_maintenance_reports_counts_per_task_and_a_second_run_does_nothing(
     assert first == {
         "expire_ended": 1,
         "remind_reviews_due": 1,
+        "withdraw_abandoned_proposals": 0,
         "make_ended_dormant": 1,
         "purge_after_retention": 1,
         "apply_retention": 0,

@@ -235,6 +235,37 @@ def test_propose_approve_vary_review_and_lift_through_the_pages(
     assert {"restriction.varied", "restriction.reviewed", "restriction.lifted"} <= set(actions)
 
 
+def test_a_manager_withdraws_a_proposal_that_will_not_go_ahead(
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
+) -> None:
+    manager = client_for(MANAGER)
+    proposed = manager.post(f"/customers/{register.customer_id}/restrictions/new", TERMS)
+    restriction_id = int(proposed.location.rsplit("/", 1)[1])
+    assert "Withdraw the proposal" in text_of(manager.get(proposed.location))
+
+    unexplained = manager.post(f"/restrictions/{restriction_id}/withdraw", {"reason": ""})
+    assert unexplained.status_code == 400
+    assert "Enter why the proposal is being withdrawn" in text_of(unexplained)
+    withdrawn = manager.post(
+        f"/restrictions/{restriction_id}/withdraw", {"reason": "Resolved by a meeting."}
+    )
+    assert withdrawn.location == f"/restrictions/{restriction_id}"
+    page = text_of(manager.get(withdrawn.location))
+    assert "withdrawn: it will not come into force" in page
+    assert "Withdraw the proposal" not in page
+    with rt.uow() as session:
+        restriction = session.get(Restriction, restriction_id)
+        assert restriction.status is RestrictionStatus.WITHDRAWN
+        assert restriction.end_reason == "Resolved by a meeting."
+
+    # An active restriction is lifted by an approver, never withdrawn.
+    assert "Withdraw the proposal" not in text_of(
+        client_for(APPROVER).get(f"/restrictions/{register.active_id}")
+    )
+    again = manager.post(f"/restrictions/{register.active_id}/withdraw", {"reason": "No."})
+    assert "it is active" in text_of(again)
+
+
 def test_forms_that_show_a_restriction_or_its_customer_are_audited_as_views(
     rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
 ) -> None:

@@ -153,6 +153,7 @@ def test_roles_follow_the_policy_for_register_work(app: Flask) -> None:
     assert roles("restrictions.vary") == roles("restrictions.lift") == {Role.APPROVER}
     assert roles("restrictions.review") == {Role.APPROVER}
     assert roles("restrictions.propose") == {Role.MANAGER, Role.APPROVER}
+    assert roles("restrictions.withdraw") == {Role.MANAGER, Role.APPROVER}
     assert roles("customers.show") == {Role.AGENT, Role.MANAGER, Role.APPROVER}
     # Agents read a customer's restrictions on the caller view, never the casework page.
     assert roles("restrictions.show") == {Role.MANAGER, Role.APPROVER}
