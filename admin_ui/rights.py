@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import (
@@ -26,17 +27,21 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
-from wtforms import BooleanField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms.validators import AnyOf, InputRequired, Length
 
 from admin_ui import web
 from admin_ui.access import require_role
-from admin_ui.forms import WebForm
-from gateway.services import people
+from admin_ui.forms import WebForm, choices
+from gateway.services import people, register_service
+from gateway.services.register_service import RegisterError
 from gateway.services.people import ErasureRefused, PersonMissing, RightsRefused
 from gateway.services.subject_access import PersonNotFound, export_found, find_person
+from gateway.store import people as people_store
 from gateway.store.people import PersonRecord
-from routing.enums import IdentityKind
+from routing.enums import IdentityKind, RestrictionStatus, RetentionCategory
+from routing.lifecycle import TransitionRefused
+from routing.models import Restriction
 from routing.roles import INFORMATION_GOVERNANCE
 
 bp = Blueprint("rights", __name__, url_prefix="/rights")
@@ -61,6 +66,26 @@ class CorrectForm(WebForm):
         validators=[InputRequired("Enter the corrected value"), Length(max=MAX_KEY_LENGTH)],
         description="It is stored the way the gateway reads it, for example in lower case.",
     )
+
+
+CATEGORY_CHOICES = [
+    ("", "No: the usual retention period applies"),
+    (RetentionCategory.REPEATED_HISTORY.value, "Yes: a repeated history (the history is the evidence)"),
+    (RetentionCategory.PRE_POLICY.value, "Yes: decided under an earlier policy, kept until it is reviewed"),
+]  # fmt: skip
+
+
+class RetentionCategoryForm(WebForm):
+    reference = SelectField("Restriction", choices=[])
+    category = RadioField(
+        "Keep it, with the person's records, beyond the usual retention period?",
+        choices=choices(CATEGORY_CHOICES),
+        default="",
+        validators=[AnyOf([value for value, _ in CATEGORY_CHOICES], "Choose whether to keep it")],
+    )
+
+    def chosen(self) -> RetentionCategory | None:
+        return RetentionCategory(self.category.data) if self.category.data else None
 
 
 class EraseForm(WebForm):
@@ -123,8 +148,51 @@ def person(customer_id: int | None, identity_id: int | None) -> ResponseReturnVa
     with web.unit_of_work() as session:
         found = _locate(session, customer_id, identity_id)
         overview = people.view_person(session, web.actor(), web.now(), found)
+        keeping = _retention_form(overview.restrictions)
         # Rendered inside the unit of work: the page reads each restriction as it goes.
-        return render_template("rights/person.html", o=overview, who=_who(found))
+        return render_template(
+            "rights/person.html", o=overview, who=_who(found), keeping=keeping
+        )
+
+
+def _retention_form(restrictions: Sequence[Restriction]) -> RetentionCategoryForm | None:
+    """The form to keep a case beyond its retention period: one choice per reference not
+    yet purged (a category covers every revision), or None when there is none."""
+    references = list(
+        dict.fromkeys(r.reference for r in restrictions if r.status is not RestrictionStatus.PURGED)
+    )
+    if not references:
+        return None
+    form = RetentionCategoryForm(formdata=None)
+    form.reference.choices = choices([(ref, ref) for ref in references])
+    return form
+
+
+@bp.post("/customers/<int:customer_id>/retention-category")
+@require_role(INFORMATION_GOVERNANCE)
+def retention_category(customer_id: int) -> ResponseReturnValue:
+    """Keep one of the customer's cases beyond the usual retention period, or stop."""
+    with web.unit_of_work() as session:
+        found = _locate(session, customer_id, None)
+        references = {r.reference for r in people_store.restrictions_of(session, customer_id)}
+    form = RetentionCategoryForm()
+    form.reference.choices = choices([(ref, ref) for ref in sorted(references)])
+    if not form.validate():
+        flash(" ".join(message for _, message in form.error_list()), "error")
+        return redirect(_page_of(found) + "#keeping")
+    try:
+        with web.unit_of_work() as session:
+            register_service.set_retention_category_on_reference(
+                session, web.actor(), web.now(), form.reference.data, form.chosen()
+            )
+    except (RegisterError, TransitionRefused) as refused:
+        flash(f"{str(refused)[:1].upper()}{str(refused)[1:]}.", "error")
+    else:
+        done = "is kept beyond the usual retention period" if form.chosen() else (
+            "follows the usual retention period again"
+        )
+        flash(f"{form.reference.data} {done}.", "success")
+    return redirect(_page_of(found) + "#keeping")
 
 
 @bp.post("/customers/<int:customer_id>/export", defaults={"identity_id": None})

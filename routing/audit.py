@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     RESTRICTION_PURGED = "restriction.purged"
     RESTRICTION_LEGAL_HOLD_SET = "restriction.legal_hold_set"
     RESTRICTION_LEGAL_HOLD_RELEASED = "restriction.legal_hold_released"
+    RESTRICTION_RETENTION_CATEGORY_SET = "restriction.retention_category_set"
     RESTRICTION_REVIEWED = "restriction.reviewed"
     RESTRICTION_REVIEW_DUE = "restriction.review_due"
     RESTRICTION_VIEWED = "restriction.viewed"

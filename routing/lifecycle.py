@@ -14,7 +14,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 
 from routing.audit import AuditAction, audit_entry
-from routing.enums import RestrictionStatus, ReviewOutcome, Role
+from routing.enums import RestrictionStatus, RetentionCategory, ReviewOutcome, Role
 from routing.models import AuditEntry, Restriction, Review
 from routing.roles import WHO_MAY, Permission
 
@@ -297,6 +297,24 @@ def set_legal_hold(
         else AuditAction.RESTRICTION_LEGAL_HOLD_RELEASED
     )
     return audit(actor, action, restriction, now)
+
+
+def set_retention_category(
+    restriction: Restriction, actor: Actor, now: dt.datetime, category: RetentionCategory | None
+) -> AuditEntry:
+    """Keep a restriction, and with it the person's records, beyond the usual retention
+    period for a reason the policy allows (information governance decides), or stop."""
+    _require_role(actor, Permission.RETENTION_CATEGORY, "keep a case beyond its retention")
+    if restriction.status is S.PURGED:
+        raise TransitionRefused(f"cannot keep {restriction.reference}: it has been purged")
+    restriction.retention_category = category
+    return audit(
+        actor,
+        AuditAction.RESTRICTION_RETENTION_CATEGORY_SET,
+        restriction,
+        now,
+        category=category.value if category else None,
+    )
 
 
 def record_review(

@@ -69,6 +69,7 @@ class Permission(StrEnum):
     SUBJECT_ACCESS = "subject_access"  # find a person and export everything held on them
     RECTIFY = "rectify"  # correct an address or number, or unlink it from its customer
     ERASE = "erase"  # erase a person no restriction or hold keeps on file
+    RETENTION_CATEGORY = "retention_category"  # keep a case beyond the usual retention period
 
 
 WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
@@ -88,6 +89,7 @@ WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.ADMIN_PAGES: ADMINS,
         Permission.RAISE_CONCERN: CALLER_LOOKUP,
         Permission.SUBJECT_ACCESS: INFORMATION_GOVERNANCE,
+        Permission.RETENTION_CATEGORY: INFORMATION_GOVERNANCE,
         Permission.RECTIFY: INFORMATION_GOVERNANCE,
         Permission.ERASE: INFORMATION_GOVERNANCE,
     }

@@ -16,7 +16,7 @@ from gateway.store import repository
 from gateway.store.alerts import move_alerts_to_customer
 from routing import lifecycle
 from routing.audit import AuditAction, audit_entry
-from routing.enums import IdentityKind, RestrictionStatus, ReviewOutcome
+from routing.enums import IdentityKind, RestrictionStatus, RetentionCategory, ReviewOutcome
 from routing.identity import NormalisedIdentity, normalise
 from routing.lifecycle import Actor, TransitionRefused
 from routing.models import AuditEntry, Customer, Identity, Restriction, Service
@@ -279,13 +279,7 @@ def set_legal_hold_on_reference(
     """Hold (or release) every revision under a reference that is not yet purged: the terms
     that applied earlier are evidence too, and each revision is purged on its own. Each
     revision changed gets its own audit entry. Returns the revisions changed."""
-    revisions = repository.revisions_for_update(session, reference)
-    if not revisions:
-        raise RegisterError(f"no restriction has the reference {reference}")
-    kept = [r for r in revisions if r.status is not RestrictionStatus.PURGED]
-    if not kept:
-        raise RegisterError(f"{reference} has been purged: there is nothing left to hold")
-    changing = [r for r in kept if r.legal_hold != hold]
+    changing = [r for r in _kept_revisions(session, reference) if r.legal_hold != hold]
     if not changing:
         state = "already under" if hold else "not under"
         raise RegisterError(f"{reference} is {state} a legal hold")
@@ -293,6 +287,39 @@ def set_legal_hold_on_reference(
         session.add(lifecycle.set_legal_hold(restriction, actor, now, hold=hold, reason=reason))
     session.flush()
     return changing
+
+
+def set_retention_category_on_reference(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    reference: str,
+    category: RetentionCategory | None,
+) -> list[Restriction]:
+    """Keep every revision under a reference beyond the usual retention period for a reason
+    the policy allows (or stop keeping it: None), as a legal hold does. Returns the
+    revisions changed."""
+    revisions = _kept_revisions(session, reference)
+    changing = [r for r in revisions if r.retention_category != category]
+    if not changing:
+        state = f"already kept ({category.value.replace('_', ' ')})" if category else "not kept"
+        raise RegisterError(f"{reference} is {state} beyond the usual retention period")
+    for restriction in changing:
+        session.add(lifecycle.set_retention_category(restriction, actor, now, category))
+    session.flush()
+    return changing
+
+
+def _kept_revisions(session: Session, reference: str) -> list[Restriction]:
+    """Every revision under a reference not yet purged, locked: the terms that applied
+    earlier are evidence too, and each revision is purged on its own."""
+    revisions = repository.revisions_for_update(session, reference)
+    if not revisions:
+        raise RegisterError(f"no restriction has the reference {reference}")
+    kept = [r for r in revisions if r.status is not RestrictionStatus.PURGED]
+    if not kept:
+        raise RegisterError(f"{reference} has been purged: there is nothing left to keep")
+    return kept
 
 
 def _load(session: Session, restriction_id: int) -> Restriction:

@@ -44,6 +44,7 @@ admin_pages         no      no       no        yes    no
 subject_access      no      no       no        no     yes
 rectify             no      no       no        no     yes
 erase               no      no       no        no     yes
+retention_category  no      no       no        no     yes
 raise_concern       yes     yes      yes       no     no
 """
 

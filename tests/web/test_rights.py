@@ -218,3 +218,51 @@ def test_erase_is_refused_under_a_legal_hold(
     assert refused.status_code == 400
     assert "under a legal hold" in text_of(refused)
     assert _identity(rt, CUSTOMER_EMAIL) is not None
+
+
+# --- keeping a case beyond its retention period --------------------------------------------------
+
+
+def test_ig_keeps_a_case_beyond_retention_and_then_lets_it_go(
+    rt: Runtime, ig: StaffClient, register: Register
+) -> None:
+    page_url = f"/rights/customers/{register.customer_id}"
+    page = text_of(ig.get(page_url))
+    assert "Keeping a case beyond the usual retention period" in page
+    url = f"{page_url}/retention-category"
+    kept = ig.post(url, {"reference": register.reference, "category": "repeated_history"})
+    assert kept.location == f"{page_url}#keeping"
+    page = text_of(ig.get(page_url))
+    assert f"{register.reference} is kept beyond the usual retention period." in page
+    assert "Yes: repeated history" in page
+    with rt.uow() as session:
+        categories = {
+            r.retention_category.value if r.retention_category else None
+            for r in session.scalars(
+                select(Restriction).where(Restriction.reference == register.reference)
+            )
+        }
+    assert categories == {"repeated_history"}
+    entries = _audit(rt, "restriction.retention_category_set")
+    assert entries and {e.detail["category"] for e in entries} == {"repeated_history"}
+
+    again = ig.post(url, {"reference": register.reference, "category": "repeated_history"})
+    assert "is already kept (repeated history)" in text_of(ig.get(again.location))
+    ig.post(url, {"reference": register.reference, "category": ""})
+    assert "follows the usual retention period again" in text_of(ig.get(page_url))
+    with rt.uow() as session:
+        restriction = session.get(Restriction, register.active_id)
+        assert restriction.retention_category is None
+
+
+def test_a_category_outside_the_list_or_another_customers_case_is_refused(
+    rt: Runtime, ig: StaffClient, register: Register, free_customer: int
+) -> None:
+    own = f"/rights/customers/{register.customer_id}/retention-category"
+    bad = ig.post(own, {"reference": register.reference, "category": "forever"})
+    assert "Choose whether to keep it" in text_of(ig.get(bad.location))
+    other = f"/rights/customers/{free_customer}/retention-category"
+    stolen = ig.post(other, {"reference": register.reference, "category": "pre_policy"})
+    assert "Not a valid choice" in text_of(ig.get(stolen.location))
+    with rt.uow() as session:
+        assert session.get(Restriction, register.active_id).retention_category is None
