@@ -155,7 +155,7 @@ _DOCUMENT = _any(
     "business_case audit figures data statistics stats breakdown register budgets? spending "
     "expenditure salaries spreadsheets? recordings? footage communications memos? briefings? "
     "specifications? tenders? bids? inspection results readings logs? transcripts? names_of "
-    "list_of_all letters_between messages_between"
+    "lists?_of letters_between messages_between"
 )
 # Documents a customer routinely asks for again about their own account: business as usual.
 _ROUTINE = _any(
@@ -164,12 +164,14 @@ _ROUTINE = _any(
 )
 _DETERMINER = _any("the a any all every your those these that this its their copies_of copy_of")
 _HELD_WORDS = (
-    "data information infomation imformation informaton info details record records notes file "
-    "files email emails mail mails everything anything correspondence documents what"
+    "data information informations infomation imformation informaton info details record records "
+    "notes file files email emails mail mails everything anything correspondence documents what "
+    "letter letters report reports referral referrals assessment assessments statement statements"
 )
 _HELD = (
-    r"(?:data|information|infomation|imformation|informaton|info|details|records?|notes|"
-    r"files?|e?mails?|everything|anything|correspondence|documents|what)(?: [\w'-]+){0,5}? "
+    r"(?:data|informations?|infomation|imformation|informaton|info|details|records?|notes|"
+    r"files?|e?mails?|everything|anything|correspondence|documents|what|letters?|reports?|"
+    r"referrals?|assessments?|statements?)(?: [\w'-]+){0,5}? "
     r"(?:about|on|regarding|concerning|relating to|mentioning|that mention|which mention|for|of) "
 )
 _FAMILY = "children kids son daughter family husband wife partner mum dad mother father late"
@@ -221,6 +223,10 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
         "mentions the Information Commissioner",
         _when("commissioner commissioners", r"information commissioner"),
         _when("ico", r"\bico\b"),
+        _when(
+            "watchdog regulator",
+            r"(?:information|data|privacy|data protection) (?:watchdog|regulator)",
+        ),
     ),
     _rule(
         "internal_review",
@@ -235,6 +241,18 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             "held",
             r"(?:information|data|records?|e-?mails) (?:is|are|was|were|isn'?t|aren'?t|wasn'?t|"
             r"weren'?t|isnt|wasnt|arent)(?: not)? held\b",
+        ),
+    ),
+    _rule(
+        "information_withheld",
+        "challenges information withheld or redacted",
+        _when(
+            "withhold withholding withheld redact redacted redacting redactions decision",
+            r"(?:withh(?:o|e)ld(?:ing)?|redact(?:ed|ing)?)(?: (?:in full|all|most|some|parts? of|"
+            r"part of))? (?:the|this|that|those|these|some|all|information|documents?|names?|"
+            r"figures?|details|contract|report|emails?|parts?)\b|redactions\b|"
+            r"decision (?:not )?to (?:withhold|refuse|redact)",
+            starts="withhold withholding withheld redact redacted redacting redactions decision",
         ),
     ),
     _rule(
@@ -296,7 +314,7 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             r"(?:send|sent|provide|supply|forward|give|email|disclose|release|publish|share|see|"
             r"copy|copies|obtain|ask|asked|asking|request|requesting|like|want|need|"
             r"let me have|can i have|could i have|may i have|can i get|could i get|can i see|"
-            r"could i see)(?: me| over| us)?",
+            r"could i see)(?! you\b)(?: me| over| us)?",
             _GAP,
             " ",
             _DETERMINER,
@@ -317,6 +335,18 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             r"written|wrote|submitted)|you (?:have )?(?:sent|written|wrote|hold|made|kept))\b",
             also="of",
             starts="copy copies",
+        ),
+    ),
+    _rule(
+        "council_policy",
+        "asks what the council's policy or procedure is",
+        _when(
+            "policy policies procedure procedures criteria guidance",
+            r"(?:what|which)(?: (?:is|are|was|were))? (?:the|your|the council'?s|the councils|its) "
+            r"(?:current |written |official )?(?:policy|policies|procedures?|criteria|guidance)"
+            r"(?: (?:is|are|was|were))? (?:on|for|about|regarding|when|towards)\b",
+            also="what which",
+            starts="what which",
         ),
     ),
     _rule(
@@ -408,6 +438,17 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             starts="your the my information data records record",
         ),
         _when(
+            "wrong incorrect inaccurate mistake error right untrue",
+            r"(?:fix|change|correct|amend|update|sort out|put right)(?: [\w'-]+){0,5}? (?:on|in) "
+            r"(?:my|your|the) (?:records?|file|system|systems|database)\b[^.!?]{0,40}?\b(?:wrong|"
+            r"incorrect|inaccurate|a mistake|an error|not right|untrue)\b|"
+            r"(?:my|the) (?:date of birth|name|surname|gender|title|nationality) "
+            r"(?:is|was|has been) (?:wrong|incorrect|recorded wrongly|spelt wrong|"
+            r"spelled wrong|misspelt|misspelled) "
+            r"(?:on|in) (?:my|your|the) (?:records?|file|system|systems|database|account)\b",
+            starts="fix change correct amend update sort put my the",
+        ),
+        _when(
             "record file",
             r"(?:statement|comments?|account|version)(?: [\w'-]+){0,3}? (?:added to|put on|"
             r"placed on|included (?:in|on)) (?:the|my) (?:record|file)",
@@ -446,8 +487,9 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
         _when(
             "stop cease restrict limit suspend",
             r"(?:stop|cease|restrict|limit|suspend)(?: [\w'-]+){0,2}? (?:the )?(?:processing|"
-            r"using|use|sharing|holding|keeping|storing|passing on)(?: of)? (?:my|our) "
-            r"(?:personal )?(?:data|information|details|e-?mail address|address|phone number)",
+            r"using|use|sharing|holding|keeping|storing|passing on)(?: of)? "
+            r"(?:my|our|that|this|the) (?:personal )?(?:data|information|details|"
+            r"e-?mail address|address|phone number)",
             also="data information details email mail address phone",
             starts="stop cease restrict limit suspend",
         ),
@@ -464,6 +506,15 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             r"send) my (?:personal )?(?:data|information|details)",
             also="my",
             starts="do don dont never",
+        ),
+        _when(
+            "passed shared given sold sent disclosed handed",
+            r"(?:don'?t|do not|dont|never) (?:want|wanted|agreed?|consented?|gave (?:you )?"
+            r"(?:permission|consent))(?: [\w'-]+){0,4}? my (?:personal )?"
+            r"(?:data|information|details) (?:being |to be )?"
+            r"(?:passed|shared|given|sold|sent|disclosed|handed)",
+            also="my",
+            starts="don dont do never",
         ),
         _when(
             "object objects objecting objected",
