@@ -247,12 +247,13 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
         "information_withheld",
         "challenges information withheld or redacted",
         _when(
-            "withhold withholding withheld redact redacted redacting redactions decision",
-            r"(?:withh(?:o|e)ld(?:ing)?|redact(?:ed|ing)?)(?: (?:in full|all|most|some|parts? of|"
-            r"part of))? (?:the|this|that|those|these|some|all|information|documents?|names?|"
-            r"figures?|details|contract|report|emails?|parts?)\b|redactions\b|"
-            r"decision (?:not )?to (?:withhold|refuse|redact)",
-            starts="withhold withholding withheld redact redacted redacting redactions decision",
+            "withhold withholds withholding withheld redact redacted redacting redactions decision",
+            r"(?:withh(?:old(?:ing|s)?|eld)|redact(?:ed|ing)?)"
+            r"(?: (?:in full|all|most|some|parts? of|part of))? (?:the|this|that|those|these|some|"
+            r"all|information|documents?|names?|figures?|details|contract|report|emails?|parts?)\b|"
+            r"redactions\b|decision (?:not )?to (?:withhold|refuse|redact)",
+            starts="withhold withholds withholding withheld redact redacted redacting redactions "
+            "decision",
         ),
     ),
     _rule(
@@ -438,7 +439,7 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             starts="your the my information data records record",
         ),
         _when(
-            "wrong incorrect inaccurate mistake error right untrue",
+            "wrong wrongly incorrect inaccurate mistake error right untrue misspelt misspelled",
             r"(?:fix|change|correct|amend|update|sort out|put right)(?: [\w'-]+){0,5}? (?:on|in) "
             r"(?:my|your|the) (?:records?|file|system|systems|database)\b[^.!?]{0,40}?\b(?:wrong|"
             r"incorrect|inaccurate|a mistake|an error|not right|untrue)\b|"
