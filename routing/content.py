@@ -810,6 +810,12 @@ SAFEGUARDING_RULES: tuple[WordingRule | SignsRule, ...] = (
         _when("out", r"i (?:just )?want out\b(?! of\b)", also="want", starts="i"),
         _when("anymore any", r"can'?t do (?:this|it) any ?more\b", also="do", starts="can cant"),
         _when(
+            "anymore any",
+            r"can'?t take (?:it|this) any ?more\b|can'?t take any ?more(?=[.!?,]|$)",
+            also="take",
+            starts="can cant",
+        ),
+        _when(
             "forever never ever good",
             r"want to (?:sleep|disappear|vanish|go away|go to sleep) (?:forever|for ever|for good|"
             r"and never)",
@@ -877,6 +883,12 @@ SAFEGUARDING_RULES: tuple[WordingRule | SignsRule, ...] = (
             r"(?: (?:to|for) (?:you|anyone|the council))? (?:much longer|for (?:much )?longer|"
             r"for long)",
             also="be",
+            starts="won wont will not i ill",
+        ),
+        _when(
+            "worry deal put",
+            r"(?:won'?t|will not|wont) (?:have to |need to )?(?:worry about|deal with|put up with) "
+            r"me (?:much longer|for (?:much )?longer|for long|soon|any ?more|after \w+)",
             starts="won wont will not i ill",
         ),
     ),
@@ -1518,9 +1530,9 @@ SAFEGUARDING_RULES: tuple[WordingRule | SignsRule, ...] = (
                     starts="and or then",
                 ),
                 _when(
-                    "accidents regret sorry careful",
+                    "accidents regret sorry pay",
                     r"accidents (?:happen|can happen)|(?:you'?ll|you will|he'?ll|she'?ll|they'?ll) "
-                    r"(?:regret it|be sorry)\b",
+                    r"(?:regret it|be sorry|pay for (?:this|that|it))(?=[.!?,]|$)",
                     starts="accidents you youll he hell she shell they theyll",
                 ),
             ),
