@@ -13,6 +13,11 @@ lookup, far cheaper than an expression, and most text opens few of them; an expr
 starts with one of a few words is tried only where those words begin. That keeps
 `statutory_wording`, which runs on every message, cheap.
 
+Some concerns show in no one phrase: a farewell is giving a pet away and "I won't need the
+flat after this weekend", each ordinary alone. A `SignsRule` matches when signs of several
+kinds appear together (and no ordinary reason for them, such as moving house), and its reason
+names each sign with its words.
+
 tests/fixtures/wording/ is a labelled corpus of messages written for the project;
 tests/unit/test_wording.py holds the screens to it and checks every gate against its
 expression; bench/wording.py prints the figures.
