@@ -223,14 +223,8 @@ def cross_validate_fitted(corpus: Corpus) -> dict[str, float]:
 def score_blind_b(
     encoder: SentenceEncoder, corpus: Corpus, thresholds: dict[str, float], show_misses: bool
 ) -> None:
-    fitted = corpus.where(lambda part: part != UNSEEN)
-    unseen = ~fitted
-    screen = SemanticScreen(
-        encoder,
-        [e for e, keep in zip(corpus.examples, fitted, strict=True) if keep],
-        thresholds,
-        vectors=corpus.vectors[fitted],
-    )
+    unseen = corpus.where(lambda part: part == UNSEEN)
+    screen = fitted_screen(encoder, corpus, thresholds)
     flags = np.zeros_like(corpus.rules)
     findings = {}
     for i in np.flatnonzero(unseen):
@@ -277,8 +271,8 @@ def print_costs(screen: SemanticScreen, corpus: Corpus, repetitions: int) -> Non
     texts = [e.text for e in corpus.examples][::20]
     two_kb = [email(text, quoted_replies=3) for text in texts]
     print()
-    print(f"Cost per message, ms (median of {repetitions}; {len(texts)} messages; one thread "
-          "of numpy's BLAS unless OMP_NUM_THREADS says otherwise)")  # fmt: skip
+    print(f"Cost per message, ms (median of {repetitions}; {len(texts)} messages; OpenBLAS uses "
+          "every core unless OPENBLAS_NUM_THREADS says otherwise)")  # fmt: skip
     print(f"{'case':<34} {'chars':>7} {'pieces':>8} {'rules':>9} {'model':>9} {'model/rules':>12}")
     for name, batch in (("corpus message as written", texts), ("2 KB email", two_kb)):
         rules, model = [], []
@@ -307,25 +301,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list what blind_b still misses")
     parser.add_argument("--repetitions", type=int, default=3, help="timing repetitions")
+    parser.add_argument("--cost-only", action="store_true",
+                        help="only the cost: the screen trained on the fitted parts")  # fmt: skip
     parser.add_argument("--fitted-only", action="store_true",
                         help="stop after choosing thresholds: do not look at blind_b")  # fmt: skip
     args = parser.parse_args()
     print(f"Python {platform.python_version()}, numpy {np.__version__}, corpus {CORPUS}")
     encoder = load_model()
     corpus = embed_corpus(encoder)
+    if args.cost_only:
+        print_costs(fitted_screen(encoder, corpus, {label: 0.5 for label in LABELS}), corpus, 3)
+        return
     thresholds = cross_validate_fitted(corpus)
     if args.fitted_only:
         return
     score_blind_b(encoder, corpus, thresholds, args.misses)
     cross_validate_whole(corpus, thresholds)
+    print_costs(fitted_screen(encoder, corpus, thresholds), corpus, args.repetitions)
+
+
+def fitted_screen(
+    encoder: SentenceEncoder, corpus: Corpus, thresholds: dict[str, float]
+) -> SemanticScreen:
+    """The screen trained on every part but blind_b."""
     fitted = corpus.where(lambda part: part != UNSEEN)
-    screen = SemanticScreen(
-        encoder,
-        [e for e, keep in zip(corpus.examples, fitted, strict=True) if keep],
-        thresholds,
-        vectors=corpus.vectors[fitted],
-    )
-    print_costs(screen, corpus, args.repetitions)
+    examples = [e for e, keep in zip(corpus.examples, fitted, strict=True) if keep]
+    return SemanticScreen(encoder, examples, thresholds, vectors=corpus.vectors[fitted])
 
 
 if __name__ == "__main__":

@@ -123,13 +123,18 @@ class SentenceEncoder:
         return np.stack([_unit(v.mean(0)) for v in vectors]) if vectors else np.zeros((0, 384))
 
     def encode_windows(self, windows: Sequence[list[int]], batch: int = 16) -> np.ndarray:
-        """One unit vector per window of word pieces; windows of like length run together."""
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-        out = np.zeros((len(windows), self._words.shape[1]), dtype=np.float32)
-        for first in range(0, len(order), batch):
-            chosen = order[first : first + batch]
-            out[chosen] = self._forward([windows[i] for i in chosen])
-        return out
+        """One unit vector per window of word pieces.
+
+        A window repeated (a quoted reply's sentences) is run once, and windows run together
+        only with others of like length: padding a short sentence to a full window's length
+        costs as much as the window.
+        """
+        unique = list(dict.fromkeys(map(tuple, windows)))
+        out = np.zeros((len(unique), self._words.shape[1]), dtype=np.float32)
+        for chosen in _like_lengths(unique, batch):
+            out[chosen] = self._forward([list(unique[i]) for i in chosen])
+        row = {window: i for i, window in enumerate(unique)}
+        return out[[row[tuple(window)] for window in windows]]
 
     def _forward(self, windows: list[list[int]]) -> np.ndarray:
         length = max(len(w) for w in windows)
@@ -146,6 +151,20 @@ class SentenceEncoder:
             x = _encoder_layer(x, layer, blocked)
         pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def _like_lengths(windows: Sequence[tuple[int, ...]], batch: int) -> list[list[int]]:
+    """Indices of the windows in batches of at most `batch`, none longer than 1.5 times its
+    shortest window."""
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    batches: list[list[int]] = []
+    for i in order:
+        last = batches[-1] if batches else []
+        if last and len(last) < batch and len(windows[i]) <= 1.5 * len(windows[last[0]]):
+            last.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def _load_layer(weights: dict[str, np.ndarray], prefix: str) -> _Layer:
