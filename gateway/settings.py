@@ -200,6 +200,9 @@ class Settings(BaseModel):
     # A proposal (draft or awaiting approval) unchanged this long is withdrawn by the
     # system, so that it stops keeping the person's records.
     abandoned_proposal_months: Annotated[int, Field(ge=1, le=60)] = 6
+    # Audit entries are evidence for years; the database refuses to delete one younger than
+    # two (migration 0009), so no setting may go below that.
+    audit_retention_years: Annotated[int, Field(ge=2, le=100)] = 6
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).

@@ -44,6 +44,7 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
     contacts_before = now - relativedelta(months=s.contact_retention_months)
     mail_before = now - dt.timedelta(days=s.mail_record_days)
     alerts_before = now - relativedelta(months=s.closed_alert_months)
+    audit_before = now - relativedelta(years=s.audit_retention_years)
     counts = {
         "contacts": _in_batches(
             rt,
@@ -61,6 +62,11 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
             rt,
             lambda session, after: retention.closed_alert_ids(session, alerts_before, after=after),
             retention.delete_alerts,
+        ),
+        "audit_entries": _in_batches(
+            rt,
+            lambda session, after: retention.old_audit_ids(session, audit_before, after=after),
+            retention.delete_audit_entries,
         ),
         # Last: the contacts and alerts deleted above may have been all that named them.
         "identities": _in_batches(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gateway.store.tables import MailDelivery, MailMessage
 from routing.alerts import LIVE as LIVE_ALERTS
 from routing.enums import DeliveryStatus
-from routing.models import Alert, ContactEvent, Flag, Identity, Restriction
+from routing.models import Alert, AuditEntry, ContactEvent, Flag, Identity, Restriction
 
 BATCH = 5000
 # Not finished: copies on their way, and dead letters, which stay visible until a person
@@ -116,6 +116,26 @@ def delete_alerts(session: Session, alert_ids: Sequence[int]) -> int:
     if not alert_ids:
         return 0
     return session.execute(delete(Alert).where(Alert.id.in_(alert_ids))).rowcount or 0
+
+
+def old_audit_ids(
+    session: Session, before: dt.datetime, limit: int = BATCH, *, after: int = 0
+) -> list[int]:
+    """Audit entries written before `before`."""
+    query = (
+        select(AuditEntry.id)
+        .where(AuditEntry.id > after, AuditEntry.at < before)
+        .order_by(AuditEntry.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def delete_audit_entries(session: Session, entry_ids: Sequence[int]) -> int:
+    """Delete old audit entries (the database refuses any younger than two years)."""
+    if not entry_ids:
+        return 0
+    return session.execute(delete(AuditEntry).where(AuditEntry.id.in_(entry_ids))).rowcount or 0
 
 
 def _unused(identity_id: object) -> list[object]:

@@ -238,7 +238,13 @@ def test_deleting_is_audited_by_counts_alone_and_a_second_run_deletes_nothing(
         [entry] = session.scalars(
             select(AuditEntry).where(AuditEntry.action == RETENTION_ACTION)
         ).all()
-    assert entry.detail == {"contacts": 2, "mail_records": 0, "closed_alerts": 0, "identities": 1}
+    assert entry.detail == {
+        "contacts": 2,
+        "mail_records": 0,
+        "closed_alerts": 0,
+        "audit_entries": 0,
+        "identities": 1,
+    }
     assert STRANGER not in json.dumps([entry.detail, entry.subject_ref])
 
 

@@ -17,7 +17,8 @@ customer.created customer.viewed customers.searched identity.linked mail.listed 
 register.exported register.imported register.listed register.lookup register.reviews_listed
 restriction.approved restriction.dormant restriction.drafted restriction.expired
 restriction.legal_hold_released restriction.legal_hold_set restriction.lifted
-restriction.purged restriction.retention_category_set restriction.returned restriction.review_due restriction.reviewed
+restriction.purged restriction.retention_category_set restriction.returned
+restriction.review_due restriction.reviewed
 restriction.submitted restriction.varied restriction.viewed restriction.withdrawn retention.listed
 retention.deleted person.exported alert.referred alert.no_concern safeguarding.raised
 person.viewed people.searched person.erased identity.corrected identity.unlinked
