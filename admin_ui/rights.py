@@ -330,6 +330,7 @@ def _erase(customer_id: int | None, identity_id: int | None) -> dict[str, int]:
 def _erased_message(counts: dict[str, int]) -> str:
     parts = [
         _count(counts.get("contacts", 0), "contact"),
+        _count(counts.get("mail_records", 0), "record of an email", "records of emails"),
         _count(counts.get("alerts", 0), "alert"),
         _count(
             counts.get("identities", 0),

@@ -584,7 +584,9 @@ def person_erase(email_or_phone_or_ref: str, by: str) -> None:
     except (PersonNotFound, RightsRefused) as exc:
         raise click.ClickException(str(exc)) from None
     rt.register.invalidate()
-    click.echo("erased: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    click.echo(
+        "erased: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
+    )
 
 
 # --- long-running processes ---------------------------------------------------------------

@@ -115,9 +115,13 @@ def _in_batches(rt: Runtime, find: Finder, remove: Deleter) -> int:
 
 
 def delete_person_records(session: Session, customer_id: int) -> dict[str, int]:
-    """A customer's contacts, alerts and identities, deleted with their last restriction."""
+    """A customer's contacts, the records of their mail, alerts and identities, deleted with
+    their last restriction."""
     identity_ids, event_ids, alert_ids = retention.person_record_ids(session, customer_id)
+    # Mail still on its way (or a dead letter) stays: the usual period takes it once delivered.
+    finished_mail, _ = retention.mail_of_contacts(session, event_ids)
     return {
+        "mail_records": in_chunks(session, retention.delete_mail_records, finished_mail),
         "contacts": in_chunks(session, retention.delete_contacts, event_ids),
         "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
         "identities": in_chunks(session, retention.delete_person_identities, identity_ids),

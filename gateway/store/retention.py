@@ -95,6 +95,29 @@ def delete_mail_records(session: Session, message_ids: Sequence[int]) -> int:
     return result.rowcount or 0
 
 
+def mail_of_contacts(session: Session, event_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The gateway's records of the messages these contact events record: (those whose every
+    copy was delivered, those with a copy still on its way or held as a dead letter)."""
+    queue_ids: set[str] = set()
+    for start in range(0, len(event_ids), BATCH):
+        keys = select(ContactEvent.source_key).where(
+            ContactEvent.id.in_(event_ids[start : start + BATCH]),
+            ContactEvent.source == "smtp",
+        )
+        queue_ids.update(key.partition(":")[0] for key in session.scalars(keys) if key)
+    finished: list[int] = []
+    unfinished: list[int] = []
+    ordered = sorted(queue_ids)
+    in_flight = select(MailDelivery.message_id).where(MailDelivery.status.in_(IN_FLIGHT))
+    for start in range(0, len(ordered), BATCH):
+        query = select(MailMessage.id, MailMessage.id.in_(in_flight)).where(
+            MailMessage.queue_id.in_(ordered[start : start + BATCH])
+        )
+        for message_id, waiting in session.execute(query):
+            (unfinished if waiting else finished).append(message_id)
+    return finished, unfinished
+
+
 def closed_alert_ids(
     session: Session, before: dt.datetime, limit: int = BATCH, *, after: int = 0
 ) -> list[int]:

@@ -265,7 +265,7 @@ def test_purging_the_last_restriction_takes_the_persons_contacts_and_identities(
         customer = session.get(Customer, customer_id)
         assert (customer.name, customer.customer_ref) == (None, None)
         [entry] = repository.audit_entries(session, action_prefix="customer.anonymised")
-    assert entry.detail == {"contacts": 1, "alerts": 0, "identities": 1}
+    assert entry.detail == {"mail_records": 0, "contacts": 1, "alerts": 0, "identities": 1}
 
 
 @pytest.mark.parametrize("keeper", ["legal_hold", "retention_category"])
