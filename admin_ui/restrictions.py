@@ -229,43 +229,46 @@ def _vary(form: VaryForm, restriction: Restriction) -> int | None:
 @bp.route("/restrictions/<int:restriction_id>/lift", methods=["GET", "POST"])
 @require_role(APPROVERS)
 def lift(restriction_id: int) -> ResponseReturnValue:
-    with web.unit_of_work() as session:
-        restriction = web_queries.restriction(session, restriction_id) or abort(404)
-    form = LiftForm()
-    if form.validate_on_submit():
-        try:
-            with web.unit_of_work() as session:
-                register_service.lift(
-                    session, web.actor(), web.now(), restriction_id, reason=form.reason.data or ""
-                )
-        except REFUSALS as refused:
-            form.add_problem("form", str(refused))
-        else:
-            web.register_changed()
-            flash(f"{restriction.reference} lifted: it no longer applies.", "success")
-            return redirect(url_for("restrictions.show", restriction_id=restriction_id))
-    return _audited_form_page("restrictions/lift.html", form, restriction, "lift")
+    return _end_with_reason(
+        restriction_id, LiftForm(), register_service.lift, "lift",
+        "{reference} lifted: it no longer applies.", changes_register=True,
+    )  # fmt: skip
 
 
 @bp.route("/restrictions/<int:restriction_id>/withdraw", methods=["GET", "POST"])
 @require_role(CASEWORKERS)
 def withdraw(restriction_id: int) -> ResponseReturnValue:
     """Withdraw a proposal that will not go ahead: it ends without coming into force."""
+    return _end_with_reason(
+        restriction_id, WithdrawForm(), register_service.withdraw, "withdraw",
+        "{reference} withdrawn: it will not come into force.", changes_register=False,
+    )  # fmt: skip
+
+
+def _end_with_reason(
+    restriction_id: int,
+    form: LiftForm | WithdrawForm,
+    end: Callable[..., Restriction],
+    view: str,
+    done: str,
+    *,
+    changes_register: bool,
+) -> ResponseReturnValue:
+    """The form that ends a restriction (lift) or a proposal (withdraw), with a reason."""
     with web.unit_of_work() as session:
         restriction = web_queries.restriction(session, restriction_id) or abort(404)
-    form = WithdrawForm()
     if form.validate_on_submit():
         try:
             with web.unit_of_work() as session:
-                register_service.withdraw(
-                    session, web.actor(), web.now(), restriction_id, reason=form.reason.data or ""
-                )
+                end(session, web.actor(), web.now(), restriction_id, reason=form.reason.data or "")
         except REFUSALS as refused:
             form.add_problem("form", str(refused))
         else:
-            flash(f"{restriction.reference} withdrawn: it will not come into force.", "success")
+            if changes_register:
+                web.register_changed()
+            flash(done.format(reference=restriction.reference), "success")
             return redirect(url_for("restrictions.show", restriction_id=restriction_id))
-    return _audited_form_page("restrictions/withdraw.html", form, restriction, "withdraw")
+    return _audited_form_page(f"restrictions/{view}.html", form, restriction, view)
 
 
 @bp.route("/restrictions/<int:restriction_id>/review", methods=["GET", "POST"])

@@ -22,44 +22,34 @@ MESSAGE = "audit_entries is append-only: only entries older than two years may b
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        # The column holds UTC without a time zone: compare with UTC now.
-        op.execute(
-            f"""
-            CREATE OR REPLACE FUNCTION ccr_audit_is_append_only() RETURNS trigger AS $$
-            BEGIN
-                IF TG_OP = 'DELETE'
-                   AND OLD.at < (now() AT TIME ZONE 'UTC') - interval '{FLOOR}' THEN
-                    RETURN OLD;
-                END IF;
-                RAISE EXCEPTION '{MESSAGE}';
-            END;
-            $$ LANGUAGE plpgsql
-            """
-        )
-        return
-    op.execute("DROP TRIGGER IF EXISTS audit_entries_no_delete")
-    op.execute(
-        "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries "
-        f"WHEN old.at >= datetime('now', '-{FLOOR}') "
-        f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END"
+    # PostgreSQL's column holds UTC without a time zone: compare with UTC now.
+    _guard(
+        postgresql=f"""
+            IF TG_OP = 'DELETE'
+               AND OLD.at < (now() AT TIME ZONE 'UTC') - interval '{FLOOR}' THEN
+                RETURN OLD;
+            END IF;
+            RAISE EXCEPTION '{MESSAGE}';""",
+        sqlite=f"WHEN old.at >= datetime('now', '-{FLOOR}') "
+        f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END",
     )
 
 
 def downgrade() -> None:
+    _guard(
+        postgresql="RAISE EXCEPTION 'audit_entries is append-only';",
+        sqlite="BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END",
+    )
+
+
+def _guard(*, postgresql: str, sqlite: str) -> None:
+    """Replace what refuses a DELETE: PostgreSQL's trigger function (which refuses UPDATE
+    too), or SQLite's delete trigger (its update trigger stays as it is)."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            """
-            CREATE OR REPLACE FUNCTION ccr_audit_is_append_only() RETURNS trigger AS $$
-            BEGIN
-                RAISE EXCEPTION 'audit_entries is append-only';
-            END;
-            $$ LANGUAGE plpgsql
-            """
+            "CREATE OR REPLACE FUNCTION ccr_audit_is_append_only() RETURNS trigger AS $$\n"
+            f"BEGIN\n{postgresql}\nEND;\n$$ LANGUAGE plpgsql"
         )
         return
     op.execute("DROP TRIGGER IF EXISTS audit_entries_no_delete")
-    op.execute(
-        "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries "
-        "BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END"
-    )
+    op.execute(f"CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries {sqlite}")
