@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from admin_ui import web
 from admin_ui.access import (
     ANY_STAFF,
+    APPROVERS,
     CALL_FLAG_READERS,
     CASEWORKERS,
     MAIL_READERS,
@@ -54,11 +55,12 @@ class Day:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """What the figures are counted from: the day, and the reviews due (None for a role
-    that does not see reviews)."""
+    """What the figures are counted from: the day, the reviews due (None for a role that
+    does not see reviews) and who is looking."""
 
     day: Day
     reviews: web_queries.ReviewsDue | None
+    user_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,55 @@ FIGURES: tuple[Figure, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class Work:
+    """One kind of work waiting for a person: who acts on it, how much is waiting, and the
+    page where they do it (with its query)."""
+
+    label: str
+    roles: frozenset[Role]
+    count: Callable[[Session, Reading], int]
+    endpoint: str
+    args: tuple[tuple[str, str], ...] = ()
+
+
+WORK: tuple[Work, ...] = (
+    Work(
+        "Urgent alerts: safeguarding concerns and cases contacting again",
+        CASEWORKERS,
+        lambda s, _read: web_queries.urgent_alert_count(s),
+        "alerts.index",
+    ),
+    Work(
+        "Proposals waiting for your approval",
+        APPROVERS,
+        lambda s, read: web_queries.awaiting_approval_count(s, read.user_id),
+        "restrictions.register",
+        (("status", "pending_approval"),),
+    ),
+    Work(
+        "Reviews overdue",
+        REVIEW_READERS,
+        lambda _s, read: read.reviews.overdue if read.reviews else 0,
+        "dashboard.reviews_due",
+    ),
+    Work(
+        "Dead letters: mail that could not be delivered",
+        MAIL_READERS,
+        lambda s, _read: web_queries.dead_letter_count(s),
+        "mail.index",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkShown:
+    label: str
+    waiting: int
+    endpoint: str
+    args: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Shown:
     label: str
     value: int
@@ -120,18 +171,26 @@ def index() -> ResponseReturnValue:
     with web.unit_of_work() as session:
         # None: this role does not see reviews at all (not "no reviews due").
         reviews = (
-            web_queries.reviews_due(session, day.horizon, limit=REVIEWS_ON_DASHBOARD)
+            web_queries.reviews_due(
+                session, day.horizon, limit=REVIEWS_ON_DASHBOARD, today=day.date
+            )
             if role in REVIEW_READERS
             else None
         )
-        reading = Reading(day, reviews)
+        reading = Reading(day, reviews, g.staff.id)
         figures = [
             Shown(f.label, f.count(session, reading), f.link) for f in FIGURES if role in f.roles
+        ]
+        work = [
+            WorkShown(w.label, w.count(session, reading), w.endpoint, dict(w.args))
+            for w in WORK
+            if role in w.roles
         ]
         concerns = web_queries.safeguarding_waiting(session) if role in CASEWORKERS else []
     return render_template(
         "dashboard.html",
         figures=figures,
+        work=work,
         reviews=reviews,
         today=day.date,
         horizon=day.horizon,

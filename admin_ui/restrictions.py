@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from gateway.services.register_csv import export_register
 from gateway.services.register_service import RegisterError
 from gateway.store import web_queries
 from routing.audit import AuditAction
-from routing.enums import ReviewOutcome
+from routing.enums import RestrictionStatus, ReviewOutcome
 from routing.lifecycle import TransitionRefused
 from routing.models import AuditEntry, Restriction
 
@@ -47,10 +47,23 @@ REFUSALS = (RegisterError, TransitionRefused)
 @bp.get("/register")
 @require_role(CASEWORKERS)
 def register() -> ResponseReturnValue:
+    """The register; `?status=pending_approval` (say) shows only restrictions in that status."""
+    status = _status_asked(request.args.get("status"))
     with web.unit_of_work() as session:
-        restrictions = web_queries.register_list(session)
+        restrictions = (
+            web_queries.register_list(session, [status])
+            if status
+            else web_queries.register_list(session)
+        )
         session.add(_audit(AuditAction.REGISTER_LISTED, None, shown=len(restrictions)))
-    return render_template("restrictions/register.html", restrictions=restrictions)
+    return render_template("restrictions/register.html", restrictions=restrictions, status=status)
+
+
+def _status_asked(value: str | None) -> RestrictionStatus | None:
+    try:
+        return RestrictionStatus(value) if value else None
+    except ValueError:
+        abort(400)
 
 
 @bp.post("/register/export")

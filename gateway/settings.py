@@ -200,6 +200,10 @@ class Settings(BaseModel):
     # A proposal (draft or awaiting approval) unchanged this long is withdrawn by the
     # system, so that it stops keeping the person's records.
     abandoned_proposal_months: Annotated[int, Field(ge=1, le=60)] = 6
+    # What staff see in the header and every page title: the service, not the package.
+    service_name: Annotated[str, Field(min_length=1, max_length=80)] = (
+        "Customer contact restrictions"
+    )
     # Audit entries are evidence for years; the database refuses to delete one younger than
     # two (migration 0009), so no setting may go below that.
     audit_retention_years: Annotated[int, Field(ge=2, le=100)] = 6

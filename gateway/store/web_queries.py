@@ -72,6 +72,7 @@ class ReviewsDue:
     shown: list[ReviewDue]  # soonest (most overdue) first
     total: int  # how many are due altogether, shown or not
     offset: int = 0  # how many come before those shown
+    overdue: int = 0  # how many of the total were due before `today` (when it was given)
 
     @property
     def more(self) -> int:
@@ -79,14 +80,24 @@ class ReviewsDue:
         return max(self.total - self.offset - len(self.shown), 0)
 
 
-def reviews_due(session: Session, until: dt.date, *, limit: int, offset: int = 0) -> ReviewsDue:
+def reviews_due(
+    session: Session,
+    until: dt.date,
+    *,
+    limit: int,
+    offset: int = 0,
+    today: dt.date | None = None,
+) -> ReviewsDue:
     """Active restrictions whose next review falls on or before `until` (overdue ones too),
-    at most `limit` of them from `offset`, and how many there are in all.
+    at most `limit` of them from `offset`, how many there are in all, and how many of those
+    were due before `today`.
 
-    One query: the total rides along on every row as a window count (computed before the
-    LIMIT), so a busy register costs one capped read, not a count and a list.
+    One query: the counts ride along on every row as window aggregates (computed before
+    the LIMIT), so a busy register costs one capped read, not counts and a list.
     """
     total = func.count().over().label("total")
+    late = case((Restriction.next_review_on < (today or dt.date.min), 1), else_=0)
+    overdue = func.sum(late).over().label("overdue")
     query = (
         select(
             Restriction.id,
@@ -94,6 +105,7 @@ def reviews_due(session: Session, until: dt.date, *, limit: int, offset: int = 0
             Restriction.customer_id,
             Restriction.next_review_on,
             total,
+            overdue,
         )
         .where(*_review_due_by(until))
         .order_by(Restriction.next_review_on, Restriction.reference, Restriction.id)
@@ -103,10 +115,9 @@ def reviews_due(session: Session, until: dt.date, *, limit: int, offset: int = 0
     rows = session.execute(query).all()
     shown = [ReviewDue(*row[:4]) for row in rows]
     if rows:
-        count = rows[0].total
-    else:
-        # Past the last page no row carries the total: only then is it counted apart.
-        count = session.scalar(select(func.count()).where(*_review_due_by(until))) if offset else 0
+        return ReviewsDue(shown, rows[0].total, offset, int(rows[0].overdue or 0))
+    # Past the last page no row carries the total: only then is it counted apart.
+    count = session.scalar(select(func.count()).where(*_review_due_by(until))) if offset else 0
     return ReviewsDue(shown, count or 0, offset)
 
 
@@ -116,6 +127,23 @@ def _review_due_by(until: dt.date) -> list[ColumnElement[bool]]:
         Restriction.next_review_on.is_not(None),
         Restriction.next_review_on <= until,
     ]
+
+
+def awaiting_approval_count(session: Session, approver_id: int | None) -> int:
+    """Proposals waiting for approval that this approver did not propose (the proposer may
+    never approve their own)."""
+    query = select(func.count()).where(Restriction.status == RestrictionStatus.PENDING_APPROVAL)
+    if approver_id is not None:
+        query = query.where(
+            (Restriction.proposed_by_id.is_(None)) | (Restriction.proposed_by_id != approver_id)
+        )
+    return session.scalar(query) or 0
+
+
+def urgent_alert_count(session: Session) -> int:
+    """Urgent alerts (a safeguarding concern, a dormant case contacting again) still waiting."""
+    query = select(func.count()).where(Alert.status.in_(LIVE_ALERTS), Alert.urgent.is_(True))
+    return session.scalar(query) or 0
 
 
 def open_alert_count(session: Session) -> int:
