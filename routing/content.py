@@ -13,6 +13,11 @@ lookup, far cheaper than an expression, and most text opens few of them; an expr
 starts with one of a few words is tried only where those words begin. That keeps
 `statutory_wording`, which runs on every message, cheap.
 
+Some concerns show in no one phrase: a farewell is giving a pet away and "I won't need the
+flat after this weekend", each ordinary alone. A `SignsRule` matches when signs of several
+kinds appear together (and no ordinary reason for them, such as moving house), and its reason
+names each sign with its words.
+
 tests/fixtures/wording/ is a labelled corpus of messages written for the project;
 tests/unit/test_wording.py holds the screens to it and checks every gate against its
 expression; bench/wording.py prints the figures.
@@ -95,18 +100,65 @@ class WordingRule:
                     return match
         return None
 
+    def hit(self, folded: str, words: frozenset[bytes]) -> WordingHit | None:
+        match = self.search(folded, words)
+        return WordingHit(self.name, self.says, _quote(match)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class SignsRule:
+    """A concern that no one phrase shows but signs of several kinds together do.
+
+    Giving a pet away is ordinary mail, and so is "I won't need the flat after this weekend";
+    together they read like a farewell. Each sign is a `WordingRule` whose `says` names the
+    kind of sign in plain words; the rule matches when signs of at least `needs` kinds are
+    seen, one of them `must` (the person at risk, say) when that is given, and none of the
+    `unless` branches (an ordinary reason for the same words, such as moving house) matches.
+    A hit quotes every sign seen, so a person sees why.
+    """
+
+    name: str
+    says: str
+    signs: tuple[WordingRule, ...]
+    needs: int
+    must: str = ""
+    unless: tuple[Branch, ...] = ()
+
+    @property
+    def branches(self) -> tuple[Branch, ...]:
+        """Every branch of every sign and of `unless`, for the gate checks."""
+        return (*(b for sign in self.signs for b in sign.branches), *self.unless)
+
+    def hit(self, folded: str, words: frozenset[bytes]) -> WordingHit | None:
+        seen = [(sign, match) for sign in self.signs if (match := sign.search(folded, words))]
+        if len(seen) < self.needs:
+            return None
+        if self.must and all(sign.name != self.must for sign, _ in seen):
+            return None
+        if any(b.opens(words) and b.search(folded, words) for b in self.unless):
+            return None
+        quoted = tuple((sign.says, _quote(match)) for sign, match in seen)
+        return WordingHit(self.name, self.says, quoted[0][1], quoted)
+
 
 @dataclass(frozen=True, slots=True)
 class WordingHit:
-    """A rule that matched, and the words it matched."""
+    """A rule that matched, and the words it matched (for a rule of signs, each sign's)."""
 
     rule: str
     says: str
     words: str
+    signs: tuple[tuple[str, str], ...] = ()  # (the kind of sign, its words)
 
     @property
     def because(self) -> str:
+        if self.signs:
+            return self.says + ": " + "; ".join(f"{kind} ('{words}')" for kind, words in self.signs)
         return f"{self.says} ('{self.words}')"
+
+
+def _quote(match: re.Match[str]) -> str:
+    return match.group(0)[:_QUOTE_LIMIT].strip()
 
 
 # The words quoted in a reason: enough to see why, not the whole message.
@@ -155,7 +207,7 @@ _DOCUMENT = _any(
     "business_case audit figures data statistics stats breakdown register budgets? spending "
     "expenditure salaries spreadsheets? recordings? footage communications memos? briefings? "
     "specifications? tenders? bids? inspection results readings logs? transcripts? names_of "
-    "list_of_all letters_between messages_between"
+    "lists?_of letters_between messages_between"
 )
 # Documents a customer routinely asks for again about their own account: business as usual.
 _ROUTINE = _any(
@@ -164,12 +216,15 @@ _ROUTINE = _any(
 )
 _DETERMINER = _any("the a any all every your those these that this its their copies_of copy_of")
 _HELD_WORDS = (
-    "data information infomation imformation informaton info details record records notes file "
-    "files email emails mail mails everything anything correspondence documents what"
+    "data information informations infomation imformation informaton info details record records "
+    "notes file files email emails mail mails everything anything correspondence documents what "
+    "letter letters report reports referral referrals assessment assessments statement statements"
 )
 _HELD = (
-    r"(?:data|information|infomation|imformation|informaton|info|details|records?|notes|"
-    r"files?|e?mails?|everything|anything|correspondence|documents|what)(?: [\w'-]+){0,5}? "
+    r"(?<!thanks for )(?<!thank you for )(?:data|informations?|infomation|imformation|informaton|"
+    r"info|details|records?|notes|"
+    r"files?|e?mails?|everything|anything|correspondence|documents|what|letters?|reports?|"
+    r"referrals?|assessments?|statements?)(?: [\w'-]+){0,5}? "
     r"(?:about|on|regarding|concerning|relating to|mentioning|that mention|which mention|for|of) "
 )
 _FAMILY = "children kids son daughter family husband wife partner mum dad mother father late"
@@ -221,6 +276,10 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
         "mentions the Information Commissioner",
         _when("commissioner commissioners", r"information commissioner"),
         _when("ico", r"\bico\b"),
+        _when(
+            "watchdog regulator",
+            r"(?:information|data|privacy|data protection) (?:watchdog|regulator)",
+        ),
     ),
     _rule(
         "internal_review",
@@ -235,6 +294,19 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             "held",
             r"(?:information|data|records?|e-?mails) (?:is|are|was|were|isn'?t|aren'?t|wasn'?t|"
             r"weren'?t|isnt|wasnt|arent)(?: not)? held\b",
+        ),
+    ),
+    _rule(
+        "information_withheld",
+        "challenges information withheld or redacted",
+        _when(
+            "withhold withholds withholding withheld redact redacted redacting redactions decision",
+            r"(?:withh(?:old(?:ing|s)?|eld)|redact(?:ed|ing)?)"
+            r"(?: (?:in full|all|most|some|parts? of|part of))? (?:the|this|that|those|these|some|"
+            r"all|information|documents?|names?|figures?|details|contract|report|emails?|parts?)\b|"
+            r"redactions\b|decision (?:not )?to (?:withhold|refuse|redact)",
+            starts="withhold withholds withholding withheld redact redacted redacting redactions "
+            "decision",
         ),
     ),
     _rule(
@@ -296,7 +368,7 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             r"(?:send|sent|provide|supply|forward|give|email|disclose|release|publish|share|see|"
             r"copy|copies|obtain|ask|asked|asking|request|requesting|like|want|need|"
             r"let me have|can i have|could i have|may i have|can i get|could i get|can i see|"
-            r"could i see)(?: me| over| us)?",
+            r"could i see)(?! you\b)(?: me| over| us)?",
             _GAP,
             " ",
             _DETERMINER,
@@ -317,6 +389,18 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             r"written|wrote|submitted)|you (?:have )?(?:sent|written|wrote|hold|made|kept))\b",
             also="of",
             starts="copy copies",
+        ),
+    ),
+    _rule(
+        "council_policy",
+        "asks what the council's policy or procedure is",
+        _when(
+            "policy policies procedure procedures criteria guidance",
+            r"(?:what|which)(?: (?:is|are|was|were))? (?:the|your|the council'?s|the councils|its) "
+            r"(?:current |written |official )?(?:policy|policies|procedures?|criteria|guidance)"
+            r"(?: (?:is|are|was|were))? (?:on|for|about|regarding|when|towards)\b",
+            also="what which",
+            starts="what which",
         ),
     ),
     _rule(
@@ -408,6 +492,17 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             starts="your the my information data records record",
         ),
         _when(
+            "wrong wrongly incorrect inaccurate mistake error right untrue misspelt misspelled",
+            r"(?:fix|change|correct|amend|update|sort out|put right)(?: [\w'-]+){0,5}? (?:on|in) "
+            r"(?:my|your|the) (?:records?|file|system|systems|database)\b[^.!?]{0,40}?\b(?:wrong|"
+            r"incorrect|inaccurate|a mistake|an error|not right|untrue)\b|"
+            r"(?:my|the) (?:date of birth|name|surname|gender|title|nationality) "
+            r"(?:is|was|has been) (?:wrong|incorrect|recorded wrongly|spelt wrong|"
+            r"spelled wrong|misspelt|misspelled) "
+            r"(?:on|in) (?:my|your|the) (?:records?|file|system|systems|database|account)\b",
+            starts="fix change correct amend update sort put my the",
+        ),
+        _when(
             "record file",
             r"(?:statement|comments?|account|version)(?: [\w'-]+){0,3}? (?:added to|put on|"
             r"placed on|included (?:in|on)) (?:the|my) (?:record|file)",
@@ -446,8 +541,9 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
         _when(
             "stop cease restrict limit suspend",
             r"(?:stop|cease|restrict|limit|suspend)(?: [\w'-]+){0,2}? (?:the )?(?:processing|"
-            r"using|use|sharing|holding|keeping|storing|passing on)(?: of)? (?:my|our) "
-            r"(?:personal )?(?:data|information|details|e-?mail address|address|phone number)",
+            r"using|use|sharing|holding|keeping|storing|passing on)(?: of)? "
+            r"(?:my|our|that|this|the) (?:personal )?(?:data|information|details|"
+            r"e-?mail address|address|phone number)",
             also="data information details email mail address phone",
             starts="stop cease restrict limit suspend",
         ),
@@ -464,6 +560,15 @@ STATUTORY_RULES: tuple[WordingRule, ...] = (
             r"send) my (?:personal )?(?:data|information|details)",
             also="my",
             starts="do don dont never",
+        ),
+        _when(
+            "passed shared given sold sent disclosed handed",
+            r"(?:don'?t|do not|dont|never) (?:want|wanted|agreed?|consented?|gave (?:you )?"
+            r"(?:permission|consent))(?: [\w'-]+){0,4}? my (?:personal )?"
+            r"(?:data|information|details) (?:being |to be )?"
+            r"(?:passed|shared|given|sold|sent|disclosed|handed)",
+            also="my",
+            starts="don dont do never",
         ),
         _when(
             "object objects objecting objected",
@@ -566,9 +671,16 @@ _CHILD_CONCERN = (
     r"locks? (?:them|him|her) in|locked in|out (?:on the streets? )?(?:till|until) "
     r"(?:midnight|late|\d)|wandering|cries for hours|crying for hours|nobody comes|"
     r"groom(?:ed|ing)?\b|exploit(?:ed|ing|ation)?\b|sexual(?:ly)?\b|carry(?:ing)? drugs|"
-    r"giving (?:them|him|her) (?:alcohol|drugs)|shouts? at|screams? at|"
-    r"(?:staying|stays|sleeping|sleeps|going off|goes off|hanging around|hangs around) with "
-    r"(?:older )?(?:men|man|lads|adults)|"
+    r"giv(?:e|es|ing|en) (?:them|him|her) (?:alcohol|drugs|drink|cannabis|weed|vapes?)|"
+    r"shouts? at|screams? at|"
+    r"(?:staying|stays|sleeping|sleeps|going off|goes off|hanging around|hangs around|living|"
+    r"lives|spends? (?:the )?nights?) with (?:an? )?(?:older )?(?:men|man|lads|adults|guy|bloke)|"
+    r"(?:man|men|guy|bloke) in (?:his|their) (?:twenties|thirties|forties|fifties|[2-5]0s)|"
+    r"(?:same|dirty|filthy|soiled|smelly) clothes|"
+    r"(?:asks?|asking|asked|begs?|begging|begged)(?: \w+){0,3}? for food|"
+    r"eat(?:s|ing)? (?:out of|from) (?:the )?bins?|"
+    r"(?:very|so|really|painfully|worryingly) (?:thin|skinny|underweight)\b|"
+    r"(?:won'?t|doesn'?t|does not|will not|refuses to|never) come home|"
     r"(?:keeps|been|is|are|started) going missing|goes missing for|missing from home|"
     r"comes? (?:back|home) with (?:expensive|new) (?:things|stuff|phones?|clothes|trainers|"
     r"gifts)|(?:drag(?:s|ged|ging)?|grab(?:s|bed|bing)?|pull(?:s|ed|ing)?) (?:him|her|them) by "
@@ -617,7 +729,7 @@ _LEGAL_THREAT = (
     r"the ombudsman)\b)"
 )
 
-SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
+SAFEGUARDING_RULES: tuple[WordingRule | SignsRule, ...] = (
     _rule(
         "self_harm_words",
         "mentions suicide, self-harm or an overdose",
@@ -703,6 +815,12 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
         _when("out", r"i (?:just )?want out\b(?! of\b)", also="want", starts="i"),
         _when("anymore any", r"can'?t do (?:this|it) any ?more\b", also="do", starts="can cant"),
         _when(
+            "anymore any",
+            r"can'?t take (?:it|this) any ?more\b|can'?t take any ?more(?=[.!?,]|$)",
+            also="take",
+            starts="can cant",
+        ),
+        _when(
             "forever never ever good",
             r"want to (?:sleep|disappear|vanish|go away|go to sleep) (?:forever|for ever|for good|"
             r"and never)",
@@ -733,8 +851,8 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
         ),
         _when(
             "life living alive",
-            r"(?:done with|had enough of|tired of|sick of|fed up (?:of|with)) (?:life|living|being "
-            r"alive|this life|my life)\b(?! (?:like this|here|in this|with)\b)",
+            r"(?:done with|had enough of|tired of|sick of|fed up (?:of|with)) (?:the life|life|"
+            r"living|being alive|this life|my life)\b(?! (?:like this|here|in this|with)\b)",
             starts="done had tired sick fed",
         ),
     ),
@@ -744,7 +862,8 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
         _when(
             "without if",
             r"(?:better off|happier|easier|best|better)(?: for (?:everyone|everybody|them|all))? "
-            r"(?:without me|if i (?:just )?(?:disappeared|vanished|was gone|were gone|died|"
+            r"(?:without me|if i (?:just )?(?:disappeared|vanished|was gone|were gone|died|die|"
+            r"were to die|ended it|"
             r"wasn'?t (?:here|around|alive)|didn'?t exist))|"
             r"if i (?:was|were|wasn'?t|weren'?t) (?:gone|dead|around)\b|"
             r"if i (?:wasn'?t|weren'?t) here\b(?! (?:to|when|on|at|for)\b)",
@@ -762,10 +881,19 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
         "not_here_long",
         "says they will not be here much longer",
         _when(
-            "here around alive gone",
+            "here around alive gone problem bother burden nuisance",
             r"(?:won'?t|will not|wont|not going to) be (?:here|around|alive) (?:much longer|for "
-            r"long|long|anymore|any more)|(?:i'?ll|ill|i will) be gone (?:by|before|soon)",
+            r"long|long|anymore|any more)|(?:i'?ll|ill|i will) be gone (?:by|before|soon)|"
+            r"(?:won'?t|will not|wont) be (?:a|your|such a) (?:problem|bother|burden|nuisance)"
+            r"(?: (?:to|for) (?:you|anyone|the council))? (?:much longer|for (?:much )?longer|"
+            r"for long)",
             also="be",
+            starts="won wont will not i ill",
+        ),
+        _when(
+            "worry deal put",
+            r"(?:won'?t|will not|wont) (?:have to |need to )?(?:worry about|deal with|put up with) "
+            r"me (?:much longer|for (?:much )?longer|for long|soon|any ?more|after \w+)",
             starts="won wont will not i ill",
         ),
     ),
@@ -833,6 +961,18 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
         ),
     ),
     _rule(
+        "drastic_hint",
+        "hints that something drastic will happen to them or because of them",
+        _when(
+            "paper papers news",
+            r"(?:you'?ll|you will|you'?re going to|they'?ll|everyone will|you all will) (?:all )?"
+            r"(?:read|hear|see) (?:all )?about (?:me|it|this) (?:in the (?:paper|papers|news)|on "
+            r"the "
+            r"news)",
+            also="about",
+        ),
+    ),
+    _rule(
         "harm_to_others",
         "threatens to harm someone",
         _when(
@@ -871,6 +1011,19 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
             r"(?:set fire to|torch) (?:the|your|their|his|her) (?:house|home|flat|car|office|"
             r"building|place)",
             starts="going burn blow bomb petrol set torch",
+        ),
+        _when(
+            "ambulance bag bodybag box coffin hearse",
+            r"(?:'ll|will|going to|gonna|would|'d) (?:be )?(?:leav(?:e|ing)|go(?:ing)? home|"
+            r"end(?:ing)? up|com(?:e|ing) out|carried out|taken (?:out|away)|need(?:ing)?|"
+            r"go(?:ing)? out) (?:in )?(?:an ambulance|a body ?bag|a box|a coffin|a hearse)",
+            also="ll will going gonna would d",
+        ),
+        _when(
+            "petrol diesel paraffin fluid",
+            r"with (?:a |some )?(?:can|canister|jerry ?can|jerrycan|bottle|gallon|container) of "
+            r"(?:petrol|diesel|paraffin|lighter fluid)",
+            starts="with",
         ),
         _when(
             "hospital ground box safe",
@@ -938,6 +1091,13 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
             r"i know where your (?:office|house|home|car|kids|children|family)",
             also="know knew find found",
             starts="i ill im ive",
+        ),
+        _when(
+            "office desk room floor building",
+            r"i know (?:exactly )?(?:which|what|where) (?:office|desk|room|floor|building)"
+            r"(?: \w+){0,3}? (?:you|he|she|they|your \w+)(?: all)? (?:sit|sits|work|works|are|is)",
+            also="know",
+            starts="i",
         ),
         _when(
             "which what when",
@@ -1070,6 +1230,39 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
         ),
     ),
     _rule(
+        "abuse_disclosed",
+        "discloses abuse at night or fear of the abuser finding out",
+        _when(
+            "room bed",
+            r"(?:boyfriend|stepdad|step-dad|uncle|dad|father|brother|cousin|man|grandad|granddad|"
+            r"lodger|partner|husband|he) (?:\w+ ){0,2}?(?:comes?|came|coming|gets?|got|climbs?) "
+            r"(?:in|into|in to) (?:my|our|her|his) (?:room|bed)\b",
+        ),
+        _when(
+            "like touch touches touching touched",
+            r"(?:don'?t|do not|dont) like (?:what|the way|it when) (?:he|she) (?:does|did|touches|"
+            r"makes me)|touch(?:es|ed|ing)? me (?:where|there|down there|in places|at night)",
+            starts="don dont do touch touches touched touching",
+        ),
+        _when(
+            "tell let",
+            r"(?:don'?t|do not|dont) (?:tell|let) (?:him|her|my (?:mum|dad|mom|parents|stepdad|"
+            r"partner|husband|wife|boyfriend)|them|anyone)(?: know)? (?:that )?i "
+            r"(?:wrote|told|emailed|said|messaged|contacted|rang|called)",
+            starts="don dont do",
+        ),
+        _when(
+            "broke broken",
+            r"(?:he|she|my (?:partner|husband|wife|boyfriend|girlfriend|ex)) (?:has )?"
+            r"(?:broke|broken) my (?:jaw|nose|arm|ribs?|wrist|leg|fingers?|cheekbone|teeth|tooth)",
+        ),
+        _when(
+            "terrified scared frightened afraid petrified",
+            r"(?:terrified|scared|frightened|afraid|petrified) (?:that )?(?:he|she)(?:'ll|'s going|"
+            r" will| is going| might| would)\b",
+        ),
+    ),
+    _rule(
         "domestic_abuse",
         "describes domestic abuse",
         _when(
@@ -1147,6 +1340,397 @@ SAFEGUARDING_RULES: tuple[WordingRule, ...] = (
             r"not allowed (?:out|to go out|to leave|to see (?:my )?(?:friends|family))",
         ),
     ),
+    # --- signs of several kinds together: wording no single phrase catches ----------------
+    SignsRule(
+        "farewell_signs",
+        "reads like a farewell",
+        (
+            _rule(
+                "an_end",
+                "speaks of an end",
+                _when(
+                    "need needing",
+                    r"(?:won'?t|will not|wont|shan'?t) (?:be )?need(?:ing)? (?:it|them|this|any of "
+                    r"(?:it|this|them)|anything|(?:the|my|a|this) \w+)"
+                    r"(?: (?:any ?more|again|much longer|for (?:much )?longer|after\b[^.!?]{0,25}|"
+                    r"where i'?m going))?(?=[.!?,]|$)",
+                    starts="won wont will shan shant",
+                ),
+                _when(
+                    "matter",
+                    r"(?:it|that|nothing|none of (?:it|this)) (?:won'?t|will not|wont) matter"
+                    r"(?: (?:soon|any ?more|after|by then|then|now))?(?=[.!?,]|$)",
+                    starts="it that nothing none",
+                ),
+                _when(
+                    "reads read gets get sees see opens open finds find",
+                    r"by the time (?:anyone|anybody|someone|somebody|you|u|they) (?:reads?|gets?|"
+                    r"sees?|opens?|finds?) (?:this|it|me)\b",
+                    also="time",
+                    starts="by",
+                ),
+                _when(
+                    "last",
+                    r"(?:the |my )?last thing i(?:'?m| am| will|'ll)? (?:do|doing|ask|asking|write|"
+                    r"writing|send|sending|need)\b",
+                    starts="the my last",
+                ),
+                _when(
+                    "go gone",
+                    r"before i go(?=[.!?,]|$)|(?:after|when|once) i'?m gone\b|"
+                    r"(?:after|when|once) i am gone\b|(?:i'?ll|i will) be gone\b",
+                    starts="before after when once i ill",
+                ),
+                _when(
+                    "hear",
+                    r"(?:won'?t|will not|wont|never) (?:have to )?hear from me (?:again|any ?more)",
+                    starts="won wont will never",
+                ),
+            ),
+            _rule(
+                "affairs",
+                "puts their affairs in order",
+                _when(
+                    "affairs things stuff belongings will",
+                    r"(?:sort(?:ed|ing)?|put(?:ting)?|got|getting|have) (?:out )?(?:all )?(?:of )?"
+                    r"my (?:affairs|things|stuff|belongings)(?: \w+){0,2}? "
+                    r"(?:out|in order|sorted|straight)\b|"
+                    r"(?:sort(?:ed|ing)?) (?:out )?(?:all )?my (?:affairs|belongings)|"
+                    r"(?:made|written|wrote|updated|sorted) (?:out )?my will\b",
+                    starts="sort sorted sorting put putting got getting have made written wrote "
+                    "updated",
+                ),
+                _when(
+                    "letters letter notes note cards card",
+                    r"(?:written|wrote|writing|left) (?:a )?(?:letters?|notes?|cards?) (?:to|for) "
+                    r"(?:my|the) (?:kids|children|family|son|daughter|mum|dad|wife|husband|partner|"
+                    r"parents|sister|brother|friends)",
+                    starts="written wrote writing left",
+                ),
+                _when(
+                    "dog cat pet pets furniture things belongings possessions stuff clothes",
+                    r"(?:given|giving|gave|give) (?:away )?(?:all )?(?:of )?my (?:dog|cat|pets?|"
+                    r"furniture|things|belongings|possessions|stuff|clothes)\b",
+                    starts="given giving gave give",
+                ),
+                _when(
+                    "keys",
+                    r"(?:left|leaving|put|posted) (?:the|my) keys (?:in|with|under|on|for|through)",
+                    starts="left leaving put posted",
+                ),
+            ),
+            _rule(
+                "after_them",
+                "provides for those left behind",
+                _when(
+                    "dog cat pet pets kids children son daughter",
+                    r"(?:rehome|re-home|find a (?:new |good )?home for) my (?:dog|cat|pets?)|"
+                    r"make sure my (?:dog|cat|pets?|kids|children|son|daughter) (?:goes|go|is|are|"
+                    r"gets|get|will)",
+                    starts="rehome re find make",
+                ),
+                _when(
+                    "after",
+                    r"(?:goes|go|is|are|will be|gets?|looked) (?:somewhere|to someone|after|ok|"
+                    r"fine|taken care of)(?: \w+){0,2}? after(?=[.!?]|$)",
+                    starts="goes go is are will gets get looked",
+                ),
+                _when(
+                    "ok okay fine alright better",
+                    r"(?:my (?:children|kids|son|daughter|family)|they) (?:are|will be|'ll be|'re) "
+                    r"(?:ok|okay|fine|alright|better off)(?=[.!?,]|$)|"
+                    r"so (?:they|my (?:children|kids)) will be (?:ok|okay|fine|alright)",
+                    starts="my they so",
+                ),
+            ),
+            _rule(
+                "goodbye",
+                "says goodbye",
+                _when(
+                    "goodbye bye farewell",
+                    r"(?:^|[.!?,] ?)(?:good ?bye|farewell|bye (?:everyone|all|for ever|forever))"
+                    r"(?: (?:everyone|all|then|now|for ever|forever))?[.!]*$",
+                ),
+                _when(
+                    "kind everything",
+                    r"(?:was|were|has been|have been|always been|always) (?:always )?(?:so |very )?"
+                    r"kind to me|thank(?:s| you)(?: \w+){0,4}? for (?:everything|always being "
+                    r"kind)",
+                    starts="was were has have always thank thanks",
+                ),
+                _when(
+                    "sorry forgive love loved",
+                    r"(?:i'?m )?sorry for everything\b|please forgive me\b|"
+                    r"tell (?:my \w+|them|her|him|everyone) (?:that )?i (?:love|loved) (?:them|her|"
+                    r"him|you)",
+                    starts="i im sorry please tell",
+                ),
+                _when(
+                    "call ring phone contact visit look find",
+                    r"please (?:don'?t|do not|dont) (?:try to )?(?:call|ring|phone|contact|visit|"
+                    r"look for|find) me(?=[.!?]|$)",
+                    starts="please",
+                ),
+            ),
+            _rule(
+                "hopeless",
+                "sounds hopeless",
+                _when(
+                    "given give gave",
+                    r"(?:i'?ve|i have|i) (?:given|give|gave) up\b(?! (?:smoking|drinking|the car|"
+                    r"my (?:car|allotment|tenancy|job)))",
+                    starts="i ive",
+                ),
+                _when(
+                    "lose point nothing cope coping enough hope future lost",
+                    r"nothing (?:left )?to lose|no point(?: in)?(?: \w+){0,3}? (?:now|any ?more)\b|"
+                    r"what'?s the point\b|thanks for nothing\b|(?:can'?t|cannot) cope\b|"
+                    r"(?:i'?m|i am) not coping|had enough\b(?! (?:of )?(?:the|your|this|these) "
+                    r"(?:bins?|noise|delays?|letters?))|no (?:hope|future) (?:left|for me)\b|"
+                    r"lost everything\b",
+                    starts="nothing no what whats thanks can cant cannot i im had lost",
+                ),
+            ),
+        ),
+        needs=2,
+        # the same words from someone moving house or emigrating
+        unless=(
+            _when(
+                "moving moved relocating emigrating downsizing new",
+                r"(?:i'?m|we'?re|i am|we are|i'?ve|we'?ve|i have|we have) (?:moving|moved|"
+                r"relocating|emigrating|downsizing)\b|moving (?:house|abroad|away|out|in with|"
+                r"to)\b|"
+                r"(?:my|our) new (?:flat|house|home|address|place|tenancy)",
+            ),
+        ),
+    ),
+    SignsRule(
+        "veiled_threat",
+        "reads like a veiled threat",
+        (
+            _rule(
+                "knows_where",
+                "shows knowledge of where someone lives or works",
+                _when(
+                    "lives live parks park works work drinks drink",
+                    r"(?:you|he|she|they|your \w+(?: \w+)?|mr \w+|mrs \w+|ms \w+|miss \w+) "
+                    r"(?:lives?|parks?|works?|drinks?) (?:on|at|in|near|round|off) [a-z]+ (?:road|"
+                    r"drive|street|close|avenue|lane|way|crescent|grove|gardens|terrace|place|"
+                    r"court|"
+                    r"estate|rise|hill|view)\b",
+                ),
+            ),
+            _rule(
+                "something_will_happen",
+                "hints that something will happen",
+                _when(
+                    "shame pity",
+                    r"(?:be|would be|it'?d be|it would be|'?d be) a (?:real )?(?:shame|pity) if "
+                    r"(?:anything|something) (?:happened|was to happen|were to happen|happens)",
+                    also="if",
+                ),
+                _when(
+                    "happens",
+                    r"(?<!wait )(?:and|or|then) see what happens\b",
+                    starts="and or then",
+                ),
+                _when(
+                    "accidents regret sorry pay",
+                    r"accidents (?:happen|can happen)|(?:you'?ll|you will|he'?ll|she'?ll|they'?ll) "
+                    r"(?:regret it|be sorry|pay for (?:this|that|it))(?=[.!?,]|$)",
+                    starts="accidents you youll he hell she shell they theyll",
+                ),
+            ),
+            _rule(
+                "nothing_to_lose",
+                "says they have nothing to lose",
+                _when(
+                    "lose care",
+                    r"nothing (?:left )?to lose|don'?t care what happens to me",
+                    starts="nothing don dont",
+                ),
+            ),
+        ),
+        needs=2,
+    ),
+    SignsRule(
+        "adult_at_risk_signs",
+        "describes an adult who may be at risk",
+        (
+            _rule(
+                "vulnerable",
+                "describes someone vulnerable",
+                _when(
+                    "dementia alzheimer alzheimers learning autism autistic seventies eighties "
+                    "nineties 70s 80s 90s elderly frail housebound bedbound bed blind deaf "
+                    "disabled wheelchair old pensioner vulnerable supported",
+                    r"\b(?:dementia|alzheimer'?s|learning (?:difficult(?:y|ies)|disabilit(?:y|"
+                    r"ies))|"
+                    r"autism|autistic|in (?:her|his|their) (?:seventies|eighties|nineties|[7-9]0s)|"
+                    r"elderly|frail|housebound|bed-?bound|blind|deaf|disabled|wheelchair|"
+                    r"old (?:man|lady|woman|gentleman|couple)|pensioner|vulnerable|"
+                    r"supported (?:housing|living))\b",
+                ),
+            ),
+            _rule(
+                "harmed",
+                "describes them being exploited or mistreated",
+                _when(
+                    "pension benefit benefits money card cards savings pin wages",
+                    r"(?:tak(?:e|es|ing|en)|took|steal(?:s|ing)?|stole|spend(?:s|ing)?|control"
+                    r"(?:s|ling)?|has) (?:all )?(?:of )?(?:his|her|their) (?:\w+ )?(?:pension|"
+                    r"benefits?|money|bank card|cards?|savings|pin|wages)\b",
+                    starts="take takes taking taken took steal steals stealing stole spend spends "
+                    "spending control controls controlling has",
+                ),
+                _when(
+                    "empty emptied drained cleared",
+                    r"account (?:is |has been |was )?(?:nearly |almost )?(?:empty|emptied|drained|"
+                    r"cleared out)",
+                    also="account",
+                    starts="account",
+                ),
+                _when(
+                    "drugs flat house home place sofa floor",
+                    r"(?:deal(?:s|ing)?|sell(?:s|ing)?) drugs (?:from|out of|in) (?:his|her|their)"
+                    r"(?: own)? (?:place|flat|house|home)|"
+                    r"(?:moved|moving) into (?:his|her|their|my neighbour'?s|the) (?:flat|house|"
+                    r"home|"
+                    r"place)|sleeps? on (?:his|her|their) own (?:sofa|floor)",
+                    starts="deal deals dealing sell sells selling moved moving sleep sleeps",
+                ),
+                _when(
+                    "lock locks locked locking shout shouts shouting hit hits hitting slap slaps "
+                    "slapping "
+                    "push pushes pushed pushing rough",
+                    r"lock(?:s|ed|ing)? (?:him|her|them) in\b|shout(?:s|ing)? at (?:him|her)|"
+                    r"(?:hits?|hitting|slaps?|slapping|push(?:es|ed|ing)?) (?:him|her)\b|"
+                    r"rough with (?:him|her)",
+                    starts="lock locks locked locking shout shouts shouting hit hits hitting slap "
+                    "slaps slapping push pushes pushed pushing rough",
+                ),
+            ),
+            _rule(
+                "not_coping",
+                "describes them not coping or afraid",
+                _when(
+                    "coping thin frail confused rubbish junk smell clothes terrified frightened "
+                    "scared petrified crying worried concerned food heating eating",
+                    r"(?:isn'?t|is not|aren'?t|are not|not) coping|(?:don'?t|do not) think "
+                    r"(?:she|he|they)(?:'s| is| are|'re) coping|(?:very|so|really|painfully) "
+                    r"(?:thin|frail|confused)\b|full of (?:rubbish|junk|bags)|the smell is|"
+                    r"same clothes|(?:looks?|seems?|is|was|were|are) (?:so |very )?(?:terrified|"
+                    r"frightened|scared|petrified)|(?:is|was|left|always) crying\b(?! (?:about|"
+                    r"over|because|at)\b)|(?:worried|"
+                    r"concerned) (?:for|about) (?:him|her|them)\b|no (?:food|heating)\b|not eating",
+                ),
+            ),
+        ),
+        needs=2,
+        must="vulnerable",
+    ),
+    SignsRule(
+        "domestic_abuse_signs",
+        "describes a partner or ex who may be abusive",
+        (
+            _rule(
+                "partner",
+                "names a partner or ex",
+                _when(
+                    "ex partner husband wife boyfriend girlfriend fiance fiancee stepdad step",
+                    r"\b(?:my|her|his|their) (?:ex|ex-\w+|partner|husband|wife|boyfriend|"
+                    r"girlfriend|"
+                    r"fiance|fiancee|stepdad|step-dad)\b|\bex (?:partner|husband|wife|boyfriend|"
+                    r"girlfriend)\b",
+                ),
+            ),
+            _rule(
+                "violence",
+                "describes violence",
+                _when(
+                    "kicked smashed punched",
+                    r"(?:kicked|smashed|punched) (?:in |down )?(?:the|my|our) (?:front |back )?"
+                    r"(?:door|window)s?(?: (?:in|down))?",
+                    starts="kicked smashed punched",
+                ),
+                _when(
+                    "way",
+                    r"forced (?:his|her|their) way in",
+                    also="forced",
+                    starts="forced",
+                ),
+                _when(
+                    "pushed threw dragged grabbed pinned strangled choked",
+                    r"(?:pushed|threw|dragged|grabbed|pinned|strangled|choked) me\b",
+                    starts="pushed threw dragged grabbed pinned strangled choked",
+                ),
+                _when("black split eye lip", r"black eye|split lip", starts="black split"),
+            ),
+            _rule(
+                "turns_up",
+                "describes being followed or turned up on",
+                _when(
+                    "turning turn showing show",
+                    r"(?:keeps?|kept|started|starts|has been|is|been|was|still) (?:turning|"
+                    r"showing) up"
+                    # turning up at the door or the school, at night, again: not late for a lift
+                    r"(?= at (?:my|our|the) (?:house|home|flat|door|school|work|gates?)\b| at night"
+                    r"| uninvited| drunk| outside| again|[.!?,]|$)",
+                    starts="keep keeps kept started starts has is been was still",
+                ),
+                _when(
+                    "follow follows followed following watches watching stalk stalks stalked "
+                    "stalking alone",
+                    r"(?:follow(?:s|ed|ing)?|watch(?:es|ing)|stalk(?:s|ed|ing)?) me\b|"
+                    r"won'?t leave me alone",
+                    starts="follow follows followed following watches watching stalk stalks "
+                    "stalked stalking won wont",
+                ),
+                _when(
+                    "whenever",
+                    r"(?:comes?|turns? up|lets? (?:him|her)self in)(?: \w+){0,3}? whenever (?:he|"
+                    r"she) (?:likes|wants)",
+                    starts="come comes turn turns let lets",
+                ),
+                _when("key keys", r"still (?:has|got|have) (?:a |the )?keys?\b", starts="still"),
+            ),
+            _rule(
+                "protection",
+                "mentions police or court protection",
+                _when(
+                    "told warned ordered away molestation restraining protection occupation "
+                    "injunction bail",
+                    r"(?:police|court|judge) (?:have |has )?(?:told|warned|ordered) (?:him|her) to|"
+                    r"told (?:him|her) to stay away|(?:non-molestation|non molestation|restraining|"
+                    r"protection|occupation) order|injunction|bail conditions",
+                ),
+            ),
+            _rule(
+                "threat",
+                "describes threats or fear",
+                _when(
+                    "if",
+                    r"(?:he|she) (?:has )?(?:told|said|says|threatened|warned)(?: me)?(?: that)? "
+                    r"if i\b",
+                    also="told said says threatened warned",
+                    starts="he she",
+                ),
+                _when(
+                    "again away children kids baby",
+                    r"never see (?:them|the (?:children|kids)|my (?:children|kids|baby)) again|"
+                    r"(?:take|took) (?:the|my|our) (?:children|kids|baby) (?:away|from me)",
+                    starts="never take took",
+                ),
+                _when(
+                    "terrified scared frightened afraid petrified",
+                    r"(?:terrified|scared|frightened|afraid|petrified) of (?:him|her)\b",
+                    starts="terrified scared frightened afraid petrified",
+                ),
+            ),
+        ),
+        needs=2,
+        must="partner",
+    ),
 )
 
 # The cue words of a text are its runs of ASCII letters and digits: anything else, an
@@ -1166,12 +1750,12 @@ def cue_words(folded: str) -> frozenset[bytes]:
 
 
 def _first_hit(
-    rules: tuple[WordingRule, ...], folded: str, words: frozenset[bytes]
+    rules: tuple[WordingRule | SignsRule, ...], folded: str, words: frozenset[bytes]
 ) -> WordingHit | None:
     for rule in rules:
-        match = rule.search(folded, words)
-        if match:
-            return WordingHit(rule.name, rule.says, match.group(0)[:_QUOTE_LIMIT].strip())
+        hit = rule.hit(folded, words)
+        if hit:
+            return hit
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,13 @@ def corpus(*parts: str) -> list[tuple[str, set[str]]]:
     return rows
 
 
-WHOLE = corpus("tuned", "held_out", "development")
+# What the rules were written against: the first corpus (its held-out part aside, but
+# long since in view), the development batches and the first blind batch (blind_a).
+FITTED = corpus("tuned", "held_out", "development", "blind_a")
+# blind_b was written by someone who never saw the rules and scored once, after they were
+# final: its figures are the ones for wording nobody has tuned on.
+UNSEEN = corpus("blind_b")
+WHOLE = FITTED + UNSEEN
 
 
 # --- the corpus --------------------------------------------------------------------------
@@ -51,19 +58,37 @@ def test_the_corpus_is_big_enough_and_labelled_as_promised() -> None:
     assert 0.2 <= len(corpus("held_out")) / len(first) <= 0.3
 
 
-@pytest.mark.parametrize("part", ["whole", "held_out"])
+def test_the_blind_batches_are_new_wording() -> None:
+    first = {fold(text) for text, _ in corpus("tuned", "held_out", "development")}
+    for part in ("blind_a", "blind_b"):
+        rows = corpus(part)
+        assert len(rows) == 120
+        assert not first & {fold(text) for text, _ in rows}, part
+
+
+@pytest.mark.parametrize("part", ["fitted", "held_out"])
 @pytest.mark.parametrize(("label", "target"), [("statutory", 0.97), ("safeguarding", 0.95)])
-def test_recall_on_the_whole_corpus_and_on_the_part_no_rule_was_tuned_on(
+def test_recall_on_the_wording_the_rules_were_written_against_and_on_the_held_out_part(
     label: str, target: float, part: str
 ) -> None:
-    messages = WHOLE if part == "whole" else corpus("held_out")
-    wanted = [text for text, labels in messages if label in labels]
-    missed = [text for text in wanted if not getattr(scan_text(text), label)]
-    assert 1 - len(missed) / len(wanted) >= target, missed
+    messages = FITTED if part == "fitted" else corpus("held_out")
+    assert _recall(messages, label) >= target, _missed(messages, label)
 
 
-def test_false_positives_on_the_whole_corpus() -> None:
-    ordinary = [text for text, labels in WHOLE if labels == {"ordinary"}]
+# The unseen-wording figure: blind_b, scored once after the rules were final, reached
+# statutory 23/37 and safeguarding 12/40 (0/45 ordinary flagged). These floors are what
+# was reached, not the issue's targets, which the screens do not meet on unseen wording.
+@pytest.mark.parametrize(("label", "floor"), [("statutory", 23 / 37), ("safeguarding", 12 / 40)])
+def test_recall_on_blind_wording_nobody_tuned_on_stays_at_what_it_reached(
+    label: str, floor: float
+) -> None:
+    assert _recall(UNSEEN, label) >= floor, _missed(UNSEEN, label)
+
+
+@pytest.mark.parametrize("part", ["whole", "blind_a", "blind_b"])
+def test_false_positives_on_the_whole_corpus_and_on_each_blind_batch(part: str) -> None:
+    messages = WHOLE if part == "whole" else corpus(part)
+    ordinary = [text for text, labels in messages if labels == {"ordinary"}]
     flagged = [text for text in ordinary if _flagged(scan_text(text))]
     assert len(flagged) / len(ordinary) <= 0.03, flagged
 
@@ -205,8 +230,52 @@ def test_every_hit_in_the_corpus_quotes_words_the_message_contains() -> None:
         ):
             assert flagged is (because is not None)
             if because:
-                quoted = because[because.index("('") + 2 : -2]
-                assert quoted and quoted in fold(text)
+                quotes = re.findall(r"\('(.*?)'\)(?=; |$)", because)
+                assert quotes, because
+                assert all(quoted and quoted in fold(text) for quoted in quotes), because
+
+
+# --- signs of several kinds together ---------------------------------------------------------
+
+
+def test_a_farewell_is_caught_by_its_signs_and_each_sign_is_named() -> None:
+    because = scan_text("I've given my dog to my sister. Goodbye.").safeguarding_because
+    assert because == (
+        "reads like a farewell: puts their affairs in order ('given my dog'); "
+        "says goodbye ('. goodbye.')"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # one sign alone is ordinary mail
+        "I've given my dog to my sister while I'm in hospital.",
+        "Goodbye.",
+        "My mum has dementia and we'd like to apply for the council tax discount.",
+        "My ex keeps parking across my drive.",
+        "It would be a shame if anything happened to the old oak tree on the green.",
+        # and an ordinary reason for the same signs puts them in their place
+        "We're moving to Spain, so I've given away all my furniture and won't need the bins. "
+        "Goodbye!",
+    ],
+)
+def test_one_sign_alone_or_signs_with_an_ordinary_reason_are_not_flagged(text: str) -> None:
+    assert not scan_text(text).safeguarding
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("No point fixing the window now. I won't need the flat after this weekend.", "farewell"),
+        ("He lives on Larch Drive, doesn't he. Be a shame if anything happened to it.", "threat"),
+        ("Gran has dementia and her account is nearly empty.", "adult who may be at risk"),
+        ("My ex kicked the door in and keeps turning up at night.", "partner or ex"),
+    ],
+)
+def test_signs_of_two_kinds_together_are_flagged(text: str, rule: str) -> None:
+    because = scan_text(text).safeguarding_because
+    assert because is not None and rule in because
 
 
 def test_no_hit_no_reason_and_the_routing_mark_is_kept() -> None:
@@ -252,3 +321,17 @@ def test_every_match_opens_its_gate_and_begins_with_a_start_word(branch: Branch)
 
 def _flagged(hints: ContentHints) -> bool:
     return hints.statutory or hints.safeguarding
+
+
+def _missed(messages: list[tuple[str, set[str]]], label: str) -> list[str]:
+    return [text for text, labels in messages if label in labels and not _has(text, label)]
+
+
+def _recall(messages: list[tuple[str, set[str]]], label: str) -> float:
+    wanted = sum(label in labels for _, labels in messages)
+    return 1 - len(_missed(messages, label)) / wanted
+
+
+def _has(text: str, label: str) -> bool:
+    hints = scan_text(text)
+    return hints.statutory if label == "statutory" else hints.safeguarding
