@@ -12,6 +12,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime, runtime
+from gateway.services.appeals import alert_undecided_appeals
 from gateway.services.retention import apply_retention, delete_person_records
 from gateway.store import repository
 from gateway.store import retention as retention_store
@@ -146,6 +147,7 @@ def _register_changed(session: Session, changed: object) -> None:
 TASKS = (
     expire_ended,
     remind_reviews_due,
+    alert_undecided_appeals,
     make_ended_dormant,
     purge_after_retention,
     apply_retention,
