@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from routing.enums import Role
-from routing.models import Appeal, Restriction, StaffUser
+from routing.models import Appeal, Letter, Restriction, StaffUser
 
 
 def latest_revision(session: Session, reference: str) -> Restriction | None:
@@ -119,5 +119,16 @@ def appeals_under(session: Session, reference: str) -> Sequence[Appeal]:
         .join(Appeal.restriction)
         .where(Restriction.reference == reference)
         .order_by(Appeal.id)
+    )
+    return session.scalars(query).all()
+
+
+def letters_under(session: Session, reference: str) -> Sequence[Letter]:
+    """Every letter recorded as sent under a reference, oldest first."""
+    query = (
+        select(Letter)
+        .join(Restriction, Letter.restriction_id == Restriction.id)
+        .where(Restriction.reference == reference)
+        .order_by(Letter.sent_on, Letter.id)
     )
     return session.scalars(query).all()
