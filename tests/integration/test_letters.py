@@ -468,3 +468,34 @@ def test_ccr_letters_render_refuses_bad_input_in_one_line(
         assert done.stderr.startswith("ccr: error: ") and words in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not Path(out).exists()
+
+
+def test_letters_and_appeals_are_in_the_subject_access_export(
+    rt: Runtime, reference: str, staff: dict[str, Actor], tmp_path: Path
+) -> None:
+    import json
+    import zipfile
+
+    from gateway.services.subject_access import export_person
+
+    now = dt.datetime.now(dt.UTC)
+    with rt.uow() as session:
+        letters.record_letter_sent(
+            session, rt.settings, staff["manager"], now, _restriction_id(rt, reference),
+            today=rt.today(now), kind=LetterKind.NOTIFICATION, sent_on=rt.today(now),
+            method=LetterMethod.BY_HAND,
+        )  # fmt: skip
+    _lodge_and_hear(rt, reference, staff)
+    _decide(rt, reference, staff["hearer"], AppealDecision.UPHELD, "Upheld for the export.")
+    out = tmp_path / "jo.zip"
+    export_person(rt, "jo@example.org", out, actor="test")
+    with zipfile.ZipFile(out) as archive:
+        document = json.loads(archive.read("person.json"))
+        summary = archive.read("summary.html").decode()
+    [restriction] = document["restrictions"]
+    assert restriction["letters"] == [
+        {"kind": "notification", "sent_on": rt.today(now).isoformat(), "method": "by_hand"}
+    ]
+    [appeal] = restriction["appeals"]
+    assert appeal["decision"] == "upheld" and appeal["reasons"] == "Upheld for the export."
+    assert "Upheld for the export." in summary and "notification, by hand" in summary
