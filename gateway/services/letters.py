@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ from routing.identity import display_phone
 from routing.letters import CATEGORY_WORDS, KIND_TITLES, STAGE_WORDS, measures_in_words
 from routing.lifecycle import Actor, appeal_deadline
 from routing.models import Appeal, Restriction
+
+# WeasyPrint logs each step of every letter at INFO: noise in the service's own log.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 STYLESHEET = "letter.css"
 DOCUMENT = "_document.html"
