@@ -9,12 +9,12 @@ and returns the audit entry; the caller adds both to its unit of work.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from routing.audit import AuditAction, audit_entry
+from routing.audit import AuditAction
 from routing.enums import AppealDecision, LetterKind, LetterMethod, RestrictionStatus
 from routing.letters import APPEALABLE_KINDS
 from routing.lifecycle import Actor, appeal_deadline
+from routing.lifecycle import audit as _audit
 from routing.models import Appeal, AuditEntry, Letter, Restriction, StaffUser
 from routing.roles import APPROVERS, WHO_MAY, Permission
 
@@ -169,16 +169,3 @@ def _require_undecided(appeal: Appeal) -> None:
 def _require(actor: Actor, permission: Permission, what: str) -> None:
     if actor.role not in WHO_MAY[permission]:
         raise AppealRefused(f"your role may not {what}")
-
-
-def _audit(
-    actor: Actor, action: AuditAction, restriction: Restriction, now: dt.datetime, **detail: Any
-) -> AuditEntry:
-    return audit_entry(
-        action,
-        actor=actor.name,
-        at=now,
-        subject_type="restriction",
-        subject_ref=f"{restriction.reference}/{restriction.revision}",
-        detail=detail,
-    )

@@ -9,16 +9,15 @@ raises one alert for each appeal still undecided when its window has closed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.services import register_service
 from gateway.store import appeals as appeal_store
-from routing import appeals
+from routing import appeals, lifecycle
 from routing.appeals import AppealRefused
-from routing.audit import AuditAction, audit_entry
+from routing.audit import AuditAction
 from routing.enums import AppealDecision, LetterMethod, RestrictionStatus
 from routing.lifecycle import Actor
 from routing.models import Alert, Appeal, Restriction
@@ -80,12 +79,24 @@ def alert_undecided_appeals(rt: Runtime, now: dt.datetime) -> int:
         for appeal in overdue:
             appeal.overdue_alerted_at = now
             session.add(_overdue_alert(appeal.restriction, now))
-            session.add(_overdue_audit(appeal.restriction, now))
+            session.add(
+                lifecycle.audit(
+                    Actor.system(),
+                    AuditAction.APPEAL_OVERDUE,
+                    appeal.restriction,
+                    now,
+                    deadline=_iso(appeal.restriction.appeal_deadline),
+                )
+            )
     return len(overdue)
 
 
+def _iso(day: dt.date | None) -> str:
+    return day.isoformat() if day else ""
+
+
 def _overdue_alert(r: Restriction, now: dt.datetime) -> Alert:
-    deadline = r.appeal_deadline.isoformat() if r.appeal_deadline else ""
+    deadline = _iso(r.appeal_deadline)
     return Alert(
         rule=OVERDUE_RULE,
         customer_id=r.customer_id,
@@ -93,17 +104,6 @@ def _overdue_alert(r: Restriction, now: dt.datetime) -> Alert:
         f"its window closed on {deadline}.",
         evidence={"reference": r.reference, "deadline": deadline, "title": "Appeal undecided"},
         opened_at=now,
-    )
-
-
-def _overdue_audit(r: Restriction, now: dt.datetime) -> Any:
-    return audit_entry(
-        AuditAction.APPEAL_OVERDUE,
-        actor=Actor.system().name,
-        at=now,
-        subject_type="restriction",
-        subject_ref=f"{r.reference}/{r.revision}",
-        detail={"deadline": r.appeal_deadline.isoformat() if r.appeal_deadline else None},
     )
 
 

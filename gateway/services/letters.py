@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import appeals as appeal_store
-from routing import appeals
-from routing.audit import AuditAction, audit_entry
+from routing import appeals, lifecycle
+from routing.audit import AuditAction
 from routing.enums import AppealDecision, LetterKind, LetterMethod, RestrictionStatus, ReviewOutcome
 from routing.identity import display_phone
 from routing.letters import CATEGORY_WORDS, KIND_TITLES, STAGE_WORDS, measures_in_words
 from routing.lifecycle import Actor, appeal_deadline
-from routing.models import Appeal, Restriction
+from routing.models import Appeal, AuditEntry, Restriction
 
 # WeasyPrint logs each step of every letter at INFO: noise in the service's own log.
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
@@ -267,12 +267,10 @@ def _subject(session: Session, restriction_id: int) -> Restriction:
     return restriction
 
 
-def _rendered(actor: str, now: dt.datetime, r: Restriction, kind: LetterKind, form: str) -> Any:
-    return audit_entry(
-        AuditAction.LETTER_RENDERED,
-        actor=actor,
-        at=now,
-        subject_type="restriction",
-        subject_ref=f"{r.reference}/{r.revision}",
-        detail={"kind": kind.value, "format": form, "customer_id": r.customer_id},
-    )
+def _rendered(
+    actor: str, now: dt.datetime, r: Restriction, kind: LetterKind, form: str
+) -> AuditEntry:
+    return lifecycle.audit(
+        Actor(actor), AuditAction.LETTER_RENDERED, r, now,
+        kind=kind.value, format=form, customer_id=r.customer_id,
+    )  # fmt: skip

@@ -12,6 +12,15 @@ from sqlalchemy.orm import Session, selectinload
 from routing.enums import Role
 from routing.models import Appeal, Letter, Restriction, StaffUser
 
+# What a letter (and the restriction's letters and appeals) reads, loaded with the revision.
+_LETTER_CONTENT = (
+    selectinload(Restriction.customer),
+    selectinload(Restriction.services),
+    selectinload(Restriction.reviews),
+    selectinload(Restriction.appeals),
+    selectinload(Restriction.letters),
+)
+
 
 def latest_revision(session: Session, reference: str) -> Restriction | None:
     """The newest revision under a reference (the terms that apply, or applied last), with
@@ -19,12 +28,7 @@ def latest_revision(session: Session, reference: str) -> Restriction | None:
     query = (
         select(Restriction)
         .where(Restriction.reference == reference)
-        .options(
-            selectinload(Restriction.customer),
-            selectinload(Restriction.services),
-            selectinload(Restriction.reviews),
-            selectinload(Restriction.appeals),
-        )
+        .options(*_LETTER_CONTENT)
         .order_by(Restriction.revision.desc())
         .limit(1)
     )
@@ -36,13 +40,7 @@ def letter_subject(session: Session, restriction_id: int) -> Restriction | None:
     query = (
         select(Restriction)
         .where(Restriction.id == restriction_id)
-        .options(
-            selectinload(Restriction.customer),
-            selectinload(Restriction.services),
-            selectinload(Restriction.reviews),
-            selectinload(Restriction.appeals),
-            selectinload(Restriction.letters),
-        )
+        .options(*_LETTER_CONTENT)
         .with_for_update(of=Restriction)
     )
     return session.scalar(query)

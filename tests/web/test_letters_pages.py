@@ -89,7 +89,10 @@ def test_recording_the_letter_as_sent_shows_the_appeal_deadline(
     assert "2 January 2026" in page
     assert _restriction(rt, register.active_id).appeal_deadline == dt.date(2026, 1, 16)
     [entry] = _actions(rt, "letter.sent")
-    assert entry.detail == {"kind": "notification", "method": "post", "sent_on": "2026-01-02"}
+    assert entry.detail == {
+        "status": "active", "kind": "notification", "method": "post", "sent_on": "2026-01-02"
+    }  # fmt: skip
+    assert "letter sent" in page  # in the restriction's history
 
 
 def test_recording_without_a_method_shows_the_problem(
