@@ -1,4 +1,5 @@
-"""Periodic register upkeep: expire, remind about reviews, make dormant, purge.
+"""Periodic register upkeep: expire, remind about reviews, raise an alert for appeals left
+undecided after their window, make dormant, purge.
 
 Each task is an idempotent job: running it twice, or in two processes, changes nothing more.
 """
