@@ -499,3 +499,27 @@ def test_letters_and_appeals_are_in_the_subject_access_export(
     [appeal] = restriction["appeals"]
     assert appeal["decision"] == "upheld" and appeal["reasons"] == "Upheld for the export."
     assert "Upheld for the export." in summary and "notification, by hand" in summary
+
+
+def test_letters_and_appeals_are_purged_with_their_restriction(
+    rt: Runtime, reference: str, staff: dict[str, Actor]
+) -> None:
+    from dateutil.relativedelta import relativedelta
+
+    from gateway.services import maintenance
+    from routing.models import Appeal, Letter
+
+    now = dt.datetime.now(dt.UTC)
+    with rt.uow() as session:
+        letters.record_letter_sent(
+            session, rt.settings, staff["manager"], now, _restriction_id(rt, reference),
+            today=rt.today(now), kind=LetterKind.NOTIFICATION, sent_on=rt.today(now),
+            method=LetterMethod.POST,
+        )  # fmt: skip
+    _lodge_and_hear(rt, reference, staff)
+    _decide(rt, reference, staff["hearer"], AppealDecision.LIFTED, "Reasonable since (test).")
+    assert maintenance.make_ended_dormant(rt, now + dt.timedelta(minutes=1)) == 1
+    assert maintenance.purge_after_retention(rt, now + relativedelta(months=25)) == 1
+    with rt.uow() as session:
+        assert session.scalar(select(func.count()).select_from(Letter)) == 0
+        assert session.scalar(select(func.count()).select_from(Appeal)) == 0
