@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from admin_ui import web
+from admin_ui import letters, web
 from admin_ui.access import APPROVERS, CASEWORKERS, require_role
 from admin_ui.customers import customer_audit
 from admin_ui.forms import (
@@ -100,6 +100,7 @@ def _restriction_page(
             "history": web_queries.restriction_history(session, restriction.reference),
             "staff_names": _staff_of(session, revisions),
             "errors": errors or [],
+            **letters.restriction_section(session, restriction),
         }
         session.add(
             _audit(AuditAction.RESTRICTION_VIEWED, restriction, customer_id=restriction.customer_id)

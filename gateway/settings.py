@@ -176,6 +176,17 @@ class Settings(BaseModel):
     ig_mailbox: Mailbox = "information.governance@council.example.org"
     # Told at once of every safeguarding concern (a notice with a link, never the words).
     safeguarding_mailbox: Mailbox = "safeguarding@council.example.org"
+    # Letters to the customer, from the council's own templates in letters_dir: who they come
+    # from (the address on one line, parts separated by commas, or on several lines), and
+    # whether the council's policy offers an appeal. With appeals_offered, a letter about a
+    # decision gives appeal_days from the day it was sent to appeal; without, it points the
+    # customer to the Local Government and Social Care Ombudsman instead.
+    council_name: Annotated[str, Field(min_length=1, max_length=200)] = "Example Council"
+    council_address: Annotated[str, Field(min_length=1, max_length=500)] = (
+        "Council Offices, 1 High Street, Exampletown, EX1 1AA"
+    )
+    appeals_offered: bool = True
+    letters_dir: str = "config/letters"
     # Where staff reach the web UI: the links in notices the gateway sends start with it.
     public_url: Annotated[str, AfterValidator(_public_url)] = "http://127.0.0.1:8025"
     exempt_mailboxes: MailboxList = Field(default_factory=list)

@@ -96,6 +96,14 @@ class AuditAction(StrEnum):
     IDENTITY_CORRECTED = "identity.corrected"  # by identity id and kind, never the values
     IDENTITY_UNLINKED = "identity.unlinked"
 
+    # Letters to the customer and their appeals.
+    LETTER_RENDERED = "letter.rendered"  # previewed or rendered as PDF: a view of the record
+    LETTER_SENT = "letter.sent"  # recorded as sent, by kind and method
+    APPEAL_LODGED = "appeal.lodged"
+    APPEAL_HEARER_ASSIGNED = "appeal.hearer_assigned"
+    APPEAL_DECIDED = "appeal.decided"
+    APPEAL_OVERDUE = "appeal.overdue"  # the window closed with the appeal undecided
+
 
 def audit_row(
     action: AuditAction,

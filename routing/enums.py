@@ -144,3 +144,27 @@ class CallImportStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"  # read to the end; bad rows, if any, are listed in the import's report
     FAILED = "failed"  # nothing usable: unknown format, unreadable file, or no readable row
+
+
+class LetterKind(StrEnum):
+    """The letters the council sends a customer about their restriction."""
+
+    NOTIFICATION = "notification"
+    VARIATION = "variation"
+    REVIEW_OUTCOME = "review_outcome"
+    LIFTING = "lifting"
+    APPEAL_OUTCOME = "appeal_outcome"
+
+
+class LetterMethod(StrEnum):
+    """How a letter (or an appeal) travelled."""
+
+    POST = "post"
+    EMAIL = "email"
+    BY_HAND = "by_hand"
+
+
+class AppealDecision(StrEnum):
+    UPHELD = "upheld"  # the restriction stays as it is
+    VARIED = "varied"  # its terms change, through a variation
+    LIFTED = "lifted"  # it ends now

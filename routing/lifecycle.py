@@ -269,6 +269,8 @@ def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) 
     restriction.exempt_addresses = []
     restriction.customer = None
     restriction.reviews.clear()
+    restriction.letters.clear()
+    restriction.appeals.clear()
     restriction.purged_at = now
     return audit(Actor.system(), AuditAction.RESTRICTION_PURGED, restriction, now)
 

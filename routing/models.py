@@ -27,12 +27,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from routing.enums import (
     AlertStatus,
+    AppealDecision,
     Category,
     Channel,
     Direction,
     EmailMeasure,
     FlagKind,
     IdentityKind,
+    LetterKind,
+    LetterMethod,
     Mode,
     Outcome,
     PhoneMeasure,
@@ -246,6 +249,11 @@ class Restriction(Base):
     superseded_by: Mapped[Restriction | None] = relationship(
         remote_side=[id], foreign_keys=[superseded_by_id]
     )
+    # Letters sent and appeals heard are part of the case: purged with it.
+    letters: Mapped[list[Letter]] = relationship(cascade="all, delete-orphan", order_by="Letter.id")
+    appeals: Mapped[list[Appeal]] = relationship(
+        back_populates="restriction", cascade="all, delete-orphan", order_by="Appeal.id"
+    )
 
 
 class Review(Base):
@@ -262,6 +270,50 @@ class Review(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     restriction: Mapped[Restriction] = relationship(back_populates="reviews")
+
+
+class Letter(Base):
+    """A letter to the customer recorded as sent: its kind, date and how it went.
+
+    Sending a letter about a decision starts the appeal window (routing.appeals).
+    """
+
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    restriction_id: Mapped[int] = mapped_column(
+        ForeignKey("restrictions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[LetterKind] = mapped_column(stored_enum(LetterKind))
+    sent_on: Mapped[dt.date] = mapped_column(Date)
+    method: Mapped[LetterMethod] = mapped_column(stored_enum(LetterMethod))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Appeal(Base):
+    """A customer's appeal against a restriction: lodged, heard by someone who did not
+    decide the restriction, and decided with reasons."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    restriction_id: Mapped[int] = mapped_column(
+        ForeignKey("restrictions.id", ondelete="CASCADE"), index=True
+    )
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    received_how: Mapped[LetterMethod] = mapped_column(stored_enum(LetterMethod))
+    lodged_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    lodged_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    hearer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decision: Mapped[AppealDecision | None] = mapped_column(stored_enum(AppealDecision))
+    reasons: Mapped[str | None] = mapped_column(Text)
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+    decided_at: Mapped[dt.datetime | None]
+    # Set when the alert "the window closed with this appeal undecided" was raised: once only.
+    overdue_alerted_at: Mapped[dt.datetime | None]
+
+    restriction: Mapped[Restriction] = relationship(back_populates="appeals")
 
 
 class ContactEvent(Base):
@@ -375,12 +427,14 @@ class AuditEntry(Base):
 
 __all__ = [
     "Alert",
+    "Appeal",
     "AuditEntry",
     "Base",
     "ContactEvent",
     "Customer",
     "Flag",
     "Identity",
+    "Letter",
     "Restriction",
     "RestrictionService",
     "Review",

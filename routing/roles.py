@@ -46,6 +46,9 @@ INFORMATION_GOVERNANCE = frozenset({Role.IG})
 # Who sees a customer's full record: caseworkers on the customer pages, information
 # governance on the subject access pages.
 RECORD_READERS = CASEWORKERS | INFORMATION_GOVERNANCE
+# Letters to the customer: caseworkers send them from the restriction's page; information
+# governance reads them back (they are part of the record a person may ask for).
+LETTER_READERS = RECORD_READERS
 
 
 # --- the work, and who may do it --------------------------------------------------------------
@@ -70,6 +73,10 @@ class Permission(StrEnum):
     RECTIFY = "rectify"  # correct an address or number, or unlink it from its customer
     ERASE = "erase"  # erase a person no restriction or hold keeps on file
     RETENTION_CATEGORY = "retention_category"  # keep a case beyond the usual retention period
+    READ_LETTERS = "read_letters"  # preview a letter to the customer, or render it as PDF
+    RECORD_LETTER = "record_letter"  # record that a letter was sent (starts the appeal window)
+    LODGE_APPEAL = "lodge_appeal"  # record an appeal received and name who hears it
+    DECIDE_APPEAL = "decide_appeal"  # decide an appeal (only the named hearer, in routing)
 
 
 WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
@@ -92,6 +99,10 @@ WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.RETENTION_CATEGORY: INFORMATION_GOVERNANCE,
         Permission.RECTIFY: INFORMATION_GOVERNANCE,
         Permission.ERASE: INFORMATION_GOVERNANCE,
+        Permission.READ_LETTERS: LETTER_READERS,
+        Permission.RECORD_LETTER: CASEWORKERS,
+        Permission.LODGE_APPEAL: CASEWORKERS,
+        Permission.DECIDE_APPEAL: APPROVERS,
     }
 )
 

@@ -21,7 +21,7 @@ from gateway.services.accounts import AccountError
 from gateway.services.register_service import RegisterError
 from gateway.settings import SettingsError
 from routing.alerts import AlertRefused
-from routing.enums import Role
+from routing.enums import LetterKind, Role
 from routing.lifecycle import TransitionRefused
 from routing.windows import WindowSyntaxError
 
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(str(exc), 2)
     except _call_format_errors() as exc:
         _fail(str(exc), 2)
+    except _letter_errors() as exc:
+        _fail(str(exc), 2)
     except _csv_errors() as exc:
         # The summary line first, then the line-numbered report the spreadsheet owner needs.
         click.echo(f"ccr: error: {exc}", err=True)
@@ -72,6 +74,13 @@ def _database_problem(exc: DBAPIError) -> str:
         return "cannot connect to the database named by CCR_DATABASE_URL (database_url)"
     # The driver's message can quote data, so only its kind is shown.
     return f"cannot use the database: {type(exc.orig).__name__}"
+
+
+def _letter_errors() -> tuple[type[Exception], ...]:
+    from gateway.services.letters import LetterError
+    from routing.appeals import AppealRefused
+
+    return (LetterError, AppealRefused)
 
 
 def _csv_errors() -> tuple[type[Exception], ...]:
@@ -537,6 +546,32 @@ def customers_link(
         f"{result.alerts_moved} moved, {result.alerts_merged} merged, "
         f"{len(result.alerts_opened)} opened"
     )
+
+
+@cli.group(help="Letters to the customer, from the council's templates (config/letters/).")
+def letters() -> None:
+    pass
+
+
+@letters.command("render", help="Write a letter about a restriction (by reference) as PDF.")
+@click.argument("reference")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([kind.value for kind in LetterKind]),
+    help="notification, variation, review_outcome, lifting or appeal_outcome.",
+)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def letters_render(reference: str, kind: str, out: Path) -> None:
+    from gateway.services.letters import render_for_reference
+
+    rt = _runtime()
+    pdf = render_for_reference(rt, reference, LetterKind(kind), actor=_cli_actor(), now=_now())
+    try:
+        out.write_bytes(pdf)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
+    click.echo(f"wrote {out}: {LetterKind(kind).value.replace('_', ' ')} letter for {reference}")
 
 
 @cli.group(help="Everything held on one person: subject access.")

@@ -30,7 +30,7 @@ from gateway.store.tables import MailMessage
 from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
-from routing.models import Alert, AuditEntry, ContactEvent, Restriction
+from routing.models import Alert, Appeal, AuditEntry, ContactEvent, Restriction
 
 EXPORT_ACTION = AuditAction.PERSON_EXPORTED
 CONTACT_COLUMNS = (
@@ -249,6 +249,22 @@ def _restriction(r: Restriction) -> dict[str, Any]:
             {"reviewed_on": _when(v.reviewed_on), "outcome": v.outcome.value, "notes": v.notes}
             for v in r.reviews
         ],
+        # The letters sent to the person and their appeals are part of what is held on them.
+        "letters": [
+            {"kind": x.kind.value, "sent_on": _when(x.sent_on), "method": x.method.value}
+            for x in r.letters
+        ],
+        "appeals": [_appeal(a) for a in r.appeals],
+    }
+
+
+def _appeal(a: Appeal) -> dict[str, Any]:
+    return {
+        "received_on": _when(a.received_on),
+        "received_how": a.received_how.value,
+        "decision": a.decision.value if a.decision else None,
+        "reasons": a.reasons,
+        "decided_on": _when(a.decided_on),
     }
 
 

@@ -38,7 +38,12 @@ def restrictions_of(session: Session, customer_id: int) -> Sequence[Restriction]
     query = (
         select(Restriction)
         .where(Restriction.customer_id == customer_id)
-        .options(selectinload(Restriction.reviews), selectinload(Restriction.services))
+        .options(
+            selectinload(Restriction.reviews),
+            selectinload(Restriction.services),
+            selectinload(Restriction.letters),
+            selectinload(Restriction.appeals),
+        )
         .order_by(Restriction.reference, Restriction.revision)
     )
     return session.scalars(query).all()

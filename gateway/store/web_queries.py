@@ -224,7 +224,9 @@ def restriction_history(session: Session, reference: str) -> Sequence[AuditEntry
             AuditEntry.subject_type == "restriction",
             AuditEntry.subject_ref.like(f"{_escape_like(reference)}/%", escape="\\"),
             # Who looked is for the audit log; the history is what happened to it.
-            AuditEntry.action != AuditAction.RESTRICTION_VIEWED.value,
+            AuditEntry.action.not_in(
+                [AuditAction.RESTRICTION_VIEWED.value, AuditAction.LETTER_RENDERED.value]
+            ),
         )
         .order_by(AuditEntry.id)
     )

@@ -465,6 +465,7 @@ def test_run_maintenance_reports_counts_per_task_and_a_second_run_does_nothing(
         "expire_ended": 1,
         "remind_reviews_due": 1,
         "withdraw_abandoned_proposals": 0,
+        "alert_undecided_appeals": 0,
         "make_ended_dormant": 1,
         "purge_after_retention": 1,
         "apply_retention": 0,

@@ -25,6 +25,7 @@ person.viewed people.searched person.erased identity.corrected identity.unlinked
 staff.sign_in_refused staff.signed_in staff.signed_out token.created token.revoked
 tokens.listed user.created user.deactivated user.password_change_refused
 user.password_changed user.password_reset user.reactivated user.role_changed users.listed
+letter.rendered letter.sent appeal.lodged appeal.hearer_assigned appeal.decided appeal.overdue
 """
 
 

@@ -46,6 +46,10 @@ rectify             no      no       no        no     yes
 erase               no      no       no        no     yes
 retention_category  no      no       no        no     yes
 raise_concern       yes     yes      yes       no     no
+read_letters        no      yes      yes       no     yes
+record_letter       no      yes      yes       no     no
+lodge_appeal        no      yes      yes       no     no
+decide_appeal       no      no       yes       no     no
 """
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

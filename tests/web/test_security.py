@@ -67,6 +67,7 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
         "user_id": staff[SECOND_APPROVER].user_id,
         "identity_id": stranger,
         "event_id": 1,  # no such call: raising a concern about it is refused with a message
+        "kind": "notification",  # a letter to the customer
     }
 
 
