@@ -134,6 +134,12 @@ WORK: tuple[Work, ...] = (
         (("status", "pending_approval"),),
     ),
     Work(
+        "Appeals waiting for a decision",
+        CASEWORKERS,
+        lambda s, _read: web_queries.appeals_waiting_count(s),
+        "letters.appeals",
+    ),
+    Work(
         "Reviews overdue",
         REVIEW_READERS,
         lambda _s, read: read.reviews.overdue if read.reviews else 0,

@@ -24,6 +24,7 @@ from gateway.services.letters import LetterError
 from gateway.store import appeals as appeal_store
 from gateway.store import web_queries
 from routing.appeals import AppealRefused, open_appeal
+from routing.audit import AuditAction
 from routing.enums import AppealDecision, LetterKind, LetterMethod
 from routing.letters import APPEALABLE_KINDS, KIND_TITLES
 from routing.models import Restriction
@@ -32,6 +33,19 @@ from routing.roles import WHO_MAY, Permission
 bp = Blueprint("letters", __name__)
 
 REFUSALS = (LetterError, AppealRefused)
+
+
+# --- appeals waiting -------------------------------------------------------------------------
+
+
+@bp.get("/appeals")
+@require_role(WHO_MAY[Permission.LODGE_APPEAL])
+def appeals() -> ResponseReturnValue:
+    """Every appeal lodged and not yet decided, the longest waiting first."""
+    with web.unit_of_work() as session:
+        waiting = web_queries.appeals_waiting(session)
+        session.add(web.list_viewed(AuditAction.APPEALS_LISTED, "register", shown=len(waiting)))
+    return render_template("letters/appeals.html", waiting=waiting, today=web.today())
 
 
 # --- letters ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ class AuditAction(StrEnum):
     RESTRICTION_APPROVED = "restriction.approved"
     RESTRICTION_VARIED = "restriction.varied"
     RESTRICTION_LIFTED = "restriction.lifted"
+    APPEALS_LISTED = "appeals.listed"
     RESTRICTION_WITHDRAWN = "restriction.withdrawn"
     RESTRICTION_EXPIRED = "restriction.expired"
     RESTRICTION_DORMANT = "restriction.dormant"

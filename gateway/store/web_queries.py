@@ -31,6 +31,7 @@ from routing.enums import (
 from routing.identity import normalise_email, normalise_phone
 from routing.models import (
     Alert,
+    Appeal,
     AuditEntry,
     ContactEvent,
     Customer,
@@ -799,3 +800,38 @@ def safeguarding_waiting(session: Session, customer_id: int | None = None) -> li
         query = query.where(Alert.customer_id == customer_id)
     rows = session.execute(query.order_by(Alert.opened_at, Alert.id)).all()
     return [ConcernRow(i, at, status is AlertStatus.ACKNOWLEDGED) for i, at, status in rows]
+
+
+# --- appeals ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppealWaiting:
+    restriction_id: int
+    reference: str
+    received_on: dt.date
+    deadline: dt.date | None
+    hearer: str | None  # the named hearer's name or email; None: nobody named yet
+
+
+def appeals_waiting(session: Session) -> list[AppealWaiting]:
+    """Appeals lodged and not yet decided, the longest waiting first, with their hearers."""
+    query = (
+        select(
+            Restriction.id,
+            Restriction.reference,
+            Appeal.received_on,
+            Restriction.appeal_deadline,
+            func.coalesce(StaffUser.display_name, StaffUser.email),
+        )
+        .join(Restriction, Restriction.id == Appeal.restriction_id)
+        .outerjoin(StaffUser, StaffUser.id == Appeal.hearer_id)
+        .where(Appeal.decision.is_(None))
+        .order_by(Appeal.received_on, Appeal.id)
+    )
+    return [AppealWaiting(*row) for row in session.execute(query)]
+
+
+def appeals_waiting_count(session: Session) -> int:
+    query = select(func.count()).select_from(Appeal).where(Appeal.decision.is_(None))
+    return session.scalar(query) or 0

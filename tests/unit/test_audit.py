@@ -19,7 +19,8 @@ restriction.approved restriction.dormant restriction.drafted restriction.expired
 restriction.legal_hold_released restriction.legal_hold_set restriction.lifted
 restriction.purged restriction.retention_category_set restriction.returned
 restriction.review_due restriction.reviewed
-restriction.submitted restriction.varied restriction.viewed restriction.withdrawn retention.listed
+appeals.listed restriction.submitted restriction.varied restriction.viewed
+restriction.withdrawn retention.listed
 retention.deleted person.exported alert.referred alert.no_concern safeguarding.raised
 person.viewed people.searched person.erased identity.corrected identity.unlinked
 staff.sign_in_refused staff.signed_in staff.signed_out token.created token.revoked

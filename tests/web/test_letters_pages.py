@@ -152,6 +152,12 @@ def test_an_appeal_lodged_heard_and_lifted(
         == 302
     )
 
+    # Waiting: on the appeals list with its hearer, and on the work list.
+    waiting = " ".join(text_of(manager.get("/appeals")).split())
+    assert f">{register.reference}</a></td> <td>5 January 2026</td>" in waiting
+    work = " ".join(text_of(manager.get("/")).split())
+    assert 'href="/appeals">Appeals waiting for a decision</a> <strong class="tag' in work
+
     assert manager.get(f"{base}/decide").status_code == 403  # a manager does not decide
     approver = client_for(APPROVER)
     not_hearer = approver.post(f"{base}/decide", {"decision": "upheld", "reasons": "Mine."})
@@ -165,6 +171,7 @@ def test_an_appeal_lodged_heard_and_lifted(
     shown = text_of(hearer.get(f"/restrictions/{register.active_id}"))
     assert "Lifted on" in shown and "Contact was reasonable (test)." in shown
     assert "Appeal outcome letter" in shown and "Lifting of a restriction letter" in shown
+    assert "No appeal is waiting for a decision." in text_of(hearer.get("/appeals"))
 
 
 def test_an_appeal_decided_varied_leads_to_the_variation(
