@@ -48,6 +48,7 @@ def page_blueprints() -> list[Blueprint]:
         restrictions,
         retention,
         rights,
+        service_pages,
         staff_accounts,
     )
 
@@ -63,6 +64,7 @@ def page_blueprints() -> list[Blueprint]:
         api_tokens_pages.bp,
         retention.bp,
         rights.bp,
+        service_pages.bp,
         passwords.bp,
     ]
 

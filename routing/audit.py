@@ -41,6 +41,10 @@ class AuditAction(StrEnum):
     REGISTER_IMPORTED = "register.imported"
     REGISTER_EXPORTED = "register.exported"
 
+    # The council's services a restriction can be scoped to (no personal data).
+    SERVICE_CREATED = "service.created"
+    SERVICE_CHANGED = "service.changed"
+
     # Customers and the addresses and numbers linked to them.
     CUSTOMER_CREATED = "customer.created"
     CUSTOMER_VIEWED = "customer.viewed"

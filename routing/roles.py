@@ -40,6 +40,12 @@ MAIL_READERS = CASEWORKERS | ADMINS
 LEGAL_HOLD_KEEPERS = APPROVERS | ADMINS
 
 
+# The council's services (sets of mailboxes and lines a restriction can be scoped to): every
+# member of staff may read the list, to know what "Council Tax only" covers; admins keep it.
+SERVICE_READERS = ANY_STAFF
+SERVICE_KEEPERS = ADMINS
+
+
 # Information governance: subject access, rectification and erasure, from the person's page
 # in the subject access area, which shows every customer's record.
 INFORMATION_GOVERNANCE = frozenset({Role.IG})
@@ -69,6 +75,8 @@ class Permission(StrEnum):
     SUBJECT_ACCESS = "subject_access"  # find a person and export everything held on them
     RECTIFY = "rectify"  # correct an address or number, or unlink it from its customer
     ERASE = "erase"  # erase a person no restriction or hold keeps on file
+    SEE_SERVICES = "see_services"  # the council's services and their mailboxes and lines
+    MANAGE_SERVICES = "manage_services"  # add a service, change its mailboxes and lines
 
 
 WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
@@ -90,6 +98,8 @@ WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.SUBJECT_ACCESS: INFORMATION_GOVERNANCE,
         Permission.RECTIFY: INFORMATION_GOVERNANCE,
         Permission.ERASE: INFORMATION_GOVERNANCE,
+        Permission.SEE_SERVICES: SERVICE_READERS,
+        Permission.MANAGE_SERVICES: SERVICE_KEEPERS,
     }
 )
 

@@ -539,6 +539,48 @@ def customers_link(
     )
 
 
+@cli.group(help="The council's services: sets of mailboxes and lines a restriction can cover.")
+def services() -> None:
+    pass
+
+
+@services.command("add", help="Add a service with its mailboxes and phone lines.")
+@click.argument("name")
+@click.option("--mailbox", "mailboxes", multiple=True, help="A council mailbox (repeatable).")
+@click.option("--line", "lines", multiple=True, help="A council phone line (repeatable).")
+@click.option("--description", help="What the service does, in a few words.")
+def services_add(
+    name: str, mailboxes: tuple[str, ...], lines: tuple[str, ...], description: str | None
+) -> None:
+    from gateway.services.council_services import ServiceTerms, add_service
+
+    rt = _runtime()
+    terms = ServiceTerms(name, mailboxes, lines, description)
+    with rt.uow() as session:
+        service = add_service(
+            session, terms, actor=_cli_actor(), now=_now(), region=rt.settings.phone_region
+        )
+        added = f"added service {service.name}: {len(service.addresses)} mailbox(es) and line(s)"
+    rt.register.invalidate()
+    click.echo(added)
+
+
+@services.command("list", help="The services, one a line, with their mailboxes and lines.")
+def services_list() -> None:
+    from gateway.services.council_services import list_services
+
+    rt = _runtime()
+    with rt.uow() as session:
+        found = list_services(session)
+    if not found:
+        click.echo("no services yet: add one with `ccr services add NAME --mailbox ADDRESS`")
+    for service in found:
+        reach = ", ".join([*service.mailboxes, *service.lines])
+        click.echo(
+            f"{service.name}: {reach} ({service.restrictions_in_force} restriction(s) in force)"
+        )
+
+
 @cli.group(help="Everything held on one person: subject access.")
 def person() -> None:
     pass

@@ -45,6 +45,8 @@ subject_access      no      no       no        no     yes
 rectify             no      no       no        no     yes
 erase               no      no       no        no     yes
 raise_concern       yes     yes      yes       no     no
+see_services        yes     yes      yes       yes    yes
+manage_services     no      no       no        yes    no
 """
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

@@ -19,7 +19,8 @@ from admin_ui import create_app
 from admin_ui.access import public, route_access
 from admin_ui.auth import SIGN_IN_REFUSED
 from gateway.runtime import Runtime
-from gateway.services import accounts
+from gateway.services import accounts, council_services
+from gateway.services.council_services import ServiceTerms
 from gateway.store.tables import ApiToken
 from routing.enums import RestrictionStatus, Role
 from routing.lifecycle import Actor
@@ -55,6 +56,12 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
     with rt.uow() as session:
         accounts.add_token(session, name="sample", scopes=["lookup"], actor="test", now=utcnow())
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.name == "sample"))
+        service_id = council_services.add_service(
+            session,
+            ServiceTerms("Parking", mailboxes=["parking@council.example.org"]),
+            actor="test",
+            now=utcnow(),
+        ).id
     stranger = unlinked_identity(rt, "someone.else@example.org")
     return {
         "customer_id": register.customer_id,
@@ -66,6 +73,7 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
         "token_id": token_id,
         "user_id": staff[SECOND_APPROVER].user_id,
         "identity_id": stranger,
+        "service_id": service_id,
         "event_id": 1,  # no such call: raising a concern about it is refused with a message
     }
 
@@ -173,6 +181,13 @@ def test_roles_follow_the_policy_for_the_later_pages(app: Flask) -> None:
         "retention": {Role.ADMIN},
         "account": set(Role),  # changing your own password
     }
+    expected_services = {
+        "services.index": set(Role),  # what "Council Tax only" covers, for everyone
+        "services.new": {Role.ADMIN},
+        "services.edit": {Role.ADMIN},
+    }
+    for endpoint, roles in expected_services.items():
+        assert set(route_access(app, endpoint).roles) == roles, endpoint
     seen = set()
     for rule, _ in routes(app):
         area = rule.endpoint.partition(".")[0]
