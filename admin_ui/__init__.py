@@ -43,6 +43,7 @@ def page_blueprints() -> list[Blueprint]:
         call_flags,
         customers,
         dashboard,
+        import_pages,
         mail_log,
         passwords,
         restrictions,
@@ -65,6 +66,7 @@ def page_blueprints() -> list[Blueprint]:
         retention.bp,
         rights.bp,
         service_pages.bp,
+        import_pages.bp,
         passwords.bp,
     ]
 

@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 from admin_ui import web
 from admin_ui.access import (
     ANY_STAFF,
+    APPROVERS,
     CALL_FLAG_READERS,
     CASEWORKERS,
     MAIL_READERS,
     require_role,
 )
 from admin_ui.paging import offset_links, positive_int
+from gateway.services import import_confirmation
 from gateway.store import web_queries
 from routing.audit import AuditAction
 from routing.enums import Role
@@ -95,6 +97,13 @@ FIGURES: tuple[Figure, ...] = (
         CALL_FLAG_READERS,
         lambda s, read: web_queries.call_flag_count(s, read.day.start, read.day.end),
         "calls.flags",
+    ),
+    Figure(
+        # The task of the approver named on a register import: theirs alone, so counted for them.
+        "Imported restrictions to confirm",
+        APPROVERS,
+        lambda s, _read: import_confirmation.awaiting_count(s, web.actor()),
+        "imports.index",
     ),
     Figure(
         "Dead letters",

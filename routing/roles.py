@@ -3,9 +3,11 @@
 The lifecycle, the register and alert services and the staff pages (admin_ui.access) all
 read these sets, so a permission is changed here or nowhere. Roles, from the front line in:
 an agent answers calls, a manager does casework, an approver also decides on restrictions
-(never one they proposed: the lifecycle checks that), an admin runs the system and sees no
-customer's record, and an information-governance officer (ig) answers people's rights
-requests: subject access, correcting or unlinking an address or number, erasure.
+(never one they proposed: the lifecycle checks that), a senior approver also decides the
+stages the council's settings reserve for one (routing/approvals.py), an admin runs the
+system and sees no customer's record, and an information-governance officer (ig) answers
+people's rights requests: subject access, correcting or unlinking an address or number,
+erasure.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ ANY_STAFF = frozenset(Role)
 # Finding a customer and what applies to a call from them. Agents get the caller view only
 # (restrictions in force, their measures, SPOC and script, and call flags); caseworkers get
 # the full record at the same address.
-CALLER_LOOKUP = frozenset({Role.AGENT, Role.MANAGER, Role.APPROVER})
+CALLER_LOOKUP = frozenset({Role.AGENT, Role.MANAGER, Role.APPROVER, Role.SENIOR_APPROVER})
 # The full customer record and casework: confidential notes, reasons, reviews, who proposed
 # and approved, history, contacts and their chart, alerts, proposing restrictions, the
 # register and its export, and each restriction's own page.
-CASEWORKERS = frozenset({Role.MANAGER, Role.APPROVER})
-# Approving, varying, lifting and reviewing restrictions (never one they proposed).
-APPROVERS = frozenset({Role.APPROVER})
+CASEWORKERS = frozenset({Role.MANAGER, Role.APPROVER, Role.SENIOR_APPROVER})
+# Approving, varying, lifting and reviewing restrictions (never one they proposed); which
+# stages each level may approve is routing/approvals.py's, from the settings.
+APPROVERS = frozenset({Role.APPROVER, Role.SENIOR_APPROVER})
+SENIOR_APPROVERS = frozenset({Role.SENIOR_APPROVER})
 # Staff accounts, API tokens, retention and the audit log.
 ADMINS = frozenset({Role.ADMIN})
 # Call flags (agents act on them; managers and approvers follow them up).

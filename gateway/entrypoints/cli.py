@@ -293,20 +293,31 @@ def register() -> None:
     pass
 
 
-@register.command("import", help="Load a register CSV (all-or-nothing).")
+@register.command(
+    "import",
+    help="Load a register CSV (all-or-nothing): in force now, for the approver to confirm.",
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--approved-by", required=True, help="Email of the approver who approved these.")
+@click.option(
+    "--approved-by",
+    required=True,
+    help="Email of the approver who confirms or withdraws each imported restriction.",
+)
 def register_import(file: Path, approved_by: str) -> None:
     from gateway.services.register_csv import import_register
 
     if not file.exists():
         raise click.ClickException(f"{file}: no such file")
     rt = _runtime()
-    summary = import_register(rt, file, approved_by=approved_by, now=_now())
+    summary = import_register(
+        rt, file, approved_by=approved_by, imported_by=_cli_actor(), now=_now()
+    )
+    rt.register.invalidate()
     click.echo(
         f"imported {summary.restrictions_created} restriction(s) for "
         f"{summary.customers_created} new and {summary.customers_matched} existing "
-        f"customer(s); {summary.identities_linked} identities linked"
+        f"customer(s); {summary.identities_linked} identities linked; in force now, "
+        f"awaiting confirmation by {approved_by.strip().lower()}"
     )
 
 

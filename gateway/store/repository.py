@@ -189,6 +189,7 @@ def register_rows(session: Session) -> Sequence[Restriction]:
     query = (
         select(Restriction)
         .where(Restriction.status.not_in([RestrictionStatus.VARIED, RestrictionStatus.PURGED]))
+        .options(selectinload(Restriction.imported), selectinload(Restriction.approved_by))
         .order_by(Restriction.reference)
     )
     return session.scalars(query).all()

@@ -19,7 +19,8 @@ restriction.approved restriction.dormant restriction.drafted restriction.expired
 restriction.legal_hold_released restriction.legal_hold_set restriction.lifted
 restriction.purged restriction.returned restriction.review_due restriction.reviewed
 restriction.submitted restriction.varied restriction.viewed retention.listed
-service.created service.changed
+service.created service.changed restriction.imported restriction.import_confirmed
+restriction.import_withdrawn register.imports_listed
 retention.deleted person.exported alert.referred alert.no_concern safeguarding.raised
 person.viewed people.searched person.erased identity.corrected identity.unlinked
 staff.sign_in_refused staff.signed_in staff.signed_out token.created token.revoked

@@ -157,13 +157,14 @@ def test_roles_follow_the_policy_for_register_work(app: Flask) -> None:
     def roles(endpoint: str) -> set[Role]:
         return set(route_access(app, endpoint).roles)
 
-    assert roles("restrictions.approve") == {Role.APPROVER}
-    assert roles("restrictions.vary") == roles("restrictions.lift") == {Role.APPROVER}
-    assert roles("restrictions.review") == {Role.APPROVER}
-    assert roles("restrictions.propose") == {Role.MANAGER, Role.APPROVER}
-    assert roles("customers.show") == {Role.AGENT, Role.MANAGER, Role.APPROVER}
+    approvers = {Role.APPROVER, Role.SENIOR_APPROVER}
+    assert roles("restrictions.approve") == approvers
+    assert roles("restrictions.vary") == roles("restrictions.lift") == approvers
+    assert roles("restrictions.review") == approvers
+    assert roles("restrictions.propose") == {Role.MANAGER, *approvers}
+    assert roles("customers.show") == {Role.AGENT, Role.MANAGER, *approvers}
     # Agents read a customer's restrictions on the caller view, never the casework page.
-    assert roles("restrictions.show") == {Role.MANAGER, Role.APPROVER}
+    assert roles("restrictions.show") == {Role.MANAGER, *approvers}
     assert Role.ADMIN not in roles("customers.search")  # admins run the system, not cases
     assert roles("dashboard.index") == set(Role)
 
@@ -171,10 +172,11 @@ def test_roles_follow_the_policy_for_register_work(app: Flask) -> None:
 def test_roles_follow_the_policy_for_the_later_pages(app: Flask) -> None:
     """Alerts for managers and approvers; call flags for agents too; the mail log also for
     admins (dead letters are operations); audit log, staff accounts and tokens for admins."""
+    senior = Role.SENIOR_APPROVER
     expected = {
-        "alerts": {Role.MANAGER, Role.APPROVER},
-        "calls": {Role.AGENT, Role.MANAGER, Role.APPROVER},
-        "mail": {Role.MANAGER, Role.APPROVER, Role.ADMIN},
+        "alerts": {Role.MANAGER, Role.APPROVER, senior},
+        "calls": {Role.AGENT, Role.MANAGER, Role.APPROVER, senior},
+        "mail": {Role.MANAGER, Role.APPROVER, senior, Role.ADMIN},
         "audit": {Role.ADMIN},
         "users": {Role.ADMIN},
         "tokens": {Role.ADMIN},
