@@ -18,6 +18,7 @@ from routing.models import (
     AuditEntry,
     Customer,
     Identity,
+    ImportedRestriction,
     Restriction,
     RestrictionService,
     Service,
@@ -27,6 +28,9 @@ from routing.models import (
 )
 
 LIVE = RestrictionStatus.ACTIVE
+# An imported restriction's provenance and who must confirm it, for pages read after the
+# unit of work has ended.
+WITH_PROVENANCE = selectinload(Restriction.imported).selectinload(ImportedRestriction.confirmer)
 
 
 def register_version(session: Session) -> int:
@@ -151,6 +155,7 @@ def restrictions_of_customer(session: Session, customer_id: int) -> Sequence[Res
     query = (
         select(Restriction)
         .where(Restriction.customer_id == customer_id)
+        .options(WITH_PROVENANCE)
         .order_by(Restriction.reference, Restriction.revision)
     )
     return session.scalars(query).all()

@@ -13,15 +13,13 @@ from gateway.settings import SettingsError, load_settings
 from routing import lifecycle
 from routing.approvals import ApprovalRules
 from routing.enums import (
-    Category,
-    EmailMeasure,
-    Mode,
     RestrictionStatus,
     Role,
     Stage,
 )
 from routing.lifecycle import Actor, TransitionRefused
-from routing.models import Customer, Restriction
+from routing.models import Restriction
+from tests.unit.test_roles import _restriction as restriction_in
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 TODAY = NOW.date()
@@ -44,25 +42,11 @@ def _restriction(
     business_case: str | None = None,
     proposed_by: int = PROPOSER.user_id or 0,
 ) -> Restriction:
-    return Restriction(
-        reference="CCR-2026-0001",
-        revision=1,
-        customer=Customer(name="Jo Example"),
-        status=status,
-        mode=Mode.ENFORCE,
-        stage=stage,
-        category=Category.C,
-        email_measure=EmailMeasure.REDIRECT,
-        spoc_email="spoc@council.example.org",
-        starts_on=TODAY,
-        review_every_months=3,
-        scope_all=True,
-        exempt_addresses=[],
-        legal_hold=False,
-        reviews=[],
-        proposed_by_id=proposed_by,
-        business_case=business_case,
-    )
+    restriction = restriction_in(status)
+    restriction.stage = stage
+    restriction.business_case = business_case
+    restriction.proposed_by_id = proposed_by
+    return restriction
 
 
 def _approve(restriction: Restriction, actor: Actor, *, declared: bool = False) -> None:

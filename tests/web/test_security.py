@@ -182,6 +182,8 @@ def test_roles_follow_the_policy_for_the_later_pages(app: Flask) -> None:
         "tokens": {Role.ADMIN},
         "retention": {Role.ADMIN},
         "account": set(Role),  # changing your own password
+        # Confirming imported restrictions: the named approver's task (of either level).
+        "imports": {Role.APPROVER, senior},
     }
     expected_services = {
         "services.index": set(Role),  # what "Council Tax only" covers, for everyone
