@@ -159,14 +159,16 @@ def _describe_business_case(form: ProposeForm | VaryForm) -> None:
 
 def _propose(form: ProposeForm, customer_id: int) -> int | None:
     terms = form.terms()
-    problems = terms.problems()
-    if problems:
-        form.show_problems(problems)
-        return None
     rules = _rules()
+    # Every problem at once, each against its field: the terms, the reason every proposal
+    # needs, and the business case the stage may need.
+    form.show_problems(terms.problems())
+    if not terms.reason:
+        form.add_problem("reason", "Enter why the restriction is proposed")
     missing_case = rules.business_case_refusal(terms.stage, terms.business_case, "the proposal")
     if missing_case:
         form.add_problem("business_case", missing_case.capitalize())
+    if form.error_list():
         return None
     actor, now = web.actor(), web.now()
     try:

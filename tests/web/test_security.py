@@ -276,6 +276,7 @@ def test_an_approver_cannot_approve_their_own_proposal(
             "phone_measure": "none",
             "starts_on": "2026-02-01",
             "review_every_months": "3",
+            "reason": "Repeated demands (test)",
         },
     )
     assert proposal.status_code == 302
