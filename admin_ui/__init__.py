@@ -43,12 +43,14 @@ def page_blueprints() -> list[Blueprint]:
         call_flags,
         customers,
         dashboard,
+        import_pages,
         letters,
         mail_log,
         passwords,
         restrictions,
         retention,
         rights,
+        service_pages,
         staff_accounts,
     )
 
@@ -65,6 +67,8 @@ def page_blueprints() -> list[Blueprint]:
         api_tokens_pages.bp,
         retention.bp,
         rights.bp,
+        service_pages.bp,
+        import_pages.bp,
         passwords.bp,
     ]
 

@@ -25,6 +25,7 @@ from admin_ui.access import (
     require_role,
 )
 from admin_ui.paging import offset_links, positive_int
+from gateway.services import import_confirmation
 from gateway.store import web_queries
 from routing.audit import AuditAction
 from routing.enums import Role
@@ -97,6 +98,13 @@ FIGURES: tuple[Figure, ...] = (
         CALL_FLAG_READERS,
         lambda s, read: web_queries.call_flag_count(s, read.day.start, read.day.end),
         "calls.flags",
+    ),
+    Figure(
+        # The task of the approver named on a register import: theirs alone, so counted for them.
+        "Imported restrictions to confirm",
+        APPROVERS,
+        lambda s, _read: import_confirmation.awaiting_count(s, web.actor()),
+        "imports.index",
     ),
     Figure(
         "Dead letters",

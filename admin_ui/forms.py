@@ -170,6 +170,11 @@ class TermsForm(WebForm):
         validators=[Optional()],
         description="Not shown to contact-centre agents",
     )
+    business_case = TextAreaField(
+        "Business case",
+        validators=[Optional()],
+        description="Why this stage is warranted: required for the stages that need one",
+    )
 
     def draft(self, *, starts_on: dt.date, scope: list[str]) -> RestrictionDraft:
         """The terms as typed, for RestrictionDraft to check."""
@@ -193,6 +198,7 @@ class TermsForm(WebForm):
             review_every_months=self.review_every_months.data or 3,
             reason=_blank_to_none(self.reason.data),
             confidential_notes=_blank_to_none(self.confidential_notes.data),
+            business_case=_blank_to_none(self.business_case.data),
         )
 
     def show_problems(self, problems: list[TermsProblem]) -> None:

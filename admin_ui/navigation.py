@@ -32,6 +32,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Register", "restrictions.register"),
     NavItem("Alerts", "alerts.index"),
     NavItem("Call flags", "calls.flags"),
+    NavItem("Services", "services.index"),
     NavItem("Mail log", "mail.index"),
     NavItem("Audit log", "audit.index"),
     NavItem("Staff accounts", "users.index"),

@@ -10,7 +10,17 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
@@ -31,6 +41,7 @@ from gateway.services import register_service
 from gateway.services.register_csv import export_register
 from gateway.services.register_service import RegisterError
 from gateway.store import web_queries
+from routing.approvals import STAGE_NAMES, ApprovalRules
 from routing.audit import AuditAction
 from routing.enums import RestrictionStatus, ReviewOutcome
 from routing.lifecycle import TransitionRefused
@@ -39,6 +50,10 @@ from routing.models import AuditEntry, Restriction
 bp = Blueprint("restrictions", __name__)
 
 REFUSALS = (RegisterError, TransitionRefused)
+
+
+def _rules() -> ApprovalRules:
+    return web.runtime().settings.approval_rules()
 
 
 # --- the register -----------------------------------------------------------------------------
@@ -101,11 +116,22 @@ def _restriction_page(
             "staff_names": _staff_of(session, revisions),
             "errors": errors or [],
             **letters.restriction_section(session, restriction),
+            "approval": _approval_of(restriction),
         }
         session.add(
             _audit(AuditAction.RESTRICTION_VIEWED, restriction, customer_id=restriction.customer_id)
         )
     return render_template("restrictions/show.html", **page), status
+
+
+def _approval_of(restriction: Restriction) -> dict[str, object]:
+    """What approving this restriction's stage asks of the approver, for the page."""
+    rules = _rules()
+    return {
+        "stage_name": STAGE_NAMES[restriction.stage],
+        "minimum_role": rules.minimum_role(restriction.stage),
+        "needs_declaration": rules.needs_declaration(restriction.stage),
+    }
 
 
 def _staff_of(session: Session, revisions: list[Restriction]) -> dict[int, str]:
@@ -128,6 +154,7 @@ def propose(customer_id: int) -> ResponseReturnValue:
         data={"starts_on": web.today(), "review_every_months": settings.default_review_months}
     )
     form.scope_services.choices = choices([(name, name) for name in service_names])
+    _describe_business_case(form)
     if form.validate_on_submit():
         restriction_id = _propose(form, customer_id)
         if restriction_id is not None:
@@ -135,18 +162,35 @@ def propose(customer_id: int) -> ResponseReturnValue:
     return _form_page("restrictions/propose.html", form, customer=customer)
 
 
+def _describe_business_case(form: ProposeForm | VaryForm) -> None:
+    # The hint names the stages that need one, as this council's settings have them.
+    stages = sorted(_rules().business_case_stages, key=list(STAGE_NAMES).index)
+    if stages:
+        names = " and ".join(STAGE_NAMES[stage] for stage in stages)
+        form.business_case.description = f"Why this stage is warranted: required for {names}"
+    else:
+        form.business_case.description = "Why this stage is warranted (optional)"
+
+
 def _propose(form: ProposeForm, customer_id: int) -> int | None:
     terms = form.terms()
-    problems = terms.problems()
-    if problems:
-        form.show_problems(problems)
+    rules = _rules()
+    # Every problem at once, each against its field: the terms, the reason every proposal
+    # needs, and the business case the stage may need.
+    form.show_problems(terms.problems())
+    if not terms.reason:
+        form.add_problem("reason", "Enter why the restriction is proposed")
+    missing_case = rules.business_case_refusal(terms.stage, terms.business_case, "the proposal")
+    if missing_case:
+        form.add_problem("business_case", missing_case.capitalize())
+    if form.error_list():
         return None
     actor, now = web.actor(), web.now()
     try:
         with web.unit_of_work() as session:
             customer = web_queries.customer(session, customer_id) or abort(404)
             restriction = register_service.draft_restriction(session, actor, now, customer, terms)
-            register_service.submit(session, actor, now, restriction.id)
+            register_service.submit(session, actor, now, restriction.id, rules=rules)
             reference, restriction_id = restriction.reference, restriction.id
     except REFUSALS as refused:
         form.add_problem("form", str(refused))
@@ -161,7 +205,9 @@ def submit(restriction_id: int) -> ResponseReturnValue:
     """Put a draft (one an alert escalated, say) forward for approval."""
     return _act(
         restriction_id,
-        lambda s: register_service.submit(s, web.actor(), web.now(), restriction_id),
+        lambda s: register_service.submit(
+            s, web.actor(), web.now(), restriction_id, rules=_rules()
+        ),
         "{reference} proposed. A different approver must approve it.",
     )
 
@@ -170,10 +216,18 @@ def submit(restriction_id: int) -> ResponseReturnValue:
 @require_role(APPROVERS)
 def approve(restriction_id: int) -> ResponseReturnValue:
     appeal_days = web.runtime().settings.appeal_days
+    declared = request.form.get("no_prior_involvement") == "yes"
     return _act(
         restriction_id,
         lambda s: register_service.approve(
-            s, web.actor(), web.now(), restriction_id, today=web.today(), appeal_days=appeal_days
+            s,
+            web.actor(),
+            web.now(),
+            restriction_id,
+            today=web.today(),
+            appeal_days=appeal_days,
+            rules=_rules(),
+            no_prior_involvement=declared,
         ),
         "{reference} approved: it is in force now.",
         changes_register=True,
@@ -206,6 +260,7 @@ def vary(restriction_id: int) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         restriction = web_queries.restriction(session, restriction_id) or abort(404)
     form = VaryForm(data=terms_of(restriction))
+    _describe_business_case(form)
     if form.validate_on_submit():
         successor_id = _vary(form, restriction)
         if successor_id is not None:
@@ -230,6 +285,7 @@ def _vary(form: VaryForm, restriction: Restriction) -> int | None:
                 changes,
                 today=web.today(),
                 reason=form.variation_reason.data or "",
+                rules=_rules(),
             )
             reference, successor_id = successor.reference, successor.id
     except REFUSALS as refused:

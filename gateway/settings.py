@@ -23,6 +23,8 @@ from pydantic import (
 )
 
 from gateway.volume_settings import VolumeSettings
+from routing.approvals import ApprovalRules
+from routing.enums import Stage
 
 DEFAULT_CONFIG_FILE = Path("config/ccr.toml")
 
@@ -114,6 +116,7 @@ Mailbox = Annotated[str, AfterValidator(_mailbox)]
 MailboxList = Annotated[list[Mailbox], BeforeValidator(_split_list)]
 ReadableFile = Annotated[str | None, AfterValidator(_readable_file)]
 DomainList = Annotated[list[str], BeforeValidator(_split_list)]
+StageList = Annotated[list[Stage], BeforeValidator(_split_list)]
 
 
 class Settings(BaseModel):
@@ -201,6 +204,13 @@ class Settings(BaseModel):
     register_refresh_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     default_review_months: Annotated[int, Field(ge=1, le=12)] = 3
     appeal_days: Annotated[int, Field(ge=0, le=90)] = 14
+    # Approvals by stage (routing/approvals.py). The stages only a senior approver may
+    # approve (the rest: any approver); the stages whose approver declares no prior
+    # involvement in the case; the stages whose proposal needs a business case. Empty: any
+    # approver approves any stage and nothing more is asked.
+    senior_approval_stages: StageList = Field(default_factory=list)
+    no_prior_involvement_stages: StageList = Field(default_factory=list)
+    business_case_stages: StageList = Field(default_factory=list)
     review_reminder_days: Annotated[int, Field(ge=0, le=90)] = 14
     dormant_after_days: Annotated[int, Field(ge=0, le=3650)] = 0
     retention_months: Annotated[int, Field(ge=1, le=240)] = 24
@@ -222,6 +232,14 @@ class Settings(BaseModel):
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
+
+    def approval_rules(self) -> ApprovalRules:
+        """The approval settings as the lifecycle reads them."""
+        return ApprovalRules(
+            senior_stages=frozenset(self.senior_approval_stages),
+            declaration_stages=frozenset(self.no_prior_involvement_stages),
+            business_case_stages=frozenset(self.business_case_stages),
+        )
 
 
 def load_settings(

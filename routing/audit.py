@@ -36,6 +36,11 @@ class AuditAction(StrEnum):
     RESTRICTION_REVIEWED = "restriction.reviewed"
     RESTRICTION_REVIEW_DUE = "restriction.review_due"
     RESTRICTION_VIEWED = "restriction.viewed"
+    # In force from a register import, by the OS account that ran it; then stood by or
+    # withdrawn by the approver named on the import.
+    RESTRICTION_IMPORTED = "restriction.imported"
+    RESTRICTION_IMPORT_CONFIRMED = "restriction.import_confirmed"
+    RESTRICTION_IMPORT_WITHDRAWN = "restriction.import_withdrawn"
 
     # The register as a whole.
     REGISTER_LISTED = "register.listed"
@@ -43,6 +48,11 @@ class AuditAction(StrEnum):
     REGISTER_LOOKUP = "register.lookup"  # a lookup or a live call showed someone is restricted
     REGISTER_IMPORTED = "register.imported"
     REGISTER_EXPORTED = "register.exported"
+    REGISTER_IMPORTS_LISTED = "register.imports_listed"  # an approver's imports to confirm
+
+    # The council's services a restriction can be scoped to (no personal data).
+    SERVICE_CREATED = "service.created"
+    SERVICE_CHANGED = "service.changed"
 
     # Customers and the addresses and numbers linked to them.
     CUSTOMER_CREATED = "customer.created"

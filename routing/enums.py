@@ -102,6 +102,14 @@ class ReviewOutcome(StrEnum):
     LIFT = "lift"
 
 
+class ImportConfirmation(StrEnum):
+    """Where an imported restriction stands with the approver named on the import."""
+
+    AWAITING = "awaiting"  # in force, on the approver's work list to confirm or withdraw
+    CONFIRMED = "confirmed"
+    WITHDRAWN = "withdrawn"  # lifted: the approver did not stand by it
+
+
 class AlertStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -126,6 +134,7 @@ class Role(StrEnum):
     AGENT = "agent"
     MANAGER = "manager"
     APPROVER = "approver"
+    SENIOR_APPROVER = "senior_approver"  # also approves the stages settings reserve for them
     ADMIN = "admin"
     IG = "ig"  # information governance: subject access, correction, erasure
 

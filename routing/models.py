@@ -34,6 +34,7 @@ from routing.enums import (
     EmailMeasure,
     FlagKind,
     IdentityKind,
+    ImportConfirmation,
     LetterKind,
     LetterMethod,
     Mode,
@@ -193,6 +194,8 @@ class Restriction(Base):
     category: Mapped[Category] = mapped_column(stored_enum(Category))
     reason: Mapped[str | None] = mapped_column(Text)
     confidential_notes: Mapped[str | None] = mapped_column(Text)
+    # Why this stage is warranted, for the stages whose approval needs one (a setting).
+    business_case: Mapped[str | None] = mapped_column(Text)
 
     email_measure: Mapped[EmailMeasure] = mapped_column(
         stored_enum(EmailMeasure), default=EmailMeasure.NONE
@@ -223,6 +226,9 @@ class Restriction(Base):
     proposed_at: Mapped[dt.datetime | None]
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     approved_at: Mapped[dt.datetime | None]
+    # The approver's declaration of no prior involvement in the case: True where the stage
+    # asked for it, None where it did not.
+    no_prior_involvement: Mapped[bool | None] = mapped_column(Boolean)
     ended_at: Mapped[dt.datetime | None]
     end_reason: Mapped[str | None] = mapped_column(Text)
     dormant_since: Mapped[dt.datetime | None]
@@ -254,6 +260,41 @@ class Restriction(Base):
     appeals: Mapped[list[Appeal]] = relationship(
         back_populates="restriction", cascade="all, delete-orphan", order_by="Appeal.id"
     )
+    imported: Mapped[ImportedRestriction | None] = relationship(
+        back_populates="restriction", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class ImportedRestriction(Base):
+    """Where an imported restriction came from, as the spreadsheet gave it, and whether the
+    approver named on the import has confirmed it.
+
+    An imported restriction is in force from the import (it was decided outside the system
+    and a gap would let mail through), but nobody approved it here: this record says who ran
+    the import, what the file said about the decision, and who must stand by it.
+    """
+
+    __tablename__ = "imported_restrictions"
+    __table_args__ = (Index("ix_imported_restrictions_confirmer", "confirmer_id", "state"),)
+
+    restriction_id: Mapped[int] = mapped_column(
+        ForeignKey("restrictions.id", ondelete="CASCADE"), primary_key=True
+    )
+    imported_at: Mapped[dt.datetime]
+    imported_by: Mapped[str] = mapped_column(String(64))  # the OS account: "cli:jo"
+    source_file: Mapped[str] = mapped_column(String(255))
+    # As the spreadsheet gives them (a name or an address; not checked against staff).
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved_on: Mapped[dt.date | None] = mapped_column(Date)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    confirmer_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    state: Mapped[ImportConfirmation] = mapped_column(
+        stored_enum(ImportConfirmation), default=ImportConfirmation.AWAITING
+    )
+    settled_at: Mapped[dt.datetime | None]
+
+    restriction: Mapped[Restriction] = relationship(back_populates="imported")
+    confirmer: Mapped[StaffUser] = relationship()
 
 
 class Review(Base):
@@ -434,6 +475,7 @@ __all__ = [
     "Customer",
     "Flag",
     "Identity",
+    "ImportedRestriction",
     "Letter",
     "Restriction",
     "RestrictionService",

@@ -48,6 +48,7 @@ class RestrictionDraft:
     review_every_months: int = 3
     reason: str | None = None
     confidential_notes: str | None = None
+    business_case: str | None = None  # required for the stages the settings name
 
     def problems(self) -> list[TermsProblem]:
         """Everything wrong with these terms, each in one line; empty when they are sound."""

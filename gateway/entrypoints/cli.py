@@ -302,20 +302,31 @@ def register() -> None:
     pass
 
 
-@register.command("import", help="Load a register CSV (all-or-nothing).")
+@register.command(
+    "import",
+    help="Load a register CSV (all-or-nothing): in force now, for the approver to confirm.",
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--approved-by", required=True, help="Email of the approver who approved these.")
+@click.option(
+    "--approved-by",
+    required=True,
+    help="Email of the approver who confirms or withdraws each imported restriction.",
+)
 def register_import(file: Path, approved_by: str) -> None:
     from gateway.services.register_csv import import_register
 
     if not file.exists():
         raise click.ClickException(f"{file}: no such file")
     rt = _runtime()
-    summary = import_register(rt, file, approved_by=approved_by, now=_now())
+    summary = import_register(
+        rt, file, approved_by=approved_by, imported_by=_cli_actor(), now=_now()
+    )
+    rt.register.invalidate()
     click.echo(
         f"imported {summary.restrictions_created} restriction(s) for "
         f"{summary.customers_created} new and {summary.customers_matched} existing "
-        f"customer(s); {summary.identities_linked} identities linked"
+        f"customer(s); {summary.identities_linked} identities linked; in force now, "
+        f"awaiting confirmation by {approved_by.strip().lower()}"
     )
 
 
@@ -572,6 +583,48 @@ def letters_render(reference: str, kind: str, out: Path) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
     click.echo(f"wrote {out}: {LetterKind(kind).value.replace('_', ' ')} letter for {reference}")
+
+
+@cli.group(help="The council's services: sets of mailboxes and lines a restriction can cover.")
+def services() -> None:
+    pass
+
+
+@services.command("add", help="Add a service with its mailboxes and phone lines.")
+@click.argument("name")
+@click.option("--mailbox", "mailboxes", multiple=True, help="A council mailbox (repeatable).")
+@click.option("--line", "lines", multiple=True, help="A council phone line (repeatable).")
+@click.option("--description", help="What the service does, in a few words.")
+def services_add(
+    name: str, mailboxes: tuple[str, ...], lines: tuple[str, ...], description: str | None
+) -> None:
+    from gateway.services.council_services import ServiceTerms, add_service
+
+    rt = _runtime()
+    terms = ServiceTerms(name, mailboxes, lines, description)
+    with rt.uow() as session:
+        service = add_service(
+            session, terms, actor=_cli_actor(), now=_now(), region=rt.settings.phone_region
+        )
+        added = f"added service {service.name}: {len(service.addresses)} mailbox(es) and line(s)"
+    rt.register.invalidate()
+    click.echo(added)
+
+
+@services.command("list", help="The services, one a line, with their mailboxes and lines.")
+def services_list() -> None:
+    from gateway.services.council_services import list_services
+
+    rt = _runtime()
+    with rt.uow() as session:
+        found = list_services(session)
+    if not found:
+        click.echo("no services yet: add one with `ccr services add NAME --mailbox ADDRESS`")
+    for service in found:
+        reach = ", ".join([*service.mailboxes, *service.lines])
+        click.echo(
+            f"{service.name}: {reach} ({service.restrictions_in_force} restriction(s) in force)"
+        )
 
 
 @cli.group(help="Everything held on one person: subject access.")

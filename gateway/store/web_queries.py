@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from gateway.store.repository import WITH_PROVENANCE
 from gateway.store.tables import ApiToken, MailDelivery, MailMessage
 from routing.alerts import LIVE as LIVE_ALERTS
 from routing.audit import AuditAction
@@ -201,6 +202,7 @@ def restriction(session: Session, restriction_id: int) -> Restriction | None:
             selectinload(Restriction.customer),
             selectinload(Restriction.services),
             selectinload(Restriction.reviews),
+            WITH_PROVENANCE,
         )
     )
     return session.scalar(query)

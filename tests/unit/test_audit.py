@@ -21,6 +21,8 @@ restriction.purged restriction.retention_category_set restriction.returned
 restriction.review_due restriction.reviewed
 appeals.listed restriction.submitted restriction.varied restriction.viewed
 restriction.withdrawn retention.listed
+service.created service.changed restriction.imported restriction.import_confirmed
+restriction.import_withdrawn register.imports_listed
 retention.deleted person.exported alert.referred alert.no_concern safeguarding.raised
 person.viewed people.searched person.erased identity.corrected identity.unlinked
 staff.sign_in_refused staff.signed_in staff.signed_out token.created token.revoked
