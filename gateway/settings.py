@@ -197,6 +197,10 @@ class Settings(BaseModel):
     contact_retention_months: Annotated[int, Field(ge=1, le=120)] = 12
     mail_record_days: Annotated[int, Field(ge=1, le=3650)] = 90
     closed_alert_months: Annotated[int, Field(ge=1, le=120)] = 24
+    # The SPOC's queue: how long each item keeps its copy of the message (docs/retention.md),
+    # and how many days a new item has before it shows as overdue without an outcome.
+    spoc_item_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    spoc_response_days: Annotated[int, Field(ge=0, le=90)] = 5
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).

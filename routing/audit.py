@@ -94,6 +94,12 @@ class AuditAction(StrEnum):
     IDENTITY_CORRECTED = "identity.corrected"  # by identity id and kind, never the values
     IDENTITY_UNLINKED = "identity.unlinked"
 
+    # The SPOC's queue of routed mail (routing.spoc).
+    SPOC_QUEUE_LISTED = "spoc_queue.listed"
+    SPOC_ITEM_OPENED = "spoc_item.opened"  # read: the first opening marks it read
+    SPOC_ITEM_OUTCOME = "spoc_item.outcome"
+    SPOC_ATTACHMENT_DOWNLOADED = "spoc_item.attachment_downloaded"
+
 
 def audit_row(
     action: AuditAction,

@@ -46,6 +46,9 @@ INFORMATION_GOVERNANCE = frozenset({Role.IG})
 # Who sees a customer's full record: caseworkers on the customer pages, information
 # governance on the subject access pages.
 RECORD_READERS = CASEWORKERS | INFORMATION_GOVERNANCE
+# The SPOC's queue of redirected, copied, filed and refused mail: read by the caseworkers
+# who handle restricted contact (a SPOC is a manager or approver), who record an outcome.
+SPOC_HANDLERS = CASEWORKERS
 
 
 # --- the work, and who may do it --------------------------------------------------------------
@@ -69,6 +72,7 @@ class Permission(StrEnum):
     SUBJECT_ACCESS = "subject_access"  # find a person and export everything held on them
     RECTIFY = "rectify"  # correct an address or number, or unlink it from its customer
     ERASE = "erase"  # erase a person no restriction or hold keeps on file
+    SPOC_QUEUE = "spoc_queue"  # read routed mail in the SPOC's queue and record outcomes
 
 
 WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
@@ -90,6 +94,7 @@ WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.SUBJECT_ACCESS: INFORMATION_GOVERNANCE,
         Permission.RECTIFY: INFORMATION_GOVERNANCE,
         Permission.ERASE: INFORMATION_GOVERNANCE,
+        Permission.SPOC_QUEUE: SPOC_HANDLERS,
     }
 )
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
-from gateway.store import retention
+from gateway.store import retention, spoc_queue
 from routing.audit import AuditAction, audit_entry
 from routing.lifecycle import Actor
 
@@ -44,6 +44,7 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
     contacts_before = now - relativedelta(months=s.contact_retention_months)
     mail_before = now - dt.timedelta(days=s.mail_record_days)
     alerts_before = now - relativedelta(months=s.closed_alert_months)
+    queue_before = now - dt.timedelta(days=s.spoc_item_days)
     counts = {
         "contacts": _in_batches(
             rt,
@@ -61,6 +62,12 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
             rt,
             lambda session, after: retention.closed_alert_ids(session, alerts_before, after=after),
             retention.delete_alerts,
+        ),
+        # The SPOC queue's copies, on their own period: delivery being done does not end it.
+        "spoc_items": _in_batches(
+            rt,
+            lambda session, after: spoc_queue.expired_item_ids(session, queue_before, after=after),
+            spoc_queue.delete_items,
         ),
         # Last: the contacts and alerts deleted above may have been all that named them.
         "identities": _in_batches(
@@ -111,6 +118,7 @@ def delete_person_records(session: Session, customer_id: int) -> dict[str, int]:
     """A customer's contacts, alerts and identities, deleted with their last restriction."""
     identity_ids, event_ids, alert_ids = retention.person_record_ids(session, customer_id)
     return {
+        "spoc_items": spoc_queue.delete_items_of_customer(session, customer_id),
         "contacts": in_chunks(session, retention.delete_contacts, event_ids),
         "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
         "identities": in_chunks(session, retention.delete_person_identities, identity_ids),

@@ -45,6 +45,7 @@ subject_access      no      no       no        no     yes
 rectify             no      no       no        no     yes
 erase               no      no       no        no     yes
 raise_concern       yes     yes      yes       no     no
+spoc_queue          no      yes      yes       no     no
 """
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

@@ -1,0 +1,258 @@
+"""The SPOC's queue end to end: mail from a real SMTP client that a restriction redirects,
+copies, files or refuses becomes an item; a SPOC opens it (read, audited), records an
+outcome, and it leaves the overdue list; retention deletes it when its period ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway.runtime import Runtime
+from gateway.services import retention as retention_service
+from gateway.services import spoc_queue as queue_service
+from gateway.settings import Settings
+from gateway.store import spoc_queue
+from gateway.store.tables import MailMessage, SpocItem
+from routing.audit import AuditAction
+from routing.enums import EmailMeasure, IdentityKind, Mode, Role
+from routing.lifecycle import Actor
+from routing.models import Alert, AuditEntry, utcnow
+from routing.spoc import ItemOutcome, OutcomeChoice, OutcomeRefused
+from tests.integration.register_helpers import SPOC, impose_restriction
+from tests.integration.test_gateway import delivered, raw_message, running_gateway, send
+
+CUSTOMER = "jo.example@example.org"
+HOUSING = "housing@council.example.org"
+OTHER = "pat.other@example.org"
+
+
+@pytest.fixture
+def gateway_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
+    with running_gateway(settings, tmp_path, f"maildir:{tmp_path / 'mail'}") as rt:
+        yield rt
+
+
+@pytest.fixture
+def spoc(make_staff: Callable[[str, Role], Actor]) -> Actor:
+    """The SPOC the restrictions name, a caseworker with a staff account."""
+    return make_staff(SPOC, Role.MANAGER)
+
+
+@pytest.fixture
+def restrict(gateway_rt: Runtime, make_staff: Callable[[str, Role], Actor]):
+    manager = make_staff("manager@council.example.org", Role.MANAGER)
+    approver = make_staff("approver@council.example.org", Role.APPROVER)
+
+    def impose(**terms: object) -> str:
+        return impose_restriction(
+            gateway_rt, manager, approver, [(CUSTOMER, IdentityKind.EMAIL)], **terms
+        )
+
+    return impose
+
+
+def items(rt: Runtime) -> list[SpocItem]:
+    with rt.uow() as session:
+        found = list(session.scalars(select(SpocItem).order_by(SpocItem.id)))
+        session.expunge_all()
+        return found
+
+
+def audit_actions(rt: Runtime, subject_ref: str) -> list[str]:
+    with rt.uow() as session:
+        query = select(AuditEntry.action).where(
+            AuditEntry.subject_type == "spoc_item", AuditEntry.subject_ref == subject_ref
+        )
+        return list(session.scalars(query.order_by(AuditEntry.id)))
+
+
+@pytest.mark.parametrize(
+    ("measure", "reply"),
+    [
+        (EmailMeasure.REDIRECT, 250),
+        (EmailMeasure.COPY, 250),
+        (EmailMeasure.FILE, 250),
+        (EmailMeasure.REJECT, 550),
+    ],
+)
+def test_each_routed_message_becomes_one_item_for_its_spoc(
+    gateway_rt: Runtime, restrict, measure: EmailMeasure, reply: int
+) -> None:
+    reference = restrict(email_measure=measure)
+    data = raw_message(CUSTOMER, HOUSING, subject="=?utf-8?q?Bins_=C2=A3?=")
+    code, _ = send(gateway_rt, CUSTOMER, [HOUSING], data)
+    assert code == reply
+    [item] = items(gateway_rt)
+    assert (item.restriction_ref, item.spoc_email, item.sender) == (reference, SPOC, CUSTOMER)
+    assert item.addressed_to == [HOUSING]
+    assert item.subject == "Bins £"
+    assert item.decision == measure.value
+    assert item.message == data
+    assert item.read_at is None and item.outcome is None
+
+
+def test_unrestricted_and_shadow_mail_make_no_item(gateway_rt: Runtime, restrict) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT, mode=Mode.SHADOW)
+    assert send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))[0] == 250
+    assert send(gateway_rt, OTHER, [HOUSING], raw_message(OTHER, HOUSING))[0] == 250
+    assert items(gateway_rt) == []
+
+
+def test_the_queue_copy_stays_after_delivery_is_done_and_its_records_deleted(
+    gateway_rt: Runtime, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    assert len(delivered(gateway_rt, SPOC)) == 1
+    # Past the mail records' period but within the queue's: the mail record goes, the item
+    # stays; past the queue's period, the item goes too.
+    later = utcnow() + dt.timedelta(days=gateway_rt.settings.mail_record_days + 1)
+    retention_service.apply_retention(gateway_rt, later)
+    with gateway_rt.uow() as session:
+        assert session.scalars(select(MailMessage)).all() == []
+    assert len(items(gateway_rt)) == 1
+    much_later = utcnow() + dt.timedelta(days=gateway_rt.settings.spoc_item_days + 1)
+    retention_service.apply_retention(gateway_rt, much_later)
+    assert items(gateway_rt) == []
+
+
+def test_a_spoc_opens_an_item_records_an_outcome_and_it_leaves_the_overdue_list(
+    gateway_rt: Runtime, restrict, spoc: Actor
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    html = (
+        "Content-Type: text/html; charset=utf-8\r\n\r\n"
+        "<p>My bin</p><script>alert(1)</script><p>was <b>not</b> emptied</p>\r\n"
+    )
+    data = raw_message(CUSTOMER, HOUSING, body="", extra="MIME-Version: 1.0\r\n")
+    data = data.replace(b"\r\n\r\n", b"\r\n" + html.encode(), 1)
+    send(gateway_rt, CUSTOMER, [HOUSING], data)
+    [item] = items(gateway_rt)
+    later = utcnow() + dt.timedelta(days=gateway_rt.settings.spoc_response_days + 2)
+    today = gateway_rt.today(later)
+
+    with gateway_rt.uow() as session:
+        overdue, _ = queue_service.list_items(
+            session, spoc, later, today, show=spoc_queue.Show.OVERDUE, mine=True
+        )
+        assert [row.id for row in overdue] == [item.id]
+        assert spoc_queue.counts(session, today, SPOC) == spoc_queue.QueueCounts(1, 1)
+    with gateway_rt.uow() as session:
+        opened = queue_service.open_item(session, spoc, later, item.id)
+        assert opened.first_reading
+        assert opened.message.from_html
+        assert opened.message.text == "My bin\n\nwas not emptied"
+    with gateway_rt.uow() as session:
+        queue_service.record_outcome(
+            gateway_rt,
+            session,
+            spoc,
+            later,
+            item.id,
+            OutcomeChoice(ItemOutcome.NEW_MATTER, service="Waste and recycling"),
+        )
+    with gateway_rt.uow() as session:
+        overdue, _ = queue_service.list_items(
+            session, spoc, later, today, show=spoc_queue.Show.OVERDUE, mine=True
+        )
+        assert overdue == []
+        assert spoc_queue.counts(session, today, SPOC) == spoc_queue.QueueCounts(0, 0)
+    [item] = items(gateway_rt)
+    assert (item.outcome, item.service, item.read_by) == (
+        ItemOutcome.NEW_MATTER,
+        "Waste and recycling",
+        SPOC,
+    )
+    assert audit_actions(gateway_rt, str(item.id)) == [
+        AuditAction.SPOC_ITEM_OPENED,
+        AuditAction.SPOC_ITEM_OUTCOME,
+    ]
+
+
+def test_a_reply_due_is_overdue_after_its_date_until_the_reply_is_recorded(
+    gateway_rt: Runtime, restrict, spoc: Actor
+) -> None:
+    restrict(email_measure=EmailMeasure.COPY)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [item] = items(gateway_rt)
+    now = utcnow()
+    due = gateway_rt.today(now) + dt.timedelta(days=2)
+    with gateway_rt.uow() as session:
+        queue_service.record_outcome(
+            gateway_rt,
+            session,
+            spoc,
+            now,
+            item.id,
+            OutcomeChoice(ItemOutcome.REPLY_DUE, reply_due_on=due),
+        )
+    with gateway_rt.uow() as session:
+        assert spoc_queue.counts(session, due, SPOC).overdue == 0
+        assert spoc_queue.counts(session, due + dt.timedelta(days=1), SPOC).overdue == 1
+        queue_service.record_outcome(
+            gateway_rt, session, spoc, now, item.id, OutcomeChoice(ItemOutcome.REPLIED)
+        )
+    with gateway_rt.uow() as session:
+        assert spoc_queue.counts(session, due + dt.timedelta(days=1), SPOC).overdue == 0
+
+
+def test_outcomes_missing_what_they_need_are_refused(
+    gateway_rt: Runtime, restrict, spoc: Actor, make_staff
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [item] = items(gateway_rt)
+    now = utcnow()
+    refusals = {
+        "say which service": OutcomeChoice(ItemOutcome.NEW_MATTER, service="  "),
+        "give the date": OutcomeChoice(ItemOutcome.REPLY_DUE),
+        "today or later": OutcomeChoice(
+            ItemOutcome.REPLY_DUE, reply_due_on=gateway_rt.today(now) - dt.timedelta(days=1)
+        ),
+    }
+    for words, choice in refusals.items():
+        with pytest.raises(OutcomeRefused, match=words), gateway_rt.uow() as session:
+            queue_service.record_outcome(gateway_rt, session, spoc, now, item.id, choice)
+    agent = make_staff("agent@council.example.org", Role.AGENT)
+    with pytest.raises(OutcomeRefused, match="only caseworkers"), gateway_rt.uow() as session:
+        queue_service.open_item(session, agent, now, item.id)
+    assert items(gateway_rt)[0].outcome is None
+
+
+def test_a_safeguarding_referral_opens_an_urgent_alert_and_tells_the_mailbox(
+    gateway_rt: Runtime, restrict, spoc: Actor
+) -> None:
+    restrict(email_measure=EmailMeasure.FILE)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [item] = items(gateway_rt)
+    with gateway_rt.uow() as session:
+        queue_service.record_outcome(
+            gateway_rt, session, spoc, utcnow(), item.id, OutcomeChoice(ItemOutcome.SAFEGUARDING)
+        )
+    queue_service.send_notices_raised(gateway_rt, session)
+    [item] = items(gateway_rt)
+    with gateway_rt.uow() as session:
+        alert = session.get(Alert, item.alert_id)
+        assert alert is not None and alert.urgent and alert.rule == "safeguarding"
+    [notice] = delivered(gateway_rt, gateway_rt.settings.safeguarding_mailbox)
+    assert f"/alerts/{item.alert_id}".encode() in notice
+    assert CUSTOMER.encode() not in notice
+
+
+def test_a_message_that_raised_a_safeguarding_alert_is_referred_through_that_alert(
+    gateway_rt: Runtime, restrict, spoc: Actor
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    body = "I am going to kill myself tonight.\r\n"
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING, body=body))
+    [item] = items(gateway_rt)
+    with gateway_rt.uow() as session:
+        [raised] = session.scalars(select(Alert.id)).all()
+        queue_service.record_outcome(
+            gateway_rt, session, spoc, utcnow(), item.id, OutcomeChoice(ItemOutcome.SAFEGUARDING)
+        )
+    assert items(gateway_rt)[0].alert_id == raised
