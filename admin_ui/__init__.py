@@ -48,6 +48,7 @@ def page_blueprints() -> list[Blueprint]:
         restrictions,
         retention,
         rights,
+        spoc_queue,
         staff_accounts,
     )
 
@@ -56,6 +57,7 @@ def page_blueprints() -> list[Blueprint]:
         customers.bp,
         restrictions.bp,
         alert_pages.bp,
+        spoc_queue.bp,
         call_flags.bp,
         mail_log.bp,
         audit_log.bp,
