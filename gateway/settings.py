@@ -201,6 +201,8 @@ class Settings(BaseModel):
     # and how many days a new item has before it shows as overdue without an outcome.
     spoc_item_days: Annotated[int, Field(ge=1, le=3650)] = 365
     spoc_response_days: Annotated[int, Field(ge=0, le=90)] = 5
+    # The digest of due items goes on a restriction's response day at this local hour.
+    spoc_digest_hour: Annotated[int, Field(ge=0, le=23)] = 8
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).

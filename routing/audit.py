@@ -99,6 +99,7 @@ class AuditAction(StrEnum):
     SPOC_ITEM_OPENED = "spoc_item.opened"  # read: the first opening marks it read
     SPOC_ITEM_OUTCOME = "spoc_item.outcome"
     SPOC_ATTACHMENT_DOWNLOADED = "spoc_item.attachment_downloaded"
+    SPOC_DIGEST_SENT = "spoc_queue.digest_sent"  # by mailbox and counts, never the mail
 
 
 def audit_row(

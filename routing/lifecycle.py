@@ -37,7 +37,7 @@ VARIABLE_TERMS = frozenset(
         "mode", "stage", "category", "reason", "confidential_notes", "email_measure",
         "phone_measure", "phone_windows", "max_calls_per_day", "max_calls_per_week",
         "max_call_minutes", "spoc_name", "spoc_email", "spoc_phone", "exempt_addresses",
-        "ends_on", "review_every_months",
+        "ends_on", "review_every_months", "response_timetable",
     }
 )  # fmt: skip
 

@@ -8,6 +8,7 @@ one item per restriction that applied, for the SPOC that restriction names.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,7 +16,7 @@ from typing import Any
 
 from routing.audit import AuditAction, audit_entry
 from routing.engine import Decision
-from routing.enums import Mode, Outcome
+from routing.enums import Mode, Outcome, ResponseTimetable
 from routing.models import AuditEntry
 
 # Outcomes that take a message away from its addressee: someone else must read it.
@@ -108,6 +109,19 @@ def is_overdue(
     if outcome is ItemOutcome.REPLY_DUE:
         return reply_due_on is not None and reply_due_on < today
     return False
+
+
+_EVERY_DAYS = {ResponseTimetable.WEEKLY: 7, ResponseTimetable.FORTNIGHTLY: 14}
+
+
+def digest_due(timetable: ResponseTimetable, starts_on: dt.date, today: dt.date) -> bool:
+    """Whether a restriction's response day is `today`: every week or fortnight from its
+    start, or on the start's day of each month (the month's last day when it is shorter)."""
+    if timetable is ResponseTimetable.NONE or today <= starts_on:
+        return False
+    if timetable is ResponseTimetable.MONTHLY:
+        return today.day == min(starts_on.day, calendar.monthrange(today.year, today.month)[1])
+    return (today - starts_on).days % _EVERY_DAYS[timetable] == 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from gateway.store.tables import SpocItem
 from routing.alerts import SAFEGUARDING
-from routing.models import Alert, Customer
+from routing.enums import ResponseTimetable, RestrictionStatus
+from routing.models import Alert, Customer, Restriction
 from routing.spoc import ItemOutcome
 
 ITEMS = SpocItem.__table__
@@ -169,6 +170,43 @@ def safeguarding_alert_for(session: Session, item: SpocItem) -> Alert | None:
         (a for a in session.scalars(query) if (a.evidence or {}).get("queue_id") == item.queue_id),
         None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Timetabled:
+    """An active restriction whose SPOC responds on a timetable."""
+
+    reference: str
+    spoc_email: str
+    starts_on: dt.date
+    timetable: ResponseTimetable
+
+
+def timetabled_restrictions(session: Session) -> list[Timetabled]:
+    query = select(
+        Restriction.reference,
+        Restriction.spoc_email,
+        Restriction.starts_on,
+        Restriction.response_timetable,
+    ).where(
+        Restriction.status == RestrictionStatus.ACTIVE,
+        Restriction.response_timetable != ResponseTimetable.NONE,
+        Restriction.spoc_email.is_not(None),
+    )
+    return [Timetabled(*row) for row in session.execute(query)]
+
+
+def waiting_items(session: Session, references: Sequence[str]) -> list[ItemRow]:
+    """Every item still waiting (no outcome, or a reply due) under these restrictions."""
+    if not references:
+        return []
+    query = (
+        select(*_ROW_COLUMNS)
+        .outerjoin(Customer, Customer.id == SpocItem.customer_id)
+        .where(SpocItem.restriction_ref.in_(references), _waiting())
+        .order_by(SpocItem.id)
+    )
+    return [ItemRow(*row) for row in session.execute(query)]
 
 
 # --- deleting --------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The SPOC's queue end to end: mail from a real SMTP client that a restriction redirects,
 copies, files or refuses becomes an item; a SPOC opens it (read, audited), records an
-outcome, and it leaves the overdue list; retention deletes it when its period ends."""
+outcome, and it leaves the overdue list; retention deletes it when its period ends; the
+digest of what is due reaches a real downstream on the restriction's response timetable
+(the clock driven, never slept on)."""
 
 from __future__ import annotations
 
@@ -14,16 +16,19 @@ from sqlalchemy import select
 from gateway.runtime import Runtime
 from gateway.services import retention as retention_service
 from gateway.services import spoc_queue as queue_service
+from gateway.services.spoc_digest import send_digests
 from gateway.settings import Settings
 from gateway.store import spoc_queue
 from gateway.store.tables import MailMessage, SpocItem
 from routing.audit import AuditAction
-from routing.enums import EmailMeasure, IdentityKind, Mode, Role
+from routing.enums import EmailMeasure, IdentityKind, Mode, ResponseTimetable, Role
 from routing.lifecycle import Actor
 from routing.models import Alert, AuditEntry, utcnow
 from routing.spoc import ItemOutcome, OutcomeChoice, OutcomeRefused
 from tests.integration.register_helpers import SPOC, impose_restriction
+from tests.integration.smtp_helpers import ReceivedMail, RecordingDownstream
 from tests.integration.test_gateway import delivered, raw_message, running_gateway, send
+from tests.polling import wait_until
 
 CUSTOMER = "jo.example@example.org"
 HOUSING = "housing@council.example.org"
@@ -256,3 +261,61 @@ def test_a_message_that_raised_a_safeguarding_alert_is_referred_through_that_ale
             gateway_rt, session, spoc, utcnow(), item.id, OutcomeChoice(ItemOutcome.SAFEGUARDING)
         )
     assert items(gateway_rt)[0].alert_id == raised
+
+
+# --- the digest on the restriction's response timetable -------------------------------------
+
+# The restrictions start on Thursday 1 January 2026: weekly response days are Thursdays.
+RESPONSE_DAY = dt.datetime(2026, 12, 10, 9, 0, tzinfo=dt.UTC)  # a Thursday, 09:00 in London
+DIGEST_SUBJECT = "SPOC queue:"
+
+
+def digests(downstream: RecordingDownstream) -> list[ReceivedMail]:
+    return [m for m in downstream.received if m.headers["Subject"].startswith(DIGEST_SUBJECT)]
+
+
+def test_the_digest_reaches_the_spoc_on_the_response_timetable(
+    settings: Settings, tmp_path: Path, make_staff: Callable[[str, Role], Actor]
+) -> None:
+    with (
+        RecordingDownstream().start() as downstream,
+        running_gateway(settings, tmp_path, downstream.url) as rt,
+    ):
+        manager = make_staff("manager@council.example.org", Role.MANAGER)
+        approver = make_staff("approver@council.example.org", Role.APPROVER)
+        reference = impose_restriction(
+            rt, manager, approver, [(CUSTOMER, IdentityKind.EMAIL)],
+            email_measure=EmailMeasure.REDIRECT, response_timetable=ResponseTimetable.WEEKLY,
+        )  # fmt: skip
+        data = raw_message(CUSTOMER, HOUSING, subject="Private matter", body="My words\r\n")
+        assert send(rt, CUSTOMER, [HOUSING], data)[0] == 250
+        [item] = items(rt)
+
+        # Before the digest hour, and on a day that is not a response day: nothing.
+        assert send_digests(rt, RESPONSE_DAY.replace(hour=6)) == 0
+        assert send_digests(rt, RESPONSE_DAY + dt.timedelta(days=1)) == 0
+        # The response day: one digest, once, however often the job runs.
+        assert send_digests(rt, RESPONSE_DAY) == 1
+        assert send_digests(rt, RESPONSE_DAY + dt.timedelta(hours=2)) == 0
+        wait_until(lambda: digests(downstream), 30, "the digest at the downstream")
+        [digest] = digests(downstream)
+        assert digest.rcpt_tos == (SPOC,)
+        text = digest.headers.get_payload(decode=True).decode()
+        assert f"{reference} (responses weekly): 1 waiting" in text
+        assert f"/spoc-queue/{item.id}" in text
+        for private in (CUSTOMER, "Private matter", "My words"):
+            assert private.encode() not in digest.data
+
+        # Once the item has an outcome, nothing is waiting: no digest the next week.
+        spoc = Actor(SPOC, Role.MANAGER)
+        with rt.uow() as session:
+            queue_service.record_outcome(
+                rt, session, spoc, RESPONSE_DAY, item.id, OutcomeChoice(ItemOutcome.ON_FILE)
+            )
+        assert send_digests(rt, RESPONSE_DAY + dt.timedelta(days=7)) == 0
+
+
+def test_a_restriction_without_a_timetable_sends_no_digest(gateway_rt: Runtime, restrict) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    assert send_digests(gateway_rt, RESPONSE_DAY) == 0

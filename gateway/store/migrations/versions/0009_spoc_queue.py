@@ -6,6 +6,8 @@ Create Date: 2026-12-07 22:30:00
 
 Each item keeps its own copy of the message (the mail records go once delivery is done)
 for the queue's retention period, spoc_item_days, and the outcome a person records.
+A restriction's response_timetable (none, weekly, fortnightly, monthly) sets when a digest
+of its due items goes to the SPOC mailbox; existing restrictions get none.
 """
 
 import sqlalchemy as sa
@@ -53,6 +55,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_spoc_items_restriction_ref", ["restriction_ref"], unique=False)
         batch_op.create_index("ix_spoc_items_spoc_email", ["spoc_email"], unique=False)
 
+    with op.batch_alter_table("restrictions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "response_timetable", sa.String(length=32), server_default="none", nullable=False
+            )
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("restrictions", schema=None) as batch_op:
+        batch_op.drop_column("response_timetable")
     op.drop_table("spoc_items")
