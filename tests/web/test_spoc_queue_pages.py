@@ -137,3 +137,25 @@ def test_an_agent_may_not_see_the_queue(
     assert agent.get(f"/spoc-queue/{item_id}").status_code == 403
     assert agent.get(f"/spoc-queue/{item_id}/attachments/0").status_code == 403
     assert one(rt, item_id).read_at is None
+
+
+def test_the_dashboard_counts_the_spocs_own_unread_and_overdue_items_with_links(
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
+) -> None:
+    late = utcnow().date() - dt.timedelta(days=3)
+    spoc_item(rt, register.customer_id, register.reference, HTML_MAIL, spoc_email=MANAGER)
+    spoc_item(
+        rt, register.customer_id, register.reference, HTML_MAIL, spoc_email=MANAGER, due_on=late
+    )
+    spoc_item(rt, register.customer_id, register.reference, HTML_MAIL, due_on=late)  # not theirs
+    page = client_for(MANAGER).get("/")
+    html = page.data.decode()
+    assert (
+        '<a href="/spoc-queue?show=unread"><span class="figure-value">2</span> '
+        '<span class="figure-label">SPOC queue items unread'
+    ) in html
+    assert (
+        '<a href="/spoc-queue?show=overdue"><span class="figure-value">1</span> '
+        '<span class="figure-label">SPOC queue items overdue'
+    ) in html
+    assert "SPOC queue items" not in text_of(client_for(AGENT).get("/"))
