@@ -63,12 +63,6 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
             lambda session, after: retention.closed_alert_ids(session, alerts_before, after=after),
             retention.delete_alerts,
         ),
-        # The SPOC queue's copies, on their own period: delivery being done does not end it.
-        "spoc_items": _in_batches(
-            rt,
-            lambda session, after: spoc_queue.expired_item_ids(session, queue_before, after=after),
-            spoc_queue.delete_items,
-        ),
         # Last: the contacts and alerts deleted above may have been all that named them.
         "identities": _in_batches(
             rt,
@@ -76,6 +70,14 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
             retention.delete_identities,
         ),
     }
+    # The SPOC queue's copies, on their own period: delivery being done does not end it.
+    items = _in_batches(
+        rt,
+        lambda session, after: spoc_queue.expired_item_ids(session, queue_before, after=after),
+        spoc_queue.delete_items,
+    )
+    if items:
+        counts["spoc_items"] = items
     deleted = sum(counts.values())
     if deleted:
         with rt.uow() as session:
@@ -115,14 +117,18 @@ def _in_batches(rt: Runtime, find: Finder, remove: Deleter) -> int:
 
 
 def delete_person_records(session: Session, customer_id: int) -> dict[str, int]:
-    """A customer's contacts, alerts and identities, deleted with their last restriction."""
+    """A customer's contacts, alerts, identities and SPOC queue items, deleted with their
+    last restriction or at their erasure."""
     identity_ids, event_ids, alert_ids = retention.person_record_ids(session, customer_id)
-    return {
-        "spoc_items": spoc_queue.delete_items_of_customer(session, customer_id),
+    deleted = {
         "contacts": in_chunks(session, retention.delete_contacts, event_ids),
         "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
         "identities": in_chunks(session, retention.delete_person_identities, identity_ids),
     }
+    # Named only when there were any: most people never wrote to a SPOC's queue.
+    if items := spoc_queue.delete_items_of_customer(session, customer_id):
+        deleted["spoc_items"] = items
+    return deleted
 
 
 def in_chunks(session: Session, remove: Deleter, ids: Sequence[int]) -> int:

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.store import people, repository
+from gateway.store import people, repository, spoc_queue
 from gateway.store.people import PersonRecord
+from gateway.store.tables import SpocItem
 from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
@@ -51,6 +52,7 @@ class ExportSummary:
     contacts: int
     alerts: int
     audit_entries: int
+    spoc_items: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -59,6 +61,7 @@ class ExportSummary:
             "contacts": self.contacts,
             "alerts": self.alerts,
             "audit_entries": self.audit_entries,
+            "spoc_items": self.spoc_items,
         }
 
 
@@ -127,6 +130,7 @@ class _Content:
     contacts: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     audit: list[dict[str, Any]]
+    spoc_items: list[dict[str, Any]]
 
 
 def _gather(session: Session, person: PersonRecord) -> _Content:
@@ -137,7 +141,9 @@ def _gather(session: Session, person: PersonRecord) -> _Content:
         session, person, sorted(set(references.values())), [a.id for a in alerts]
     )
     identities = [_identity(i) for i in person.identities]
+    items = spoc_queue.items_of_customer(session, person.customer.id) if person.customer else []
     return _Content(
+        spoc_items=[_spoc_item(i) for i in items],
         person=_customer(person),
         identities=identities,
         restrictions=[_restriction(r) for r in restrictions],
@@ -244,6 +250,25 @@ def _alert(alert: Alert) -> dict[str, Any]:
     }
 
 
+def _spoc_item(item: SpocItem) -> dict[str, Any]:
+    """A queue item: what arrived and what was done with it (the message itself is the
+    person's own; its details are here, not its full copy)."""
+    return {
+        "received_at": _when(item.received_at),
+        "from": item.sender,
+        "addressed_to": item.addressed_to,
+        "subject": item.subject,
+        "what_happened": item.decision,
+        "restriction": item.restriction_ref,
+        "read_at": _when(item.read_at),
+        "outcome": item.outcome.value if item.outcome else None,
+        "service": item.service,
+        "reply_due_on": _when(item.reply_due_on),
+        "note": item.note,
+        "outcome_at": _when(item.outcome_at),
+    }
+
+
 def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
     return {
         "at": _when(entry.at),
@@ -270,6 +295,7 @@ def _write_zip(
         "restrictions": content.restrictions,
         "contacts": content.contacts,
         "alerts": content.alerts,
+        "spoc_items": content.spoc_items,
         "audit": content.audit,
     }
     files = {
@@ -286,6 +312,7 @@ def _write_zip(
         contacts=len(content.contacts),
         alerts=len(content.alerts),
         audit_entries=len(content.audit),
+        spoc_items=len(content.spoc_items),
     )
 
 

@@ -7,23 +7,34 @@ digest of what is due reaches a real downstream on the restriction's response ti
 from __future__ import annotations
 
 import datetime as dt
+import json
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.runtime import Runtime
+from gateway.services import people
 from gateway.services import retention as retention_service
 from gateway.services import spoc_queue as queue_service
 from gateway.services.spoc_digest import send_digests
+from gateway.services.subject_access import export_person
 from gateway.settings import Settings
 from gateway.store import spoc_queue
 from gateway.store.tables import MailMessage, SpocItem
 from routing.audit import AuditAction
-from routing.enums import EmailMeasure, IdentityKind, Mode, ResponseTimetable, Role
+from routing.enums import (
+    EmailMeasure,
+    IdentityKind,
+    Mode,
+    ResponseTimetable,
+    RestrictionStatus,
+    Role,
+)
 from routing.lifecycle import Actor
-from routing.models import Alert, AuditEntry, utcnow
+from routing.models import Alert, AuditEntry, Restriction, utcnow
 from routing.spoc import ItemOutcome, OutcomeChoice, OutcomeRefused
 from tests.integration.register_helpers import SPOC, impose_restriction
 from tests.integration.smtp_helpers import ReceivedMail, RecordingDownstream
@@ -319,3 +330,55 @@ def test_a_restriction_without_a_timetable_sends_no_digest(gateway_rt: Runtime, 
     restrict(email_measure=EmailMeasure.REDIRECT)
     send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
     assert send_digests(gateway_rt, RESPONSE_DAY) == 0
+
+
+# --- the person's rights ---------------------------------------------------------------------
+
+
+def test_the_subject_access_export_holds_the_items_and_their_outcomes(
+    gateway_rt: Runtime, restrict, spoc: Actor, tmp_path: Path
+) -> None:
+    reference = restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING, subject="Bins again"))
+    [item] = items(gateway_rt)
+    with gateway_rt.uow() as session:
+        queue_service.record_outcome(
+            gateway_rt,
+            session,
+            spoc,
+            utcnow(),
+            item.id,
+            OutcomeChoice(ItemOutcome.NEW_MATTER, service="Waste and recycling"),
+        )
+    out = tmp_path / "jo.zip"
+    summary = export_person(gateway_rt, CUSTOMER, out, actor="ig@council.example.org")
+    assert summary.spoc_items == 1
+    with zipfile.ZipFile(out) as archive:
+        document = json.loads(archive.read("person.json"))
+        html = archive.read("summary.html").decode()
+    [exported] = document["spoc_items"]
+    assert (exported["subject"], exported["restriction"], exported["outcome"]) == (
+        "Bins again",
+        reference,
+        "new_matter",
+    )
+    assert exported["service"] == "Waste and recycling"
+    assert "Bins again" in html and "Waste and recycling" in html
+
+
+def test_erasing_the_person_deletes_their_items(
+    gateway_rt: Runtime, restrict, make_staff: Callable[[str, Role], Actor]
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [item] = items(gateway_rt)
+    with gateway_rt.uow() as session:
+        # The restriction's retention has run out (purged): nothing keeps the person on file.
+        session.execute(update(Restriction).values(status=RestrictionStatus.PURGED))
+    officer = make_staff("ig@council.example.org", Role.IG)
+    with gateway_rt.uow() as session:
+        counts = people.erase_person(
+            session, officer, utcnow(), people.person_by_customer(session, item.customer_id)
+        )
+    assert counts["spoc_items"] == 1
+    assert items(gateway_rt) == []
