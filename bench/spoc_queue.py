@@ -39,9 +39,7 @@ import decide  # bench/decide.py: PostgreSQL housekeeping
 import psycopg
 import web as web_bench  # bench/web.py: the data and the measuring
 
-from gateway.bootstrap import bootstrap
 from gateway.runtime import Runtime
-from gateway.settings import Settings
 
 DEFAULT_ITEMS = 10_000
 
@@ -140,14 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"ccr_spocbench_{os.getpid()}"
         web_bench.load(name, people, args, start, now, rng, dbs)
         print(f"load: {add_items(decide.conninfo(name), args.items):,} queue items", flush=True)
-        rt = bootstrap(
-            Settings(
-                database_url=decide.sqlalchemy_url(name),
-                spool_dir=f"{folder}/spool",
-                secret_key="bench",
-                log_level="WARNING",
-            )
-        )
+        rt = web_bench.bench_runtime(name, folder)
         try:
             measure(rt, args.requests, rng)
         finally:

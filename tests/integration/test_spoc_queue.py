@@ -38,12 +38,16 @@ from routing.models import Alert, AuditEntry, Restriction, utcnow
 from routing.spoc import ItemOutcome, OutcomeChoice, OutcomeRefused
 from tests.integration.register_helpers import SPOC, impose_restriction
 from tests.integration.smtp_helpers import ReceivedMail, RecordingDownstream
-from tests.integration.test_gateway import delivered, raw_message, running_gateway, send
+from tests.integration.test_gateway import (
+    CUSTOMER,
+    HOUSING,
+    OTHER,
+    delivered,
+    raw_message,
+    running_gateway,
+    send,
+)
 from tests.polling import wait_until
-
-CUSTOMER = "jo.example@example.org"
-HOUSING = "housing@council.example.org"
-OTHER = "pat.other@example.org"
 
 
 @pytest.fixture
@@ -53,22 +57,26 @@ def gateway_rt(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def spoc(make_staff: Callable[[str, Role], Actor]) -> Actor:
-    """The SPOC the restrictions name, a caseworker with a staff account."""
-    return make_staff(SPOC, Role.MANAGER)
+def restrict(gateway_rt: Runtime, make_staff: Callable[[str, Role], Actor]):
+    """restrict(**terms): a restriction on CUSTOMER in force (as test_gateway's fixture)."""
+    manager, approver = staff_pair(make_staff)
+    return lambda **terms: impose_restriction(
+        gateway_rt, manager, approver, [(CUSTOMER, IdentityKind.EMAIL)], **terms
+    )
+
+
+def staff_pair(make_staff: Callable[[str, Role], Actor]) -> tuple[Actor, Actor]:
+    """A manager to propose and a different approver to approve."""
+    return (
+        make_staff("manager@council.example.org", Role.MANAGER),
+        make_staff("approver@council.example.org", Role.APPROVER),
+    )
 
 
 @pytest.fixture
-def restrict(gateway_rt: Runtime, make_staff: Callable[[str, Role], Actor]):
-    manager = make_staff("manager@council.example.org", Role.MANAGER)
-    approver = make_staff("approver@council.example.org", Role.APPROVER)
-
-    def impose(**terms: object) -> str:
-        return impose_restriction(
-            gateway_rt, manager, approver, [(CUSTOMER, IdentityKind.EMAIL)], **terms
-        )
-
-    return impose
+def spoc(make_staff: Callable[[str, Role], Actor]) -> Actor:
+    """The SPOC the restrictions name, a caseworker with a staff account."""
+    return make_staff(SPOC, Role.MANAGER)
 
 
 def items(rt: Runtime) -> list[SpocItem]:
@@ -292,8 +300,7 @@ def test_the_digest_reaches_the_spoc_on_the_response_timetable(
         RecordingDownstream().start() as downstream,
         running_gateway(settings, tmp_path, downstream.url) as rt,
     ):
-        manager = make_staff("manager@council.example.org", Role.MANAGER)
-        approver = make_staff("approver@council.example.org", Role.APPROVER)
+        manager, approver = staff_pair(make_staff)
         reference = impose_restriction(
             rt, manager, approver, [(CUSTOMER, IdentityKind.EMAIL)],
             email_measure=EmailMeasure.REDIRECT, response_timetable=ResponseTimetable.WEEKLY,
