@@ -21,6 +21,7 @@ from admin_ui.access import (
     CALL_FLAG_READERS,
     CASEWORKERS,
     MAIL_READERS,
+    SPOC_HANDLERS,
     require_role,
 )
 from admin_ui.paging import offset_links, positive_int
@@ -28,7 +29,6 @@ from gateway.store import spoc_queue, web_queries
 from routing.audit import AuditAction
 from routing.enums import Role
 from routing.models import AuditEntry
-from routing.roles import SPOC_HANDLERS
 
 bp = Blueprint("dashboard", __name__)
 

@@ -11,12 +11,11 @@ from wtforms import DateField, RadioField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
 from admin_ui import web
-from admin_ui.access import require_role
+from admin_ui.access import SPOC_HANDLERS, require_role
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
 from gateway.services import spoc_queue as queue
 from gateway.store.spoc_queue import PAGE_SIZE, Show
-from routing.roles import SPOC_HANDLERS
 from routing.spoc import (
     ITEM_OUTCOME_WORDS,
     OUTCOME_WORDS,

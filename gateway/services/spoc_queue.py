@@ -16,7 +16,7 @@ from gateway.store import spoc_queue
 from gateway.store.spoc_queue import ItemRow, QueueCounts
 from gateway.store.tables import SpocItem
 from routing.alerts import SAFEGUARDING
-from routing.audit import AuditAction
+from routing.audit import AuditAction, audit_entry
 from routing.enums import AlertStatus
 from routing.lifecycle import Actor
 from routing.models import Alert
@@ -57,7 +57,15 @@ def list_items(
     rows, more = spoc_queue.items_page(
         session, today=today, show=show, spoc_email=actor.name if mine else None, offset=offset
     )
-    session.add(item_audit(AuditAction.SPOC_QUEUE_LISTED, actor.name, now, 0, show=show, mine=mine))
+    session.add(
+        audit_entry(
+            AuditAction.SPOC_QUEUE_LISTED,
+            actor=actor.name,
+            at=now,
+            subject_type="spoc_queue",
+            detail={"show": show, "mine": mine, "offset": offset, "shown": len(rows)},
+        )
+    )
     return rows, more
 
 
@@ -171,6 +179,16 @@ def _safeguarding_alert(
     )
     session.add(alert)
     session.flush()
+    session.add(
+        audit_entry(
+            AuditAction.SAFEGUARDING_RAISED,
+            actor=actor.name,
+            at=now,
+            subject_type="alert",
+            subject_ref=str(alert.id),
+            detail={"spoc_item": item.id, "customer_id": item.customer_id},
+        )
+    )
     notice_id = store_notice(
         rt,
         session,

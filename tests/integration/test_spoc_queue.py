@@ -262,6 +262,11 @@ def test_a_safeguarding_referral_opens_an_urgent_alert_and_tells_the_mailbox(
     with gateway_rt.uow() as session:
         alert = session.get(Alert, item.alert_id)
         assert alert is not None and alert.urgent and alert.rule == "safeguarding"
+    with gateway_rt.uow() as session:
+        raised = session.scalars(
+            select(AuditEntry.subject_ref).where(AuditEntry.action == "safeguarding.raised")
+        ).all()
+        assert raised == [str(item.alert_id)]
     [notice] = delivered(gateway_rt, gateway_rt.settings.safeguarding_mailbox)
     assert f"/alerts/{item.alert_id}".encode() in notice
     assert CUSTOMER.encode() not in notice
