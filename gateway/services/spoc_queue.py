@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from gateway.mail.notices import alert_link, queue_notices, store_notice
+from gateway.mail.notices import alert_link, queue_notices
 from gateway.mail.readable import Attachment, ReadableMessage, attachment_bytes, readable
 from gateway.runtime import Runtime
+from gateway.services.safeguarding import record_concern
 from gateway.store import spoc_queue
 from gateway.store.spoc_queue import ItemRow, QueueCounts
 from gateway.store.tables import SpocItem
@@ -177,27 +178,19 @@ def _safeguarding_alert(
         evidence={"queue_id": item.queue_id, "spoc_item": item.id, "raised_by": actor.name},
         opened_at=now,
     )
-    session.add(alert)
-    session.flush()
-    session.add(
-        audit_entry(
-            AuditAction.SAFEGUARDING_RAISED,
-            actor=actor.name,
-            at=now,
-            subject_type="alert",
-            subject_ref=str(alert.id),
-            detail={"spoc_item": item.id, "customer_id": item.customer_id},
-        )
-    )
-    notice_id = store_notice(
+    notice_id = record_concern(
         rt,
         session,
-        rt.settings.safeguarding_mailbox,
+        actor,
+        now,
+        alert,
+        {"spoc_item": item.id},
         "Safeguarding concern: a SPOC found one in an email",
-        "A SPOC reading a customer's email found a safeguarding concern. A person must act "
-        f"now and decide whether to refer it.\n\nOpen the alert: {alert_link(rt, alert.id)}\n\n"
-        "This notice leaves out who wrote and what they wrote: both are in the alert.\n",
-        flags=["safeguarding"],
+        lambda alert_id: (
+            "A SPOC reading a customer's email found a safeguarding concern. A person must act "
+            f"now and decide whether to refer it.\n\nOpen the alert: {alert_link(rt, alert_id)}"
+            "\n\nThis notice leaves out who wrote and what they wrote: both are in the alert.\n"
+        ),
     )
     session.info.setdefault("after_commit_notices", []).append(notice_id)
     return alert.id
