@@ -15,6 +15,7 @@ from admin_ui.access import SPOC_HANDLERS, require_role
 from admin_ui.forms import WebForm, choices
 from admin_ui.paging import offset_links, positive_int
 from gateway.services import spoc_queue as queue
+from gateway.store import web_queries
 from gateway.store.spoc_queue import PAGE_SIZE, Show
 from routing.spoc import (
     ITEM_OUTCOME_WORDS,
@@ -108,6 +109,9 @@ def _item_page(item_id: int, form: OutcomeForm, status: int = 200) -> ResponseRe
             form=form,
             outcome_words=OUTCOME_WORDS,
             item_outcome_words=ITEM_OUTCOME_WORDS,
+            # The council's services, offered as suggestions: a new matter may also go to a
+            # team that is not set up as a service, so the field stays free text.
+            service_names=[s.name for s in web_queries.services(session)],
         )
     return page, status
 

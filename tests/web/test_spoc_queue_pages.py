@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gateway.runtime import Runtime
 from gateway.store.tables import SpocItem
 from routing.audit import AuditAction
-from routing.models import AuditEntry, utcnow
+from routing.models import AuditEntry, Service, utcnow
 from routing.spoc import ItemOutcome
 from tests.web.conftest import AGENT, MANAGER, Register
 from tests.web.helpers import StaffClient, text_of
@@ -159,3 +159,14 @@ def test_the_dashboard_counts_the_spocs_own_unread_and_overdue_items_with_links(
         '<span class="figure-label">SPOC queue items overdue'
     ) in html
     assert "SPOC queue items" not in text_of(client_for(AGENT).get("/"))
+
+
+def test_the_councils_services_are_offered_for_a_new_matter(
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
+) -> None:
+    with rt.uow() as session:
+        session.add(Service(name="Council Tax"))
+    item_id = spoc_item(rt, register.customer_id, register.reference, HTML_MAIL)
+    page = client_for(MANAGER).get(f"/spoc-queue/{item_id}").data.decode()
+    assert 'list="service-names"' in page
+    assert '<option value="Council Tax">' in page
