@@ -51,6 +51,7 @@ def page_blueprints() -> list[Blueprint]:
         retention,
         rights,
         service_pages,
+        spoc_queue,
         staff_accounts,
     )
 
@@ -60,6 +61,7 @@ def page_blueprints() -> list[Blueprint]:
         restrictions.bp,
         letters.bp,
         alert_pages.bp,
+        spoc_queue.bp,
         call_flags.bp,
         mail_log.bp,
         audit_log.bp,

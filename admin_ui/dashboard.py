@@ -22,11 +22,12 @@ from admin_ui.access import (
     CALL_FLAG_READERS,
     CASEWORKERS,
     MAIL_READERS,
+    SPOC_HANDLERS,
     require_role,
 )
 from admin_ui.paging import offset_links, positive_int
 from gateway.services import import_confirmation
-from gateway.store import web_queries
+from gateway.store import spoc_queue, web_queries
 from routing.audit import AuditAction
 from routing.enums import Role
 from routing.models import AuditEntry
@@ -62,6 +63,7 @@ class Reading:
     day: Day
     reviews: web_queries.ReviewsDue | None
     user_id: int | None = None
+    staff_email: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class Figure:
     roles: frozenset[Role]
     count: Callable[[Session, Reading], int]
     link: str | None = None  # an endpoint; linked when it exists and the role may use it
+    query: tuple[tuple[str, str], ...] = ()  # the link's filter, as (name, value) pairs
 
 
 FIGURES: tuple[Figure, ...] = (
@@ -92,6 +95,22 @@ FIGURES: tuple[Figure, ...] = (
         CASEWORKERS,
         lambda s, _read: web_queries.open_alert_count(s),
         "alerts.index",
+    ),
+    # The signed-in SPOC's own queue (items for their mailbox): what waits to be read, and
+    # what has gone past its due date without an outcome or a promised reply.
+    Figure(
+        "SPOC queue items unread",
+        SPOC_HANDLERS,
+        lambda s, read: spoc_queue.counts(s, read.day.date, read.staff_email).unread,
+        "spoc.index",
+        (("show", "unread"),),
+    ),
+    Figure(
+        "SPOC queue items overdue",
+        SPOC_HANDLERS,
+        lambda s, read: spoc_queue.counts(s, read.day.date, read.staff_email).overdue,
+        "spoc.index",
+        (("show", "overdue"),),
     ),
     Figure(
         "Call flags today",
@@ -175,6 +194,7 @@ class Shown:
     label: str
     value: int
     link: str | None
+    query: dict[str, str]
 
 
 @bp.get("/")
@@ -191,9 +211,11 @@ def index() -> ResponseReturnValue:
             if role in REVIEW_READERS
             else None
         )
-        reading = Reading(day, reviews, g.staff.id)
+        reading = Reading(day, reviews, g.staff.id, g.staff.email)
         figures = [
-            Shown(f.label, f.count(session, reading), f.link) for f in FIGURES if role in f.roles
+            Shown(f.label, f.count(session, reading), f.link, dict(f.query))
+            for f in FIGURES
+            if role in f.roles
         ]
         work = [
             WorkShown(w.label, w.count(session, reading), w.endpoint, dict(w.args))

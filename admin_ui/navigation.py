@@ -31,6 +31,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("Customers", "customers.search"),
     NavItem("Register", "restrictions.register"),
     NavItem("Alerts", "alerts.index"),
+    NavItem("SPOC queue", "spoc.index"),
     NavItem("Call flags", "calls.flags"),
     NavItem("Services", "services.index"),
     NavItem("Mail log", "mail.index"),

@@ -228,6 +228,12 @@ class Settings(BaseModel):
     # Audit entries are evidence for years; the database refuses to delete one younger than
     # two (migration 0009), so no setting may go below that.
     audit_retention_years: Annotated[int, Field(ge=2, le=100)] = 6
+    # The SPOC's queue: how long each item keeps its copy of the message (docs/retention.md),
+    # and how many days a new item has before it shows as overdue without an outcome.
+    spoc_item_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    spoc_response_days: Annotated[int, Field(ge=0, le=90)] = 5
+    # The digest of due items goes on a restriction's response day at this local hour.
+    spoc_digest_hour: Annotated[int, Field(ge=0, le=23)] = 8
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).

@@ -114,6 +114,12 @@ class AuditAction(StrEnum):
     APPEAL_HEARER_ASSIGNED = "appeal.hearer_assigned"
     APPEAL_DECIDED = "appeal.decided"
     APPEAL_OVERDUE = "appeal.overdue"  # the window closed with the appeal undecided
+    # The SPOC's queue of routed mail (routing.spoc).
+    SPOC_QUEUE_LISTED = "spoc_queue.listed"
+    SPOC_ITEM_OPENED = "spoc_item.opened"  # read: the first opening marks it read
+    SPOC_ITEM_OUTCOME = "spoc_item.outcome"
+    SPOC_ATTACHMENT_DOWNLOADED = "spoc_item.attachment_downloaded"
+    SPOC_DIGEST_SENT = "spoc_queue.digest_sent"  # by mailbox and counts, never the mail
 
 
 def audit_row(

@@ -49,6 +49,16 @@ class PhoneMeasure(StrEnum):
     BARRED = "barred"
 
 
+class ResponseTimetable(StrEnum):
+    """How often the SPOC answers a restricted customer ("responses on a set time frame
+    only"): a digest of what is due goes to the SPOC mailbox on that timetable."""
+
+    NONE = "none"
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+    MONTHLY = "monthly"
+
+
 class Mode(StrEnum):
     SHADOW = "shadow"
     ENFORCE = "enforce"

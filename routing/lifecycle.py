@@ -45,7 +45,7 @@ VARIABLE_TERMS = frozenset(
         "mode", "stage", "category", "reason", "confidential_notes", "email_measure",
         "phone_measure", "phone_windows", "max_calls_per_day", "max_calls_per_week",
         "max_call_minutes", "spoc_name", "spoc_email", "spoc_phone", "exempt_addresses",
-        "ends_on", "review_every_months", "business_case",
+        "ends_on", "review_every_months", "business_case", "response_timetable",
     }
 )  # fmt: skip
 

@@ -40,6 +40,7 @@ from routing.enums import (
     Mode,
     Outcome,
     PhoneMeasure,
+    ResponseTimetable,
     RestrictionStatus,
     RetentionCategory,
     ReviewOutcome,
@@ -210,6 +211,10 @@ class Restriction(Base):
     spoc_name: Mapped[str | None] = mapped_column(String(200))
     spoc_email: Mapped[str | None] = mapped_column(String(320))
     spoc_phone: Mapped[str | None] = mapped_column(String(32))
+    # How often the SPOC responds; a digest of what is due goes on this timetable.
+    response_timetable: Mapped[ResponseTimetable] = mapped_column(
+        stored_enum(ResponseTimetable), default=ResponseTimetable.NONE, server_default="none"
+    )
     scope_all: Mapped[bool] = mapped_column(Boolean, default=True)
     exempt_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
 

@@ -59,6 +59,9 @@ RECORD_READERS = CASEWORKERS | INFORMATION_GOVERNANCE
 # Letters to the customer: caseworkers send them from the restriction's page; information
 # governance reads them back (they are part of the record a person may ask for).
 LETTER_READERS = RECORD_READERS
+# The SPOC's queue of redirected, copied, filed and refused mail: read by the caseworkers
+# who handle restricted contact (a SPOC is a manager or approver), who record an outcome.
+SPOC_HANDLERS = CASEWORKERS
 
 
 # --- the work, and who may do it --------------------------------------------------------------
@@ -89,6 +92,7 @@ class Permission(StrEnum):
     DECIDE_APPEAL = "decide_appeal"  # decide an appeal (only the named hearer, in routing)
     SEE_SERVICES = "see_services"  # the council's services and their mailboxes and lines
     MANAGE_SERVICES = "manage_services"  # add a service, change its mailboxes and lines
+    SPOC_QUEUE = "spoc_queue"  # read routed mail in the SPOC's queue and record outcomes
 
 
 WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
@@ -117,6 +121,7 @@ WHO_MAY: Mapping[Permission, frozenset[Role]] = MappingProxyType(
         Permission.DECIDE_APPEAL: APPROVERS,
         Permission.SEE_SERVICES: SERVICE_READERS,
         Permission.MANAGE_SERVICES: SERVICE_KEEPERS,
+        Permission.SPOC_QUEUE: SPOC_HANDLERS,
     }
 )
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
-from gateway.store import retention
+from gateway.store import retention, spoc_queue
 from routing.audit import AuditAction, audit_entry
 from routing.lifecycle import Actor
 
@@ -45,6 +45,7 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
     mail_before = now - dt.timedelta(days=s.mail_record_days)
     alerts_before = now - relativedelta(months=s.closed_alert_months)
     audit_before = now - relativedelta(years=s.audit_retention_years)
+    queue_before = now - dt.timedelta(days=s.spoc_item_days)
     counts = {
         "contacts": _in_batches(
             rt,
@@ -75,6 +76,14 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
             retention.delete_identities,
         ),
     }
+    # The SPOC queue's copies, on their own period: delivery being done does not end it.
+    items = _in_batches(
+        rt,
+        lambda session, after: spoc_queue.expired_item_ids(session, queue_before, after=after),
+        spoc_queue.delete_items,
+    )
+    if items:
+        counts["spoc_items"] = items
     deleted = sum(counts.values())
     if deleted:
         with rt.uow() as session:
@@ -115,17 +124,21 @@ def _in_batches(rt: Runtime, find: Finder, remove: Deleter) -> int:
 
 
 def delete_person_records(session: Session, customer_id: int) -> dict[str, int]:
-    """A customer's contacts, the records of their mail, alerts and identities, deleted with
-    their last restriction."""
+    """A customer's contacts, the records of their mail, alerts, identities and SPOC queue
+    items, deleted with their last restriction or at their erasure."""
     identity_ids, event_ids, alert_ids = retention.person_record_ids(session, customer_id)
     # Mail still on its way (or a dead letter) stays: the usual period takes it once delivered.
     finished_mail, _ = retention.mail_of_contacts(session, event_ids)
-    return {
+    deleted = {
         "mail_records": in_chunks(session, retention.delete_mail_records, finished_mail),
         "contacts": in_chunks(session, retention.delete_contacts, event_ids),
         "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
         "identities": in_chunks(session, retention.delete_person_identities, identity_ids),
     }
+    # Named only when there were any: most people never wrote to a SPOC's queue.
+    if items := spoc_queue.delete_items_of_customer(session, customer_id):
+        deleted["spoc_items"] = items
+    return deleted
 
 
 def in_chunks(session: Session, remove: Deleter, ids: Sequence[int]) -> int:

@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.store import people, repository
+from gateway.store import people, repository, spoc_queue
 from gateway.store.people import PersonRecord
-from gateway.store.tables import MailMessage
+from gateway.store.tables import MailMessage, SpocItem
 from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
@@ -57,6 +57,7 @@ class ExportSummary:
     alerts: int
     audit_entries: int
     mail_records: int
+    spoc_items: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -66,6 +67,7 @@ class ExportSummary:
             "mail_records": self.mail_records,
             "alerts": self.alerts,
             "audit_entries": self.audit_entries,
+            "spoc_items": self.spoc_items,
         }
 
 
@@ -135,6 +137,7 @@ class _Content:
     alerts: list[dict[str, Any]]
     audit: list[dict[str, Any]]
     mail: list[dict[str, Any]]
+    spoc_items: list[dict[str, Any]]
 
 
 def _gather(session: Session, person: PersonRecord) -> _Content:
@@ -145,12 +148,15 @@ def _gather(session: Session, person: PersonRecord) -> _Content:
         session, person, sorted(set(references.values())), [a.id for a in alerts]
     )
     identities = [_identity(i) for i in person.identities]
+    items = spoc_queue.items_of_customer(session, person.customer.id) if person.customer else []
     person_part, restriction_part = _customer(person), [_restriction(r) for r in restrictions]
     alert_part, audit_part = [_alert(a) for a in alerts], [_audit_entry(e) for e in audit]
+    spoc_part = [_spoc_item(i) for i in items]
     # Read last: the pages expunge the session, so nothing above is touched after.
     queue_ids: list[str] = []
     contacts = list(_contacts(session, person, references, queue_ids))
     return _Content(
+        spoc_items=spoc_part,
         person=person_part,
         identities=identities,
         restrictions=restriction_part,
@@ -299,6 +305,25 @@ def _alert(alert: Alert) -> dict[str, Any]:
     }
 
 
+def _spoc_item(item: SpocItem) -> dict[str, Any]:
+    """A queue item: what arrived and what was done with it (the message itself is the
+    person's own; its details are here, not its full copy)."""
+    return {
+        "received_at": _when(item.received_at),
+        "from": item.sender,
+        "addressed_to": item.addressed_to,
+        "subject": item.subject,
+        "what_happened": item.decision,
+        "restriction": item.restriction_ref,
+        "read_at": _when(item.read_at),
+        "outcome": item.outcome.value if item.outcome else None,
+        "service": item.service,
+        "reply_due_on": _when(item.reply_due_on),
+        "note": item.note,
+        "outcome_at": _when(item.outcome_at),
+    }
+
+
 def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
     return {
         "at": _when(entry.at),
@@ -325,6 +350,7 @@ def _write_zip(
         "restrictions": content.restrictions,
         "contacts": content.contacts,
         "alerts": content.alerts,
+        "spoc_items": content.spoc_items,
         "audit": content.audit,
         "mail": content.mail,
     }
@@ -344,6 +370,7 @@ def _write_zip(
         alerts=len(content.alerts),
         audit_entries=len(content.audit),
         mail_records=len(content.mail),
+        spoc_items=len(content.spoc_items),
     )
 
 

@@ -25,6 +25,8 @@ service.created service.changed restriction.imported restriction.import_confirme
 restriction.import_withdrawn register.imports_listed
 retention.deleted person.exported alert.referred alert.no_concern safeguarding.raised
 person.viewed people.searched person.erased identity.corrected identity.unlinked
+spoc_queue.listed spoc_item.opened spoc_item.outcome spoc_item.attachment_downloaded
+spoc_queue.digest_sent
 staff.sign_in_refused staff.signed_in staff.signed_out token.created token.revoked
 tokens.listed user.created user.deactivated user.password_change_refused
 user.password_changed user.password_reset user.reactivated user.role_changed users.listed

@@ -52,6 +52,7 @@ read_letters        no      yes      yes       yes              no     yes
 record_letter       no      yes      yes       yes              no     no
 lodge_appeal        no      yes      yes       yes              no     no
 decide_appeal       no      no       yes       yes              no     no
+spoc_queue          no      yes      yes       yes              no     no
 """
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

@@ -36,9 +36,16 @@ from tests.web.conftest import (
     Register,
 )
 from tests.web.helpers import StaffClient, text_of
-from tests.web.page_data import raise_email_alert, unlinked_identity
+from tests.web.page_data import raise_email_alert, spoc_item, unlinked_identity
 
 ROUTED_METHODS = ("GET", "POST")
+MAIL_WITH_FILE = (
+    b"From: jo.example@example.org\r\nSubject: Bins\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+    b"Content-Type: text/plain\r\n\r\nWhere is my bin?\r\n--b\r\n"
+    b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="a.txt"\r\n\r\n'
+    b"note\r\n--b--\r\n"
+)
 
 
 def routes(app: Flask) -> Iterator[tuple[Rule, str]]:
@@ -76,6 +83,8 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
         "service_id": service_id,
         "event_id": 1,  # no such call: raising a concern about it is refused with a message
         "kind": "notification",  # a letter to the customer
+        "item_id": spoc_item(rt, register.customer_id, register.reference, MAIL_WITH_FILE),
+        "index": 0,
     }
 
 
