@@ -12,6 +12,13 @@ RUN groupadd --system --gid 10001 ccr \
  && useradd --system --uid 10001 --gid ccr --home-dir /srv/ccr --no-create-home \
         --shell /usr/sbin/nologin ccr
 
+# WeasyPrint (letters to the customer as PDF) needs Pango and its fonts; the slim image has
+# neither. Debian's packages, nothing else.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+        libharfbuzz-subset0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
 # Only what the build needs is copied (not .git or a local .venv). Wheels exist for every
 # dependency on this platform, so no compiler is installed and pip is the only network use.
 COPY pyproject.toml README.md /tmp/src/
@@ -21,7 +28,8 @@ COPY admin_ui /tmp/src/admin_ui
 RUN pip install /tmp/src && rm -rf /tmp/src
 
 WORKDIR /srv/ccr
-# config/ccr.toml and config/call_formats/ are looked up relative to the working directory.
+# config/ccr.toml, config/call_formats/ and config/letters/ are looked up relative to the
+# working directory.
 COPY config ./config
 
 # Created here, owned by ccr, so that a fresh named volume mounted on them inherits that

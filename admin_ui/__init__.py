@@ -43,11 +43,15 @@ def page_blueprints() -> list[Blueprint]:
         call_flags,
         customers,
         dashboard,
+        import_pages,
+        letters,
         mail_log,
         passwords,
         restrictions,
         retention,
         rights,
+        service_pages,
+        spoc_queue,
         staff_accounts,
     )
 
@@ -55,7 +59,9 @@ def page_blueprints() -> list[Blueprint]:
         dashboard.bp,
         customers.bp,
         restrictions.bp,
+        letters.bp,
         alert_pages.bp,
+        spoc_queue.bp,
         call_flags.bp,
         mail_log.bp,
         audit_log.bp,
@@ -63,6 +69,8 @@ def page_blueprints() -> list[Blueprint]:
         api_tokens_pages.bp,
         retention.bp,
         rights.bp,
+        service_pages.bp,
+        import_pages.bp,
         passwords.bp,
     ]
 

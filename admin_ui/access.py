@@ -32,6 +32,9 @@ from routing.roles import CALL_FLAG_READERS as CALL_FLAG_READERS
 from routing.roles import CALLER_LOOKUP as CALLER_LOOKUP
 from routing.roles import CASEWORKERS as CASEWORKERS
 from routing.roles import MAIL_READERS as MAIL_READERS
+from routing.roles import SERVICE_KEEPERS as SERVICE_KEEPERS
+from routing.roles import SERVICE_READERS as SERVICE_READERS
+from routing.roles import SPOC_HANDLERS as SPOC_HANDLERS
 
 log = logging.getLogger(__name__)
 

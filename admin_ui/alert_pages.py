@@ -284,6 +284,7 @@ def rule_titles() -> dict[str, str]:
         SAFEGUARDING: "Safeguarding concern",
         RECONTACT: "Contact again while a case is dormant",
         "review_due": "Review due",
+        "appeal_undecided": "Appeal undecided",
     }
     rules = web.runtime().settings.volume.rule_set.rules
     return titles | {rule.key: rule.title for rule in rules}

@@ -18,13 +18,16 @@ from sqlalchemy.orm import Session
 from admin_ui import web
 from admin_ui.access import (
     ANY_STAFF,
+    APPROVERS,
     CALL_FLAG_READERS,
     CASEWORKERS,
     MAIL_READERS,
+    SPOC_HANDLERS,
     require_role,
 )
 from admin_ui.paging import offset_links, positive_int
-from gateway.store import web_queries
+from gateway.services import import_confirmation
+from gateway.store import spoc_queue, web_queries
 from routing.audit import AuditAction
 from routing.enums import Role
 from routing.models import AuditEntry
@@ -54,11 +57,13 @@ class Day:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """What the figures are counted from: the day, and the reviews due (None for a role
-    that does not see reviews)."""
+    """What the figures are counted from: the day, the reviews due (None for a role that
+    does not see reviews) and who is looking."""
 
     day: Day
     reviews: web_queries.ReviewsDue | None
+    user_id: int | None = None
+    staff_email: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ class Figure:
     roles: frozenset[Role]
     count: Callable[[Session, Reading], int]
     link: str | None = None  # an endpoint; linked when it exists and the role may use it
+    query: tuple[tuple[str, str], ...] = ()  # the link's filter, as (name, value) pairs
 
 
 FIGURES: tuple[Figure, ...] = (
@@ -90,11 +96,34 @@ FIGURES: tuple[Figure, ...] = (
         lambda s, _read: web_queries.open_alert_count(s),
         "alerts.index",
     ),
+    # The signed-in SPOC's own queue (items for their mailbox): what waits to be read, and
+    # what has gone past its due date without an outcome or a promised reply.
+    Figure(
+        "SPOC queue items unread",
+        SPOC_HANDLERS,
+        lambda s, read: spoc_queue.counts(s, read.day.date, read.staff_email).unread,
+        "spoc.index",
+        (("show", "unread"),),
+    ),
+    Figure(
+        "SPOC queue items overdue",
+        SPOC_HANDLERS,
+        lambda s, read: spoc_queue.counts(s, read.day.date, read.staff_email).overdue,
+        "spoc.index",
+        (("show", "overdue"),),
+    ),
     Figure(
         "Call flags today",
         CALL_FLAG_READERS,
         lambda s, read: web_queries.call_flag_count(s, read.day.start, read.day.end),
         "calls.flags",
+    ),
+    Figure(
+        # The task of the approver named on a register import: theirs alone, so counted for them.
+        "Imported restrictions to confirm",
+        APPROVERS,
+        lambda s, _read: import_confirmation.awaiting_count(s, web.actor()),
+        "imports.index",
     ),
     Figure(
         "Dead letters",
@@ -106,10 +135,66 @@ FIGURES: tuple[Figure, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class Work:
+    """One kind of work waiting for a person: who acts on it, how much is waiting, and the
+    page where they do it (with its query)."""
+
+    label: str
+    roles: frozenset[Role]
+    count: Callable[[Session, Reading], int]
+    endpoint: str
+    args: tuple[tuple[str, str], ...] = ()
+
+
+WORK: tuple[Work, ...] = (
+    Work(
+        "Urgent alerts: safeguarding concerns and cases contacting again",
+        CASEWORKERS,
+        lambda s, _read: web_queries.urgent_alert_count(s),
+        "alerts.index",
+    ),
+    Work(
+        "Proposals waiting for your approval",
+        APPROVERS,
+        lambda s, read: web_queries.awaiting_approval_count(s, read.user_id),
+        "restrictions.register",
+        (("status", "pending_approval"),),
+    ),
+    Work(
+        "Appeals waiting for a decision",
+        CASEWORKERS,
+        lambda s, _read: web_queries.appeals_waiting_count(s),
+        "letters.appeals",
+    ),
+    Work(
+        "Reviews overdue",
+        REVIEW_READERS,
+        lambda _s, read: read.reviews.overdue if read.reviews else 0,
+        "dashboard.reviews_due",
+    ),
+    Work(
+        "Dead letters: mail that could not be delivered",
+        MAIL_READERS,
+        lambda s, _read: web_queries.dead_letter_count(s),
+        "mail.index",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkShown:
+    label: str
+    waiting: int
+    endpoint: str
+    args: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Shown:
     label: str
     value: int
     link: str | None
+    query: dict[str, str]
 
 
 @bp.get("/")
@@ -120,18 +205,28 @@ def index() -> ResponseReturnValue:
     with web.unit_of_work() as session:
         # None: this role does not see reviews at all (not "no reviews due").
         reviews = (
-            web_queries.reviews_due(session, day.horizon, limit=REVIEWS_ON_DASHBOARD)
+            web_queries.reviews_due(
+                session, day.horizon, limit=REVIEWS_ON_DASHBOARD, today=day.date
+            )
             if role in REVIEW_READERS
             else None
         )
-        reading = Reading(day, reviews)
+        reading = Reading(day, reviews, g.staff.id, g.staff.email)
         figures = [
-            Shown(f.label, f.count(session, reading), f.link) for f in FIGURES if role in f.roles
+            Shown(f.label, f.count(session, reading), f.link, dict(f.query))
+            for f in FIGURES
+            if role in f.roles
+        ]
+        work = [
+            WorkShown(w.label, w.count(session, reading), w.endpoint, dict(w.args))
+            for w in WORK
+            if role in w.roles
         ]
         concerns = web_queries.safeguarding_waiting(session) if role in CASEWORKERS else []
     return render_template(
         "dashboard.html",
         figures=figures,
+        work=work,
         reviews=reviews,
         today=day.date,
         horizon=day.horizon,

@@ -25,7 +25,15 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 
-from routing.enums import Category, EmailMeasure, Mode, PhoneMeasure, ReviewOutcome, Stage
+from routing.enums import (
+    Category,
+    EmailMeasure,
+    Mode,
+    PhoneMeasure,
+    ResponseTimetable,
+    ReviewOutcome,
+    Stage,
+)
 from routing.lifecycle import VARIABLE_TERMS
 from routing.models import Restriction
 from routing.terms import RestrictionDraft, TermsProblem
@@ -114,6 +122,12 @@ REVIEW_OUTCOMES = [
     (ReviewOutcome.VARY.value, "Vary: change its terms (the next page)"),
     (ReviewOutcome.LIFT.value, "Lift: end it early (the next page)"),
 ]
+RESPONSE_TIMETABLES = [
+    (ResponseTimetable.NONE.value, "No set timetable"),
+    (ResponseTimetable.WEEKLY.value, "Weekly"),
+    (ResponseTimetable.FORTNIGHTLY.value, "Fortnightly"),
+    (ResponseTimetable.MONTHLY.value, "Monthly"),
+]
 REVIEW_MONTHS = [(n, f"Every {n} month{'s' if n > 1 else ''}") for n in range(1, 13)]
 
 
@@ -140,6 +154,13 @@ class TermsForm(WebForm):
     spoc_name = _text("Name of the single point of contact (SPOC)", "A team or an officer")
     spoc_email = _text("SPOC email address", "Needed when email is redirected or copied")
     spoc_phone = _text("SPOC telephone number")
+    response_timetable = SelectField(
+        "SPOC responses",
+        choices=choices(RESPONSE_TIMETABLES),
+        default=ResponseTimetable.NONE.value,
+        description="A digest of the SPOC queue items due goes to the SPOC mailbox on this "
+        "timetable, counted from the start date",
+    )
     phone_measure = RadioField(
         "Telephone", choices=choices(PHONE_MEASURES), default=PhoneMeasure.NONE.value
     )
@@ -170,6 +191,11 @@ class TermsForm(WebForm):
         validators=[Optional()],
         description="Not shown to contact-centre agents",
     )
+    business_case = TextAreaField(
+        "Business case",
+        validators=[Optional()],
+        description="Why this stage is warranted: required for the stages that need one",
+    )
 
     def draft(self, *, starts_on: dt.date, scope: list[str]) -> RestrictionDraft:
         """The terms as typed, for RestrictionDraft to check."""
@@ -187,12 +213,16 @@ class TermsForm(WebForm):
             spoc_name=_blank_to_none(self.spoc_name.data),
             spoc_email=_blank_to_none(self.spoc_email.data),
             spoc_phone=_blank_to_none(self.spoc_phone.data),
+            response_timetable=ResponseTimetable(
+                self.response_timetable.data or ResponseTimetable.NONE.value
+            ),
             scope_services=scope,
             exempt_addresses=_lines(self.exempt_addresses.data),
             ends_on=self.ends_on.data,
             review_every_months=self.review_every_months.data or 3,
             reason=_blank_to_none(self.reason.data),
             confidential_notes=_blank_to_none(self.confidential_notes.data),
+            business_case=_blank_to_none(self.business_case.data),
         )
 
     def show_problems(self, problems: list[TermsProblem]) -> None:

@@ -10,11 +10,21 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from admin_ui import web
+from admin_ui import letters, web
 from admin_ui.access import APPROVERS, CASEWORKERS, require_role
 from admin_ui.customers import customer_audit
 from admin_ui.forms import (
@@ -31,8 +41,9 @@ from gateway.services import register_service
 from gateway.services.register_csv import export_register
 from gateway.services.register_service import RegisterError
 from gateway.store import web_queries
+from routing.approvals import STAGE_NAMES, ApprovalRules
 from routing.audit import AuditAction
-from routing.enums import ReviewOutcome
+from routing.enums import RestrictionStatus, ReviewOutcome
 from routing.lifecycle import TransitionRefused
 from routing.models import AuditEntry, Restriction
 
@@ -41,16 +52,33 @@ bp = Blueprint("restrictions", __name__)
 REFUSALS = (RegisterError, TransitionRefused)
 
 
+def _rules() -> ApprovalRules:
+    return web.runtime().settings.approval_rules()
+
+
 # --- the register -----------------------------------------------------------------------------
 
 
 @bp.get("/register")
 @require_role(CASEWORKERS)
 def register() -> ResponseReturnValue:
+    """The register; `?status=pending_approval` (say) shows only restrictions in that status."""
+    status = _status_asked(request.args.get("status"))
     with web.unit_of_work() as session:
-        restrictions = web_queries.register_list(session)
+        restrictions = (
+            web_queries.register_list(session, [status])
+            if status
+            else web_queries.register_list(session)
+        )
         session.add(_audit(AuditAction.REGISTER_LISTED, None, shown=len(restrictions)))
-    return render_template("restrictions/register.html", restrictions=restrictions)
+    return render_template("restrictions/register.html", restrictions=restrictions, status=status)
+
+
+def _status_asked(value: str | None) -> RestrictionStatus | None:
+    try:
+        return RestrictionStatus(value) if value else None
+    except ValueError:
+        abort(400)
 
 
 @bp.post("/register/export")
@@ -87,11 +115,23 @@ def _restriction_page(
             "history": web_queries.restriction_history(session, restriction.reference),
             "staff_names": _staff_of(session, revisions),
             "errors": errors or [],
+            **letters.restriction_section(session, restriction),
+            "approval": _approval_of(restriction),
         }
         session.add(
             _audit(AuditAction.RESTRICTION_VIEWED, restriction, customer_id=restriction.customer_id)
         )
     return render_template("restrictions/show.html", **page), status
+
+
+def _approval_of(restriction: Restriction) -> dict[str, object]:
+    """What approving this restriction's stage asks of the approver, for the page."""
+    rules = _rules()
+    return {
+        "stage_name": STAGE_NAMES[restriction.stage],
+        "minimum_role": rules.minimum_role(restriction.stage),
+        "needs_declaration": rules.needs_declaration(restriction.stage),
+    }
 
 
 def _staff_of(session: Session, revisions: list[Restriction]) -> dict[int, str]:
@@ -114,6 +154,7 @@ def propose(customer_id: int) -> ResponseReturnValue:
         data={"starts_on": web.today(), "review_every_months": settings.default_review_months}
     )
     form.scope_services.choices = choices([(name, name) for name in service_names])
+    _describe_business_case(form)
     if form.validate_on_submit():
         restriction_id = _propose(form, customer_id)
         if restriction_id is not None:
@@ -121,18 +162,35 @@ def propose(customer_id: int) -> ResponseReturnValue:
     return _form_page("restrictions/propose.html", form, customer=customer)
 
 
+def _describe_business_case(form: ProposeForm | VaryForm) -> None:
+    # The hint names the stages that need one, as this council's settings have them.
+    stages = sorted(_rules().business_case_stages, key=list(STAGE_NAMES).index)
+    if stages:
+        names = " and ".join(STAGE_NAMES[stage] for stage in stages)
+        form.business_case.description = f"Why this stage is warranted: required for {names}"
+    else:
+        form.business_case.description = "Why this stage is warranted (optional)"
+
+
 def _propose(form: ProposeForm, customer_id: int) -> int | None:
     terms = form.terms()
-    problems = terms.problems()
-    if problems:
-        form.show_problems(problems)
+    rules = _rules()
+    # Every problem at once, each against its field: the terms, the reason every proposal
+    # needs, and the business case the stage may need.
+    form.show_problems(terms.problems())
+    if not terms.reason:
+        form.add_problem("reason", "Enter why the restriction is proposed")
+    missing_case = rules.business_case_refusal(terms.stage, terms.business_case, "the proposal")
+    if missing_case:
+        form.add_problem("business_case", missing_case.capitalize())
+    if form.error_list():
         return None
     actor, now = web.actor(), web.now()
     try:
         with web.unit_of_work() as session:
             customer = web_queries.customer(session, customer_id) or abort(404)
             restriction = register_service.draft_restriction(session, actor, now, customer, terms)
-            register_service.submit(session, actor, now, restriction.id)
+            register_service.submit(session, actor, now, restriction.id, rules=rules)
             reference, restriction_id = restriction.reference, restriction.id
     except REFUSALS as refused:
         form.add_problem("form", str(refused))
@@ -147,7 +205,9 @@ def submit(restriction_id: int) -> ResponseReturnValue:
     """Put a draft (one an alert escalated, say) forward for approval."""
     return _act(
         restriction_id,
-        lambda s: register_service.submit(s, web.actor(), web.now(), restriction_id),
+        lambda s: register_service.submit(
+            s, web.actor(), web.now(), restriction_id, rules=_rules()
+        ),
         "{reference} proposed. A different approver must approve it.",
     )
 
@@ -156,10 +216,18 @@ def submit(restriction_id: int) -> ResponseReturnValue:
 @require_role(APPROVERS)
 def approve(restriction_id: int) -> ResponseReturnValue:
     appeal_days = web.runtime().settings.appeal_days
+    declared = request.form.get("no_prior_involvement") == "yes"
     return _act(
         restriction_id,
         lambda s: register_service.approve(
-            s, web.actor(), web.now(), restriction_id, today=web.today(), appeal_days=appeal_days
+            s,
+            web.actor(),
+            web.now(),
+            restriction_id,
+            today=web.today(),
+            appeal_days=appeal_days,
+            rules=_rules(),
+            no_prior_involvement=declared,
         ),
         "{reference} approved: it is in force now.",
         changes_register=True,
@@ -192,6 +260,7 @@ def vary(restriction_id: int) -> ResponseReturnValue:
     with web.unit_of_work() as session:
         restriction = web_queries.restriction(session, restriction_id) or abort(404)
     form = VaryForm(data=terms_of(restriction))
+    _describe_business_case(form)
     if form.validate_on_submit():
         successor_id = _vary(form, restriction)
         if successor_id is not None:
@@ -216,6 +285,7 @@ def _vary(form: VaryForm, restriction: Restriction) -> int | None:
                 changes,
                 today=web.today(),
                 reason=form.variation_reason.data or "",
+                rules=_rules(),
             )
             reference, successor_id = successor.reference, successor.id
     except REFUSALS as refused:
@@ -229,43 +299,46 @@ def _vary(form: VaryForm, restriction: Restriction) -> int | None:
 @bp.route("/restrictions/<int:restriction_id>/lift", methods=["GET", "POST"])
 @require_role(APPROVERS)
 def lift(restriction_id: int) -> ResponseReturnValue:
-    with web.unit_of_work() as session:
-        restriction = web_queries.restriction(session, restriction_id) or abort(404)
-    form = LiftForm()
-    if form.validate_on_submit():
-        try:
-            with web.unit_of_work() as session:
-                register_service.lift(
-                    session, web.actor(), web.now(), restriction_id, reason=form.reason.data or ""
-                )
-        except REFUSALS as refused:
-            form.add_problem("form", str(refused))
-        else:
-            web.register_changed()
-            flash(f"{restriction.reference} lifted: it no longer applies.", "success")
-            return redirect(url_for("restrictions.show", restriction_id=restriction_id))
-    return _audited_form_page("restrictions/lift.html", form, restriction, "lift")
+    return _end_with_reason(
+        restriction_id, LiftForm(), register_service.lift, "lift",
+        "{reference} lifted: it no longer applies.", changes_register=True,
+    )  # fmt: skip
 
 
 @bp.route("/restrictions/<int:restriction_id>/withdraw", methods=["GET", "POST"])
 @require_role(CASEWORKERS)
 def withdraw(restriction_id: int) -> ResponseReturnValue:
     """Withdraw a proposal that will not go ahead: it ends without coming into force."""
+    return _end_with_reason(
+        restriction_id, WithdrawForm(), register_service.withdraw, "withdraw",
+        "{reference} withdrawn: it will not come into force.", changes_register=False,
+    )  # fmt: skip
+
+
+def _end_with_reason(
+    restriction_id: int,
+    form: LiftForm | WithdrawForm,
+    end: Callable[..., Restriction],
+    view: str,
+    done: str,
+    *,
+    changes_register: bool,
+) -> ResponseReturnValue:
+    """The form that ends a restriction (lift) or a proposal (withdraw), with a reason."""
     with web.unit_of_work() as session:
         restriction = web_queries.restriction(session, restriction_id) or abort(404)
-    form = WithdrawForm()
     if form.validate_on_submit():
         try:
             with web.unit_of_work() as session:
-                register_service.withdraw(
-                    session, web.actor(), web.now(), restriction_id, reason=form.reason.data or ""
-                )
+                end(session, web.actor(), web.now(), restriction_id, reason=form.reason.data or "")
         except REFUSALS as refused:
             form.add_problem("form", str(refused))
         else:
-            flash(f"{restriction.reference} withdrawn: it will not come into force.", "success")
+            if changes_register:
+                web.register_changed()
+            flash(done.format(reference=restriction.reference), "success")
             return redirect(url_for("restrictions.show", restriction_id=restriction_id))
-    return _audited_form_page("restrictions/withdraw.html", form, restriction, "withdraw")
+    return _audited_form_page(f"restrictions/{view}.html", form, restriction, view)
 
 
 @bp.route("/restrictions/<int:restriction_id>/review", methods=["GET", "POST"])

@@ -34,8 +34,8 @@ from admin_ui import web
 from admin_ui.access import require_role
 from admin_ui.forms import WebForm, choices
 from gateway.services import people, register_service
-from gateway.services.register_service import RegisterError
 from gateway.services.people import ErasureRefused, PersonMissing, RightsRefused
+from gateway.services.register_service import RegisterError
 from gateway.services.subject_access import PersonNotFound, export_found, find_person
 from gateway.store import people as people_store
 from gateway.store.people import PersonRecord
@@ -70,9 +70,15 @@ class CorrectForm(WebForm):
 
 CATEGORY_CHOICES = [
     ("", "No: the usual retention period applies"),
-    (RetentionCategory.REPEATED_HISTORY.value, "Yes: a repeated history (the history is the evidence)"),
-    (RetentionCategory.PRE_POLICY.value, "Yes: decided under an earlier policy, kept until it is reviewed"),
-]  # fmt: skip
+    (
+        RetentionCategory.REPEATED_HISTORY.value,
+        "Yes: a repeated history (the history is the evidence)",
+    ),
+    (
+        RetentionCategory.PRE_POLICY.value,
+        "Yes: decided under an earlier policy, kept until it is reviewed",
+    ),
+]
 
 
 class RetentionCategoryForm(WebForm):
@@ -150,9 +156,7 @@ def person(customer_id: int | None, identity_id: int | None) -> ResponseReturnVa
         overview = people.view_person(session, web.actor(), web.now(), found)
         keeping = _retention_form(overview.restrictions)
         # Rendered inside the unit of work: the page reads each restriction as it goes.
-        return render_template(
-            "rights/person.html", o=overview, who=_who(found), keeping=keeping
-        )
+        return render_template("rights/person.html", o=overview, who=_who(found), keeping=keeping)
 
 
 def _retention_form(restrictions: Sequence[Restriction]) -> RetentionCategoryForm | None:
@@ -188,8 +192,10 @@ def retention_category(customer_id: int) -> ResponseReturnValue:
     except (RegisterError, TransitionRefused) as refused:
         flash(f"{str(refused)[:1].upper()}{str(refused)[1:]}.", "error")
     else:
-        done = "is kept beyond the usual retention period" if form.chosen() else (
-            "follows the usual retention period again"
+        done = (
+            "is kept beyond the usual retention period"
+            if form.chosen()
+            else ("follows the usual retention period again")
         )
         flash(f"{form.reference.data} {done}.", "success")
     return redirect(_page_of(found) + "#keeping")
@@ -324,6 +330,7 @@ def _erase(customer_id: int | None, identity_id: int | None) -> dict[str, int]:
 def _erased_message(counts: dict[str, int]) -> str:
     parts = [
         _count(counts.get("contacts", 0), "contact"),
+        _count(counts.get("mail_records", 0), "record of an email", "records of emails"),
         _count(counts.get("alerts", 0), "alert"),
         _count(
             counts.get("identities", 0),

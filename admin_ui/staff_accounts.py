@@ -30,6 +30,10 @@ ROLES = [
     (Role.AGENT.value, "Agent: caller lookup and call flags"),
     (Role.MANAGER.value, "Manager: customers, alerts, proposing restrictions"),
     (Role.APPROVER.value, "Approver: also approves, varies, lifts and reviews restrictions"),
+    (
+        Role.SENIOR_APPROVER.value,
+        "Senior approver: an approver who may also approve the stages that need a senior one",
+    ),
     (Role.ADMIN.value, "Admin: staff accounts, API tokens, the audit log"),
     (Role.IG.value, "Information governance: subject access, correcting and erasing records"),
 ]

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     # The words for stored values, the same as the forms offer them.
     app.jinja_env.globals["labels"] = {
         "category": dict(forms.CATEGORIES),
+        "stage": dict(forms.STAGES),
         "email_measure": dict(forms.EMAIL_MEASURES),
         "phone_measure": dict(forms.PHONE_MEASURES),
         "review_outcome": dict(forms.REVIEW_OUTCOMES),
@@ -40,6 +41,7 @@ def _page_context() -> dict[str, Any]:
         "nav_links": nav_links if staff else (lambda: []),
         # Confidential notes are for caseworkers; agents never see them, on any page.
         "sees_confidential": staff is not None and staff.role in CASEWORKERS,
+        "service_name": web.runtime().settings.service_name,
     }
 
 

@@ -287,19 +287,24 @@ def main(argv: list[str] | None = None) -> int:
             load(name, people, args, start, now, rng, dbs)
         if args.keep:
             print(f"database kept: {name} (drop it when done)")
-        rt = bootstrap(
-            Settings(
-                database_url=decide.sqlalchemy_url(name),
-                spool_dir=f"{folder}/spool",
-                secret_key="bench",
-                log_level="WARNING",
-            )
-        )
+        rt = bench_runtime(name, folder)
         try:
             measure(rt, people, args.requests, rng)
         finally:
             rt.close()
     return 0
+
+
+def bench_runtime(name: str, folder: str) -> Runtime:
+    """The runtime the pages are measured under, on the benchmark's database."""
+    return bootstrap(
+        Settings(
+            database_url=decide.sqlalchemy_url(name),
+            spool_dir=f"{folder}/spool",
+            secret_key="bench",
+            log_level="WARNING",
+        )
+    )
 
 
 def load(

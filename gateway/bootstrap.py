@@ -22,6 +22,7 @@ from gateway.mail.delivery import sweep_due_deliveries
 from gateway.mail.transports import close_transports
 from gateway.runtime import Runtime, set_current
 from gateway.services.maintenance import run_maintenance
+from gateway.services.spoc_digest import run_spoc_digest
 from gateway.services.volume import queue_evaluation
 from gateway.settings import Settings, load_settings
 from gateway.store.db import make_engine, make_session_factory
@@ -72,6 +73,8 @@ def default_tasks(rt: Runtime) -> dict[str, PeriodicTask]:
     tasks = {
         "maintenance": PeriodicTask(run_maintenance, settings.maintenance_interval_seconds),
         "mail-sweep": PeriodicTask(sweep_due_deliveries, settings.delivery_sweep_seconds),
+        # Hourly: the run at or after spoc_digest_hour sends the day's SPOC digests.
+        "spoc-digest": PeriodicTask(run_spoc_digest, 3600),
     }
     if settings.calls_drop:
         tasks["calls-drop"] = PeriodicTask(poll_calls_drop, settings.calls_drop_poll_seconds)

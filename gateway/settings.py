@@ -23,6 +23,8 @@ from pydantic import (
 )
 
 from gateway.volume_settings import VolumeSettings
+from routing.approvals import ApprovalRules
+from routing.enums import Stage
 
 DEFAULT_CONFIG_FILE = Path("config/ccr.toml")
 
@@ -114,6 +116,7 @@ Mailbox = Annotated[str, AfterValidator(_mailbox)]
 MailboxList = Annotated[list[Mailbox], BeforeValidator(_split_list)]
 ReadableFile = Annotated[str | None, AfterValidator(_readable_file)]
 DomainList = Annotated[list[str], BeforeValidator(_split_list)]
+StageList = Annotated[list[Stage], BeforeValidator(_split_list)]
 
 
 class Settings(BaseModel):
@@ -176,6 +179,17 @@ class Settings(BaseModel):
     ig_mailbox: Mailbox = "information.governance@council.example.org"
     # Told at once of every safeguarding concern (a notice with a link, never the words).
     safeguarding_mailbox: Mailbox = "safeguarding@council.example.org"
+    # Letters to the customer, from the council's own templates in letters_dir: who they come
+    # from (the address on one line, parts separated by commas, or on several lines), and
+    # whether the council's policy offers an appeal. With appeals_offered, a letter about a
+    # decision gives appeal_days from the day it was sent to appeal; without, it points the
+    # customer to the Local Government and Social Care Ombudsman instead.
+    council_name: Annotated[str, Field(min_length=1, max_length=200)] = "Example Council"
+    council_address: Annotated[str, Field(min_length=1, max_length=500)] = (
+        "Council Offices, 1 High Street, Exampletown, EX1 1AA"
+    )
+    appeals_offered: bool = True
+    letters_dir: str = "config/letters"
     # Where staff reach the web UI: the links in notices the gateway sends start with it.
     public_url: Annotated[str, AfterValidator(_public_url)] = "http://127.0.0.1:8025"
     exempt_mailboxes: MailboxList = Field(default_factory=list)
@@ -190,6 +204,13 @@ class Settings(BaseModel):
     register_refresh_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     default_review_months: Annotated[int, Field(ge=1, le=12)] = 3
     appeal_days: Annotated[int, Field(ge=0, le=90)] = 14
+    # Approvals by stage (routing/approvals.py). The stages only a senior approver may
+    # approve (the rest: any approver); the stages whose approver declares no prior
+    # involvement in the case; the stages whose proposal needs a business case. Empty: any
+    # approver approves any stage and nothing more is asked.
+    senior_approval_stages: StageList = Field(default_factory=list)
+    no_prior_involvement_stages: StageList = Field(default_factory=list)
+    business_case_stages: StageList = Field(default_factory=list)
     review_reminder_days: Annotated[int, Field(ge=0, le=90)] = 14
     dormant_after_days: Annotated[int, Field(ge=0, le=3650)] = 0
     retention_months: Annotated[int, Field(ge=1, le=240)] = 24
@@ -200,10 +221,31 @@ class Settings(BaseModel):
     # A proposal (draft or awaiting approval) unchanged this long is withdrawn by the
     # system, so that it stops keeping the person's records.
     abandoned_proposal_months: Annotated[int, Field(ge=1, le=60)] = 6
+    # What staff see in the header and every page title: the service, not the package.
+    service_name: Annotated[str, Field(min_length=1, max_length=80)] = (
+        "Customer contact restrictions"
+    )
+    # Audit entries are evidence for years; the database refuses to delete one younger than
+    # two (migration 0009), so no setting may go below that.
+    audit_retention_years: Annotated[int, Field(ge=2, le=100)] = 6
+    # The SPOC's queue: how long each item keeps its copy of the message (docs/retention.md),
+    # and how many days a new item has before it shows as overdue without an outcome.
+    spoc_item_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    spoc_response_days: Annotated[int, Field(ge=0, le=90)] = 5
+    # The digest of due items goes on a restriction's response day at this local hour.
+    spoc_digest_hour: Annotated[int, Field(ge=0, le=23)] = 8
     maintenance_interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 3600
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # Contact volume alert thresholds (gateway/volume_settings.py; CCR_VOLUME takes JSON).
     volume: VolumeSettings = Field(default_factory=VolumeSettings)
+
+    def approval_rules(self) -> ApprovalRules:
+        """The approval settings as the lifecycle reads them."""
+        return ApprovalRules(
+            senior_stages=frozenset(self.senior_approval_stages),
+            declaration_stages=frozenset(self.no_prior_involvement_stages),
+            business_case_stages=frozenset(self.business_case_stages),
+        )
 
 
 def load_settings(

@@ -25,6 +25,7 @@ class AuditAction(StrEnum):
     RESTRICTION_APPROVED = "restriction.approved"
     RESTRICTION_VARIED = "restriction.varied"
     RESTRICTION_LIFTED = "restriction.lifted"
+    APPEALS_LISTED = "appeals.listed"
     RESTRICTION_WITHDRAWN = "restriction.withdrawn"
     RESTRICTION_EXPIRED = "restriction.expired"
     RESTRICTION_DORMANT = "restriction.dormant"
@@ -35,6 +36,11 @@ class AuditAction(StrEnum):
     RESTRICTION_REVIEWED = "restriction.reviewed"
     RESTRICTION_REVIEW_DUE = "restriction.review_due"
     RESTRICTION_VIEWED = "restriction.viewed"
+    # In force from a register import, by the OS account that ran it; then stood by or
+    # withdrawn by the approver named on the import.
+    RESTRICTION_IMPORTED = "restriction.imported"
+    RESTRICTION_IMPORT_CONFIRMED = "restriction.import_confirmed"
+    RESTRICTION_IMPORT_WITHDRAWN = "restriction.import_withdrawn"
 
     # The register as a whole.
     REGISTER_LISTED = "register.listed"
@@ -42,6 +48,11 @@ class AuditAction(StrEnum):
     REGISTER_LOOKUP = "register.lookup"  # a lookup or a live call showed someone is restricted
     REGISTER_IMPORTED = "register.imported"
     REGISTER_EXPORTED = "register.exported"
+    REGISTER_IMPORTS_LISTED = "register.imports_listed"  # an approver's imports to confirm
+
+    # The council's services a restriction can be scoped to (no personal data).
+    SERVICE_CREATED = "service.created"
+    SERVICE_CHANGED = "service.changed"
 
     # Customers and the addresses and numbers linked to them.
     CUSTOMER_CREATED = "customer.created"
@@ -95,6 +106,20 @@ class AuditAction(StrEnum):
     PERSON_ERASED = "person.erased"  # by counts of what was deleted
     IDENTITY_CORRECTED = "identity.corrected"  # by identity id and kind, never the values
     IDENTITY_UNLINKED = "identity.unlinked"
+
+    # Letters to the customer and their appeals.
+    LETTER_RENDERED = "letter.rendered"  # previewed or rendered as PDF: a view of the record
+    LETTER_SENT = "letter.sent"  # recorded as sent, by kind and method
+    APPEAL_LODGED = "appeal.lodged"
+    APPEAL_HEARER_ASSIGNED = "appeal.hearer_assigned"
+    APPEAL_DECIDED = "appeal.decided"
+    APPEAL_OVERDUE = "appeal.overdue"  # the window closed with the appeal undecided
+    # The SPOC's queue of routed mail (routing.spoc).
+    SPOC_QUEUE_LISTED = "spoc_queue.listed"
+    SPOC_ITEM_OPENED = "spoc_item.opened"  # read: the first opening marks it read
+    SPOC_ITEM_OUTCOME = "spoc_item.outcome"
+    SPOC_ATTACHMENT_DOWNLOADED = "spoc_item.attachment_downloaded"
+    SPOC_DIGEST_SENT = "spoc_queue.digest_sent"  # by mailbox and counts, never the mail
 
 
 def audit_row(

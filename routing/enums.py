@@ -49,6 +49,16 @@ class PhoneMeasure(StrEnum):
     BARRED = "barred"
 
 
+class ResponseTimetable(StrEnum):
+    """How often the SPOC answers a restricted customer ("responses on a set time frame
+    only"): a digest of what is due goes to the SPOC mailbox on that timetable."""
+
+    NONE = "none"
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+    MONTHLY = "monthly"
+
+
 class Mode(StrEnum):
     SHADOW = "shadow"
     ENFORCE = "enforce"
@@ -102,6 +112,14 @@ class ReviewOutcome(StrEnum):
     LIFT = "lift"
 
 
+class ImportConfirmation(StrEnum):
+    """Where an imported restriction stands with the approver named on the import."""
+
+    AWAITING = "awaiting"  # in force, on the approver's work list to confirm or withdraw
+    CONFIRMED = "confirmed"
+    WITHDRAWN = "withdrawn"  # lifted: the approver did not stand by it
+
+
 class AlertStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -126,6 +144,7 @@ class Role(StrEnum):
     AGENT = "agent"
     MANAGER = "manager"
     APPROVER = "approver"
+    SENIOR_APPROVER = "senior_approver"  # also approves the stages settings reserve for them
     ADMIN = "admin"
     IG = "ig"  # information governance: subject access, correction, erasure
 
@@ -144,3 +163,27 @@ class CallImportStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"  # read to the end; bad rows, if any, are listed in the import's report
     FAILED = "failed"  # nothing usable: unknown format, unreadable file, or no readable row
+
+
+class LetterKind(StrEnum):
+    """The letters the council sends a customer about their restriction."""
+
+    NOTIFICATION = "notification"
+    VARIATION = "variation"
+    REVIEW_OUTCOME = "review_outcome"
+    LIFTING = "lifting"
+    APPEAL_OUTCOME = "appeal_outcome"
+
+
+class LetterMethod(StrEnum):
+    """How a letter (or an appeal) travelled."""
+
+    POST = "post"
+    EMAIL = "email"
+    BY_HAND = "by_hand"
+
+
+class AppealDecision(StrEnum):
+    UPHELD = "upheld"  # the restriction stays as it is
+    VARIED = "varied"  # its terms change, through a variation
+    LIFTED = "lifted"  # it ends now

@@ -13,9 +13,16 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
+from routing.approvals import ApprovalRules
 from routing.audit import AuditAction, audit_entry
-from routing.enums import RestrictionStatus, RetentionCategory, ReviewOutcome, Role
-from routing.models import AuditEntry, Restriction, Review
+from routing.enums import (
+    ImportConfirmation,
+    RestrictionStatus,
+    RetentionCategory,
+    ReviewOutcome,
+    Role,
+)
+from routing.models import AuditEntry, ImportedRestriction, Restriction, Review
 from routing.roles import WHO_MAY, Permission
 
 S = RestrictionStatus
@@ -38,14 +45,17 @@ VARIABLE_TERMS = frozenset(
         "mode", "stage", "category", "reason", "confidential_notes", "email_measure",
         "phone_measure", "phone_windows", "max_calls_per_day", "max_calls_per_week",
         "max_call_minutes", "spoc_name", "spoc_email", "spoc_phone", "exempt_addresses",
-        "ends_on", "review_every_months",
+        "ends_on", "review_every_months", "business_case", "response_timetable",
     }
 )  # fmt: skip
 
 
 # Free text can name people; the append-only audit log records that it changed, not what it says
 # (the text itself lives on the restriction, which is purged after the retention period).
-FREE_TEXT_TERMS = frozenset({"reason", "confidential_notes"})
+FREE_TEXT_TERMS = frozenset({"reason", "confidential_notes", "business_case"})
+
+# Read when no settings are given: any approver approves any stage, nothing more is asked.
+ANY_APPROVER = ApprovalRules()
 
 
 class TransitionRefused(ValueError):
@@ -75,9 +85,21 @@ def appeal_deadline(notified_on: dt.date, appeal_days: int) -> dt.date:
     return notified_on + dt.timedelta(days=appeal_days)
 
 
-def submit(restriction: Restriction, actor: Actor, now: dt.datetime) -> AuditEntry:
-    """A manager puts a draft forward for approval."""
+def submit(
+    restriction: Restriction,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    rules: ApprovalRules = ANY_APPROVER,
+) -> AuditEntry:
+    """A manager puts a draft forward for approval (with a business case, where its stage
+    needs one)."""
     _require_role(actor, Permission.PROPOSE, "propose a restriction")
+    _refuse(
+        rules.business_case_refusal(
+            restriction.stage, restriction.business_case, restriction.reference
+        )
+    )
     _move(restriction, S.PENDING_APPROVAL, "submit")
     restriction.proposed_by_id = actor.user_id
     restriction.proposed_at = now
@@ -101,15 +123,26 @@ def approve(
     *,
     today: dt.date,
     appeal_days: int,
+    rules: ApprovalRules = ANY_APPROVER,
+    no_prior_involvement: bool = False,
 ) -> AuditEntry:
-    """An approver who did not propose it brings the restriction into force."""
+    """An approver who did not propose it, of the level its stage needs, brings the
+    restriction into force, declaring no prior involvement where the stage asks it."""
     _require_role(actor, Permission.APPROVE, "approve a restriction")
     if actor.user_id is not None and actor.user_id == restriction.proposed_by_id:
         raise TransitionRefused(
             f"cannot approve {restriction.reference}: the approver proposed it; "
             "a different approver must decide"
         )
+    stage, reference = restriction.stage, restriction.reference
+    _refuse(rules.level_refusal(actor.role, stage, reference))
+    _refuse(rules.business_case_refusal(stage, restriction.business_case, reference))
+    _refuse(rules.declaration_refusal(stage, no_prior_involvement, reference))
     _move(restriction, S.ACTIVE, "approve")
+    # Kept only where it was asked: a tick nobody was asked for would read as a declaration.
+    restriction.no_prior_involvement = (
+        no_prior_involvement if rules.needs_declaration(stage) else None
+    )
     restriction.approved_by_id = actor.user_id
     restriction.approved_at = now
     restriction.notified_on = restriction.notified_on or today
@@ -120,6 +153,82 @@ def approve(
     return audit(actor, AuditAction.RESTRICTION_APPROVED, restriction, now)
 
 
+def bring_imported_into_force(
+    restriction: Restriction,
+    provenance: ImportedRestriction,
+    now: dt.datetime,
+    *,
+    today: dt.date,
+    appeal_days: int,
+    next_review_on: dt.date | None = None,
+) -> AuditEntry:
+    """Put a restriction decided outside the system in force from its import.
+
+    Nobody approves it here, so no approver is recorded: the provenance says who ran the
+    import, what the file said about the decision and who must confirm it. The customer
+    was told when it began, so the appeal window runs from its start (or today, if it
+    starts later). A review date the file gives is kept even when it has passed, so an
+    overdue review stays overdue; otherwise the first review is set from today.
+    """
+    _move(restriction, S.PENDING_APPROVAL, "import")
+    _move(restriction, S.ACTIVE, "import")
+    restriction.proposed_by_id = None
+    restriction.approved_by_id = None
+    restriction.notified_on = min(restriction.starts_on, today)
+    restriction.appeal_deadline = appeal_deadline(restriction.notified_on, appeal_days)
+    restriction.next_review_on = next_review_on or next_review_date(
+        max(restriction.starts_on, today), restriction.review_every_months
+    )
+    restriction.imported = provenance
+    return audit(
+        Actor(provenance.imported_by),
+        AuditAction.RESTRICTION_IMPORTED,
+        restriction,
+        now,
+        file=provenance.source_file,
+        confirmer_id=provenance.confirmer_id,
+    )
+
+
+def confirm_import(restriction: Restriction, actor: Actor, now: dt.datetime) -> AuditEntry:
+    """The approver named on the import stands by an imported restriction."""
+    provenance = _awaiting_import(restriction, actor, "confirm")
+    provenance.state = ImportConfirmation.CONFIRMED
+    provenance.settled_at = now
+    return audit(actor, AuditAction.RESTRICTION_IMPORT_CONFIRMED, restriction, now)
+
+
+def withdraw_import(
+    restriction: Restriction, actor: Actor, now: dt.datetime, reason: str
+) -> AuditEntry:
+    """The approver named on the import does not stand by it: it is lifted now."""
+    _require_text(reason, "a reason for withdrawing")
+    provenance = _awaiting_import(restriction, actor, "withdraw")
+    _move(restriction, S.LIFTED, "withdraw")
+    restriction.ended_at = now
+    restriction.end_reason = reason
+    provenance.state = ImportConfirmation.WITHDRAWN
+    provenance.settled_at = now
+    return audit(actor, AuditAction.RESTRICTION_IMPORT_WITHDRAWN, restriction, now)
+
+
+def _awaiting_import(restriction: Restriction, actor: Actor, verb: str) -> ImportedRestriction:
+    _require_role(actor, Permission.APPROVE, f"{verb} an imported restriction")
+    provenance = restriction.imported
+    if provenance is None:
+        raise TransitionRefused(f"cannot {verb} {restriction.reference}: it was not imported")
+    if provenance.state is not ImportConfirmation.AWAITING:
+        raise TransitionRefused(
+            f"cannot {verb} {restriction.reference}: it is {provenance.state.value} already"
+        )
+    if actor.user_id != provenance.confirmer_id:
+        raise TransitionRefused(
+            f"cannot {verb} {restriction.reference}: it is on the work list of the approver "
+            "named on the import"
+        )
+    return provenance
+
+
 def vary(
     restriction: Restriction,
     actor: Actor,
@@ -128,12 +237,18 @@ def vary(
     *,
     today: dt.date,
     reason: str,
+    rules: ApprovalRules = ANY_APPROVER,
 ) -> tuple[Restriction, AuditEntry]:
     """End the current terms and start new ones under the same reference.
 
     The old row keeps the terms that applied until today, for any appeal about that time.
+    Varying to a stage needs the level of approver that stage needs.
     """
     _require_role(actor, Permission.VARY, "vary a restriction")
+    new_stage = changes.get("stage", restriction.stage)
+    _refuse(rules.level_refusal(actor.role, new_stage, restriction.reference))
+    business_case = changes.get("business_case", restriction.business_case)
+    _refuse(rules.business_case_refusal(new_stage, business_case, restriction.reference))
     _require_text(reason, "a reason for the variation")
     unknown = sorted(set(changes) - VARIABLE_TERMS)
     if unknown:
@@ -182,6 +297,7 @@ def _successor(
         last_reviewed_on=old.last_reviewed_on,
         legal_hold=old.legal_hold,
         legal_hold_reason=old.legal_hold_reason,
+        no_prior_involvement=old.no_prior_involvement,
         **copied,
     )
 
@@ -264,11 +380,14 @@ def purge(restriction: Restriction, now: dt.datetime, *, retention_months: int) 
         "phone_windows",
         "end_reason",
         "legal_hold_reason",
+        "business_case",
     ):
         setattr(restriction, name, None)
     restriction.exempt_addresses = []
     restriction.customer = None
     restriction.reviews.clear()
+    restriction.letters.clear()
+    restriction.appeals.clear()
     restriction.purged_at = now
     return audit(Actor.system(), AuditAction.RESTRICTION_PURGED, restriction, now)
 
@@ -370,12 +489,19 @@ def _move(restriction: Restriction, target: RestrictionStatus, verb: str) -> Non
 def _require_role(actor: Actor, permission: Permission, what: str) -> None:
     roles = WHO_MAY[permission]
     if actor.role not in roles:
-        needed = " or ".join(_with_article(r.value) for r in Role if r in roles)
+        names = [_with_article(r.value) for r in Role if r in roles]
+        needed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         raise TransitionRefused(f"only {needed} may {what}")
 
 
 def _with_article(noun: str) -> str:
+    noun = noun.replace("_", " ")
     return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _refuse(refusal: str | None) -> None:
+    if refusal is not None:
+        raise TransitionRefused(refusal)
 
 
 def _require_text(text: str | None, what: str) -> None:

@@ -68,10 +68,20 @@ class RestrictionSummary:
     max_calls_per_day: int | None = None
     max_calls_per_week: int | None = None
     max_call_minutes: int | None = None
+    services: tuple[str, ...] = ()  # the services it is scoped to; empty: every service
 
     @property
     def enforced(self) -> bool:
         return self.mode == Mode.ENFORCE
+
+    @property
+    def scope_text(self) -> str:
+        """ "Council Tax only", "Council Tax and Housing only", or "Every council service"."""
+        if not self.services:
+            return "Every council service"
+        names = list(self.services)
+        joined = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return f"{joined} only"
 
     @property
     def call_permitted_now(self) -> bool:
@@ -178,6 +188,7 @@ def summarise(
         max_calls_per_day=terms.max_calls_per_day,
         max_calls_per_week=terms.max_calls_per_week,
         max_call_minutes=terms.max_call_minutes,
+        services=() if terms.scope_all else terms.scope_services,
     )
 
 
@@ -216,6 +227,8 @@ def answer_fields(answer: LookupAnswer, tz: dt.tzinfo) -> dict[str, Any]:
         "spoc_email": r.spoc_email if r else None,
         "spoc_phone": display_phone(r.spoc_phone) if r and r.spoc_phone else None,
         "spoc_phone_e164": r.spoc_phone if r else None,
+        "services": list(r.services) if r and r.services else None,
+        "scope_text": r.scope_text if r else None,
         "summary": summary_line(answer, tz),
         "agent_script": agent_script(answer, tz),
         "checked_at": _iso(now, tz),
@@ -325,6 +338,9 @@ def _restriction_script(
             "yet. Please take the call as normal."
         )
     sentences = [_measure_script(r, who, now, tz)]
+    if r.services:
+        # The lookup cannot know which service the call is about; the agent can ask.
+        sentences.insert(0, f"{r.scope_text}: take other {_contacts(who)} as normal.")
     limits = _limits_sentence(r)
     if limits:
         sentences.append(limits)
@@ -379,6 +395,10 @@ def _windows_script(r: RestrictionSummary, who: str, now: dt.datetime, tz: dt.tz
         f"your call at the moment. {again}contact {_written_channel(r)} at any time. Thank "
         'you." Then end the call politely.'
     )
+
+
+def _contacts(who: str) -> str:
+    return "calls" if who == "caller" else "contacts"
 
 
 def _spoc_name(r: RestrictionSummary) -> str:
@@ -451,6 +471,8 @@ def _restriction_lines(r: RestrictionSummary, now: dt.datetime, tz: dt.tzinfo) -
         f"  {r.reference}  stage {r.stage}  mode {r.mode}  email {r.email_measure}"
         f"  phone {r.phone_measure}"
     ]
+    if r.services:
+        lines.append(f"    covers: {r.scope_text}")
     window = window_text(r, now, tz)
     if window is not None:
         lines.append(f"    permitted times: {r.phone_windows}; {window}")

@@ -27,15 +27,20 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from routing.enums import (
     AlertStatus,
+    AppealDecision,
     Category,
     Channel,
     Direction,
     EmailMeasure,
     FlagKind,
     IdentityKind,
+    ImportConfirmation,
+    LetterKind,
+    LetterMethod,
     Mode,
     Outcome,
     PhoneMeasure,
+    ResponseTimetable,
     RestrictionStatus,
     RetentionCategory,
     ReviewOutcome,
@@ -190,6 +195,8 @@ class Restriction(Base):
     category: Mapped[Category] = mapped_column(stored_enum(Category))
     reason: Mapped[str | None] = mapped_column(Text)
     confidential_notes: Mapped[str | None] = mapped_column(Text)
+    # Why this stage is warranted, for the stages whose approval needs one (a setting).
+    business_case: Mapped[str | None] = mapped_column(Text)
 
     email_measure: Mapped[EmailMeasure] = mapped_column(
         stored_enum(EmailMeasure), default=EmailMeasure.NONE
@@ -204,6 +211,10 @@ class Restriction(Base):
     spoc_name: Mapped[str | None] = mapped_column(String(200))
     spoc_email: Mapped[str | None] = mapped_column(String(320))
     spoc_phone: Mapped[str | None] = mapped_column(String(32))
+    # How often the SPOC responds; a digest of what is due goes on this timetable.
+    response_timetable: Mapped[ResponseTimetable] = mapped_column(
+        stored_enum(ResponseTimetable), default=ResponseTimetable.NONE, server_default="none"
+    )
     scope_all: Mapped[bool] = mapped_column(Boolean, default=True)
     exempt_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
 
@@ -220,6 +231,9 @@ class Restriction(Base):
     proposed_at: Mapped[dt.datetime | None]
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     approved_at: Mapped[dt.datetime | None]
+    # The approver's declaration of no prior involvement in the case: True where the stage
+    # asked for it, None where it did not.
+    no_prior_involvement: Mapped[bool | None] = mapped_column(Boolean)
     ended_at: Mapped[dt.datetime | None]
     end_reason: Mapped[str | None] = mapped_column(Text)
     dormant_since: Mapped[dt.datetime | None]
@@ -246,6 +260,46 @@ class Restriction(Base):
     superseded_by: Mapped[Restriction | None] = relationship(
         remote_side=[id], foreign_keys=[superseded_by_id]
     )
+    # Letters sent and appeals heard are part of the case: purged with it.
+    letters: Mapped[list[Letter]] = relationship(cascade="all, delete-orphan", order_by="Letter.id")
+    appeals: Mapped[list[Appeal]] = relationship(
+        back_populates="restriction", cascade="all, delete-orphan", order_by="Appeal.id"
+    )
+    imported: Mapped[ImportedRestriction | None] = relationship(
+        back_populates="restriction", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class ImportedRestriction(Base):
+    """Where an imported restriction came from, as the spreadsheet gave it, and whether the
+    approver named on the import has confirmed it.
+
+    An imported restriction is in force from the import (it was decided outside the system
+    and a gap would let mail through), but nobody approved it here: this record says who ran
+    the import, what the file said about the decision, and who must stand by it.
+    """
+
+    __tablename__ = "imported_restrictions"
+    __table_args__ = (Index("ix_imported_restrictions_confirmer", "confirmer_id", "state"),)
+
+    restriction_id: Mapped[int] = mapped_column(
+        ForeignKey("restrictions.id", ondelete="CASCADE"), primary_key=True
+    )
+    imported_at: Mapped[dt.datetime]
+    imported_by: Mapped[str] = mapped_column(String(64))  # the OS account: "cli:jo"
+    source_file: Mapped[str] = mapped_column(String(255))
+    # As the spreadsheet gives them (a name or an address; not checked against staff).
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved_on: Mapped[dt.date | None] = mapped_column(Date)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    confirmer_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    state: Mapped[ImportConfirmation] = mapped_column(
+        stored_enum(ImportConfirmation), default=ImportConfirmation.AWAITING
+    )
+    settled_at: Mapped[dt.datetime | None]
+
+    restriction: Mapped[Restriction] = relationship(back_populates="imported")
+    confirmer: Mapped[StaffUser] = relationship()
 
 
 class Review(Base):
@@ -262,6 +316,50 @@ class Review(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     restriction: Mapped[Restriction] = relationship(back_populates="reviews")
+
+
+class Letter(Base):
+    """A letter to the customer recorded as sent: its kind, date and how it went.
+
+    Sending a letter about a decision starts the appeal window (routing.appeals).
+    """
+
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    restriction_id: Mapped[int] = mapped_column(
+        ForeignKey("restrictions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[LetterKind] = mapped_column(stored_enum(LetterKind))
+    sent_on: Mapped[dt.date] = mapped_column(Date)
+    method: Mapped[LetterMethod] = mapped_column(stored_enum(LetterMethod))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Appeal(Base):
+    """A customer's appeal against a restriction: lodged, heard by someone who did not
+    decide the restriction, and decided with reasons."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    restriction_id: Mapped[int] = mapped_column(
+        ForeignKey("restrictions.id", ondelete="CASCADE"), index=True
+    )
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    received_how: Mapped[LetterMethod] = mapped_column(stored_enum(LetterMethod))
+    lodged_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    lodged_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    hearer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    decision: Mapped[AppealDecision | None] = mapped_column(stored_enum(AppealDecision))
+    reasons: Mapped[str | None] = mapped_column(Text)
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+    decided_at: Mapped[dt.datetime | None]
+    # Set when the alert "the window closed with this appeal undecided" was raised: once only.
+    overdue_alerted_at: Mapped[dt.datetime | None]
+
+    restriction: Mapped[Restriction] = relationship(back_populates="appeals")
 
 
 class ContactEvent(Base):
@@ -375,12 +473,15 @@ class AuditEntry(Base):
 
 __all__ = [
     "Alert",
+    "Appeal",
     "AuditEntry",
     "Base",
     "ContactEvent",
     "Customer",
     "Flag",
     "Identity",
+    "ImportedRestriction",
+    "Letter",
     "Restriction",
     "RestrictionService",
     "Review",

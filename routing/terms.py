@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 
-from routing.enums import Category, EmailMeasure, Mode, PhoneMeasure, Stage
+from routing.enums import Category, EmailMeasure, Mode, PhoneMeasure, ResponseTimetable, Stage
 from routing.identity import normalise_email, normalise_phone
 from routing.windows import WindowSchedule, WindowSyntaxError
 
@@ -42,12 +42,14 @@ class RestrictionDraft:
     spoc_name: str | None = None
     spoc_email: str | None = None
     spoc_phone: str | None = None
+    response_timetable: ResponseTimetable = ResponseTimetable.NONE
     scope_services: list[str] = field(default_factory=list)  # empty: all council services
     exempt_addresses: list[str] = field(default_factory=list)
     ends_on: dt.date | None = None
     review_every_months: int = 3
     reason: str | None = None
     confidential_notes: str | None = None
+    business_case: str | None = None  # required for the stages the settings name
 
     def problems(self) -> list[TermsProblem]:
         """Everything wrong with these terms, each in one line; empty when they are sound."""

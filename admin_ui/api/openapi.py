@@ -97,6 +97,13 @@ def _lookup_answer_schema() -> Json:
         "spoc_email": text("the single point of contact's mailbox"),
         "spoc_phone": text("the single point of contact's line, as dialled in the UK"),
         "spoc_phone_e164": text("the same line in E.164"),
+        "services": {
+            "type": ["array", "null"],
+            "items": {"type": "string"},
+            "description": "the only services the restriction covers, e.g. ['Council Tax']; "
+            "null when it covers every council service (or none applies)",
+        },
+        "scope_text": text("the same in words: 'Council Tax only' or 'Every council service'"),
         "summary": {"type": "string", "description": "one line for a screen pop's title"},
         "agent_script": {
             "type": "string",
@@ -146,6 +153,8 @@ _LOOKUP_EXAMPLE: Json = {
     "spoc_email": "spoc@council.example.org",
     "spoc_phone": "020 7946 0999",
     "spoc_phone_e164": "+442079460999",
+    "services": None,
+    "scope_text": "Every council service",
     "summary": (
         "Contact restriction CCR-2026-0001: calls only Tue 10:00-12:00; Thu 14:00-15:30 "
         "(closed now, next opens on Thursday 26 November at 14:00)"

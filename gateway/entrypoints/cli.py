@@ -21,7 +21,7 @@ from gateway.services.accounts import AccountError
 from gateway.services.register_service import RegisterError
 from gateway.settings import SettingsError
 from routing.alerts import AlertRefused
-from routing.enums import Role
+from routing.enums import LetterKind, Role
 from routing.lifecycle import TransitionRefused
 from routing.windows import WindowSyntaxError
 
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(str(exc), 2)
     except _call_format_errors() as exc:
         _fail(str(exc), 2)
+    except _letter_errors() as exc:
+        _fail(str(exc), 2)
     except _csv_errors() as exc:
         # The summary line first, then the line-numbered report the spreadsheet owner needs.
         click.echo(f"ccr: error: {exc}", err=True)
@@ -72,6 +74,13 @@ def _database_problem(exc: DBAPIError) -> str:
         return "cannot connect to the database named by CCR_DATABASE_URL (database_url)"
     # The driver's message can quote data, so only its kind is shown.
     return f"cannot use the database: {type(exc.orig).__name__}"
+
+
+def _letter_errors() -> tuple[type[Exception], ...]:
+    from gateway.services.letters import LetterError
+    from routing.appeals import AppealRefused
+
+    return (LetterError, AppealRefused)
 
 
 def _csv_errors() -> tuple[type[Exception], ...]:
@@ -293,20 +302,31 @@ def register() -> None:
     pass
 
 
-@register.command("import", help="Load a register CSV (all-or-nothing).")
+@register.command(
+    "import",
+    help="Load a register CSV (all-or-nothing): in force now, for the approver to confirm.",
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--approved-by", required=True, help="Email of the approver who approved these.")
+@click.option(
+    "--approved-by",
+    required=True,
+    help="Email of the approver who confirms or withdraws each imported restriction.",
+)
 def register_import(file: Path, approved_by: str) -> None:
     from gateway.services.register_csv import import_register
 
     if not file.exists():
         raise click.ClickException(f"{file}: no such file")
     rt = _runtime()
-    summary = import_register(rt, file, approved_by=approved_by, now=_now())
+    summary = import_register(
+        rt, file, approved_by=approved_by, imported_by=_cli_actor(), now=_now()
+    )
+    rt.register.invalidate()
     click.echo(
         f"imported {summary.restrictions_created} restriction(s) for "
         f"{summary.customers_created} new and {summary.customers_matched} existing "
-        f"customer(s); {summary.identities_linked} identities linked"
+        f"customer(s); {summary.identities_linked} identities linked; in force now, "
+        f"awaiting confirmation by {approved_by.strip().lower()}"
     )
 
 
@@ -539,6 +559,74 @@ def customers_link(
     )
 
 
+@cli.group(help="Letters to the customer, from the council's templates (config/letters/).")
+def letters() -> None:
+    pass
+
+
+@letters.command("render", help="Write a letter about a restriction (by reference) as PDF.")
+@click.argument("reference")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([kind.value for kind in LetterKind]),
+    help="notification, variation, review_outcome, lifting or appeal_outcome.",
+)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def letters_render(reference: str, kind: str, out: Path) -> None:
+    from gateway.services.letters import render_for_reference
+
+    rt = _runtime()
+    pdf = render_for_reference(rt, reference, LetterKind(kind), actor=_cli_actor(), now=_now())
+    try:
+        out.write_bytes(pdf)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
+    click.echo(f"wrote {out}: {LetterKind(kind).value.replace('_', ' ')} letter for {reference}")
+
+
+@cli.group(help="The council's services: sets of mailboxes and lines a restriction can cover.")
+def services() -> None:
+    pass
+
+
+@services.command("add", help="Add a service with its mailboxes and phone lines.")
+@click.argument("name")
+@click.option("--mailbox", "mailboxes", multiple=True, help="A council mailbox (repeatable).")
+@click.option("--line", "lines", multiple=True, help="A council phone line (repeatable).")
+@click.option("--description", help="What the service does, in a few words.")
+def services_add(
+    name: str, mailboxes: tuple[str, ...], lines: tuple[str, ...], description: str | None
+) -> None:
+    from gateway.services.council_services import ServiceTerms, add_service
+
+    rt = _runtime()
+    terms = ServiceTerms(name, mailboxes, lines, description)
+    with rt.uow() as session:
+        service = add_service(
+            session, terms, actor=_cli_actor(), now=_now(), region=rt.settings.phone_region
+        )
+        added = f"added service {service.name}: {len(service.addresses)} mailbox(es) and line(s)"
+    rt.register.invalidate()
+    click.echo(added)
+
+
+@services.command("list", help="The services, one a line, with their mailboxes and lines.")
+def services_list() -> None:
+    from gateway.services.council_services import list_services
+
+    rt = _runtime()
+    with rt.uow() as session:
+        found = list_services(session)
+    if not found:
+        click.echo("no services yet: add one with `ccr services add NAME --mailbox ADDRESS`")
+    for service in found:
+        reach = ", ".join([*service.mailboxes, *service.lines])
+        click.echo(
+            f"{service.name}: {reach} ({service.restrictions_in_force} restriction(s) in force)"
+        )
+
+
 @cli.group(help="Everything held on one person: subject access.")
 def person() -> None:
     pass
@@ -584,7 +672,9 @@ def person_erase(email_or_phone_or_ref: str, by: str) -> None:
     except (PersonNotFound, RightsRefused) as exc:
         raise click.ClickException(str(exc)) from None
     rt.register.invalidate()
-    click.echo("erased: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    click.echo(
+        "erased: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
+    )
 
 
 # --- long-running processes ---------------------------------------------------------------

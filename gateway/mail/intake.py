@@ -27,6 +27,7 @@ from gateway.mail import replies
 from gateway.mail.message import (
     MessageHead,
     read_head,
+    read_subject,
     routed_by_us,
     signed_message_id,
     text_to_screen,
@@ -34,7 +35,7 @@ from gateway.mail.message import (
 from gateway.mail.notices import alert_link, queue_notices, store_notice
 from gateway.mail.spool import Spool
 from gateway.runtime import Runtime
-from gateway.store import intake_statement, repository
+from gateway.store import intake_statement, repository, spoc_queue
 from gateway.store.repository import StoredIdentity
 from routing.content import ContentHints, scan_text
 from routing.engine import Contact, Decision
@@ -42,6 +43,7 @@ from routing.enums import AlertStatus, Channel, DeliveryStatus, Direction, Outco
 from routing.fingerprint import ContentFacts, read_content
 from routing.identity import NormalisedIdentity, normalise_email
 from routing.models import utcnow
+from routing.spoc import QueuedFor, due_on, items_for
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class Prepared:
     # mailbox of each (stored with them).
     alert_ids: list[int] = field(default_factory=list)
     notice_ids: list[int] = field(default_factory=list)
+    # Items for the SPOC's queue (rows of spoc_items), stored in the message's transaction.
+    spoc_items: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +110,7 @@ class MailIntake:
         decisions = self._decide_all(senders, recipients, head, data, now)
         prepared = Prepared(envelope_from, senders, person, head, decisions, data, now)
         prepared.content = _read_content(data)
+        prepared.spoc_items = self._queue_items(prepared)
         try:
             # Here, on the intake threads, so that many files are fsync'd at once; the
             # writer syncs their directory once per batch before committing.
@@ -121,6 +126,17 @@ class MailIntake:
 
     def close(self) -> None:
         self._writer.stop()
+
+    def _queue_items(self, prepared: Prepared) -> list[dict[str, Any]]:
+        """The SPOC queue's items for a message a restriction redirected, copied, filed or
+        refused; built here, on the caller's thread, so the writer only inserts them."""
+        queued = items_for(prepared.decisions)
+        if not queued:
+            return []
+        subject = read_subject(prepared.data)[:500]
+        received_on = self._rt.today(prepared.received_at)
+        due = due_on(received_on, self._rt.settings.spoc_response_days)
+        return [_queue_item_row(prepared, q, subject, due) for q in queued]
 
     def _sender_identities(
         self, envelope_from: str, head: MessageHead
@@ -285,6 +301,7 @@ class _GroupCommitWriter:
             with self._rt.uow() as session:
                 identities = repository.ensure_identities(session, _people(batch))
                 message_ids = _insert_messages(session, batch, identities)
+                _insert_queue_items(session, batch)
                 self._tell_safeguarding(session, batch)
         return [
             IntakeResult(_stored_reply(p), p.queue_id, message_id)
@@ -299,7 +316,9 @@ class _GroupCommitWriter:
             return None
         try:
             with self._rt.uow() as session:
-                return _insert_in_one_statement(session, batch)
+                message_ids = _insert_in_one_statement(session, batch)
+                _insert_queue_items(session, batch)
+                return message_ids
         except (_NotForOneStatement, DataError) as exc:
             # The class only: a DataError's text can quote the batch's personal data.
             log.debug("batch stored by the general path (%s)", type(exc).__name__)
@@ -383,6 +402,39 @@ def _insert_in_one_statement(session: Session, batch: list[Prepared]) -> list[in
         raise _NotForOneStatement
     _remember_event_ids(batch, [stored.event_ids[e["source_key"]] for e in events])
     return [stored.message_ids[p.queue_id] for p in batch]
+
+
+def _insert_queue_items(session: Session, batch: list[Prepared]) -> None:
+    """The SPOC queue's items, in the transaction that stores their messages: a 250 (or a
+    550 for a refusal) means a person will read it."""
+    spoc_queue.insert_items(session.connection(), [row for p in batch for row in p.spoc_items])
+
+
+def _queue_item_row(p: Prepared, queued: QueuedFor, subject: str, due: dt.date) -> dict[str, Any]:
+    sender = p.person.value if p.person and p.person.value else p.envelope_from
+    return {
+        "queue_id": p.queue_id,
+        "received_at": p.received_at,
+        "customer_id": queued.customer_id,
+        "restriction_ref": queued.restriction_ref,
+        "spoc_email": queued.spoc_email,
+        "decision": str(queued.outcome),
+        "sender": _printable(sender or "")[:320],
+        "addressed_to": list(queued.addressed_to),
+        "subject": _printable(subject),
+        "message": p.data,
+        "size": len(p.data),
+        "due_on": due,
+        "read_at": None,
+        "read_by": None,
+        "outcome": None,
+        "service": None,
+        "reply_due_on": None,
+        "note": None,
+        "alert_id": None,
+        "outcome_at": None,
+        "outcome_by": None,
+    }
 
 
 def _message_row(p: Prepared) -> dict[str, Any]:

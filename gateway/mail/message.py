@@ -50,6 +50,18 @@ def read_head(data: bytes) -> MessageHead:
     )
 
 
+def read_subject(data: bytes) -> str:
+    """The Subject header, decoded (encoded words too), for the SPOC's queue; "" if none."""
+    match = _HEADER_END.search(data)
+    try:
+        parsed = BytesHeaderParser(policy=policy.default).parsebytes(
+            data[: match.end()] if match else data
+        )
+        return " ".join(str(parsed.get("Subject", "")).split())
+    except Exception:  # a broken header is shown as no subject, never a lost message
+        return ""
+
+
 def header_addresses(value: str) -> list[str]:
     """The addresses in one From, Sender or Reply-To value, as email.utils.getaddresses reads
     them. The common `jo@example.org` and `Jo Smith <jo@example.org>` are read by a regular

@@ -1,5 +1,5 @@
 """Periodic register upkeep: expire, remind about reviews, withdraw abandoned proposals,
-make dormant, purge.
+raise an alert for appeals left undecided after their window, make dormant, purge.
 
 Each task is an idempotent job: running it twice, or in two processes, changes nothing more.
 """
@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime, runtime
+from gateway.services.appeals import alert_undecided_appeals
 from gateway.services.retention import apply_retention, delete_person_records
 from gateway.store import repository
 from gateway.store import retention as retention_store
@@ -158,6 +159,7 @@ TASKS = (
     expire_ended,
     remind_reviews_due,
     withdraw_abandoned_proposals,
+    alert_undecided_appeals,
     make_ended_dormant,
     purge_after_retention,
     apply_retention,

@@ -227,6 +227,7 @@ def erase_person(
                 "an urgent alert about this person (a safeguarding concern, say) is still "
                 "open: close it first",
             )
+        reasons += _mail_waiting(session, people.person_event_ids(session, person))
         if reasons:
             raise ErasureRefused(reasons)
         deleted = delete_person_records(session, person.customer.id)
@@ -241,9 +242,27 @@ def erase_person(
     return deleted
 
 
+def _mail_waiting(session: Session, event_ids: Sequence[int]) -> tuple[str, ...]:
+    """A message from the person still on its way, or held as a dead letter, is not erased
+    unread: it may be the very request the person is making."""
+    _, unfinished = retention.mail_of_contacts(session, event_ids)
+    if not unfinished:
+        return ()
+    count = f"{len(unfinished)} message{'s' if len(unfinished) > 1 else ''}"
+    return (
+        f"{count} from this person {'are' if len(unfinished) > 1 else 'is'} still on the way "
+        "or waiting in the mail log as a dead letter: deliver or retry first",
+    )
+
+
 def _erase_lone_identity(session: Session, identity_id: int) -> dict[str, int]:
     event_ids, alert_ids = people.lone_identity_record_ids(session, identity_id)
+    reasons = _mail_waiting(session, event_ids)
+    if reasons:
+        raise ErasureRefused(reasons)
+    finished_mail, _ = retention.mail_of_contacts(session, event_ids)
     return {
+        "mail_records": in_chunks(session, retention.delete_mail_records, finished_mail),
         "contacts": in_chunks(session, retention.delete_contacts, event_ids),
         "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
         "identities": retention.delete_person_identities(session, [identity_id]),

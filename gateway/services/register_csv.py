@@ -3,7 +3,11 @@
 Import is all-or-nothing. Every row is read and checked first (cells, the consistency rules
 of RestrictionDraft, the rest of the file and what is already on the register) and every
 problem is reported with its line number; only a clean file is written, in one unit of work.
-Imported rows are decisions already taken outside the system, so they arrive approved.
+Imported rows are decisions already taken outside the system, so they are in force at once
+(a gap would let mail through). Nobody approved them here, so none is recorded as approved:
+each keeps its provenance (the operating-system account that ran the import, and who
+approved and decided it, and when, as the file says) and waits on the work list of the
+approver named with --approved-by, who confirms or withdraws it.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from gateway.services import register_service
 from gateway.services.register_service import RegisterError
 from gateway.settings import Settings
 from gateway.store import repository
+from routing import lifecycle
 from routing.audit import AuditAction, audit_entry
 from routing.enums import (
     Category,
     EmailMeasure,
     IdentityKind,
+    ImportConfirmation,
     Mode,
     PhoneMeasure,
     RestrictionStatus,
@@ -38,7 +44,7 @@ from routing.enums import (
 )
 from routing.identity import NormalisedIdentity, normalise_email, normalise_phone
 from routing.lifecycle import Actor
-from routing.models import AuditEntry, Customer, Identity, Restriction
+from routing.models import AuditEntry, Customer, Identity, ImportedRestriction, Restriction
 from routing.roles import Permission, may
 from routing.terms import RestrictionDraft
 
@@ -65,15 +71,29 @@ COLUMNS: tuple[str, ...] = (
     "review_every_months",
     "reason",
     "mode",
+    "approved_by",
+    "approved_on",
+    "decided_by",
+    "next_review_on",
 )
-OPTIONAL_COLUMNS = frozenset({"mode"})
+# Who approved and decided it and when, as the council's own records say, and the review
+# date already set (kept as it is, so an overdue review stays overdue).
+PROVENANCE_COLUMNS = ("approved_by", "approved_on", "decided_by", "next_review_on")
+OPTIONAL_COLUMNS = frozenset({"mode", *PROVENANCE_COLUMNS})
 
 LIST_SEPARATOR = ";"
 SCOPE_ALL = "all"
 
 # Column widths in the database: checked here so an over-long cell is a line-numbered
 # problem in the report rather than a database error that aborts the whole import.
-_MAX_LENGTHS = {"customer_ref": 64, "name": 200, "spoc_name": 200, "phone_windows": 500}
+_MAX_LENGTHS = {
+    "customer_ref": 64,
+    "name": 200,
+    "spoc_name": 200,
+    "phone_windows": 500,
+    "approved_by": 320,
+    "decided_by": 320,
+}
 # PostgreSQL INTEGER; a larger number would fail only at write time.
 _MAX_WHOLE_NUMBER = 2**31 - 1
 
@@ -143,6 +163,16 @@ class _Problem(NamedTuple):
         return f"line {self.line}: {self.column}: {self.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Provenance:
+    """What the file says about the decision, kept with the imported restriction."""
+
+    approved_by: str | None = None
+    approved_on: dt.date | None = None
+    decided_by: str | None = None
+    next_review_on: dt.date | None = None
+
+
 @dataclass
 class _Row:
     """One data row, read: what could be made of each cell."""
@@ -154,6 +184,7 @@ class _Row:
     scope: list[str]
     draft: RestrictionDraft | None  # None when a cell could not be read
     identities_reported: bool = False  # a problem with its identities is reported already
+    provenance: _Provenance | None = None
 
     @property
     def customer_key(self) -> CustomerKey:
@@ -174,15 +205,16 @@ class _Plan:
 
 
 def import_register(
-    rt: Runtime, path: Path, *, approved_by: str, now: dt.datetime
+    rt: Runtime, path: Path, *, approved_by: str, imported_by: str, now: dt.datetime
 ) -> ImportSummary:
-    """Load a register CSV, every row approved by ``approved_by``; all of it or none of it.
+    """Load a register CSV, all of it or none of it: every row in force at once, awaiting
+    confirmation by ``approved_by``; ``imported_by`` names who ran it (``cli:jo``).
 
     Raises RegisterError when ``approved_by`` is not an active approver and CsvImportError
     listing every problem in the file; in both cases nothing is written.
     """
     with rt.uow() as session:
-        approver = _approver(session, approved_by)
+        approver = _approver(session, approved_by, imported_by)
         rows, problems = _read_file(path, rt.settings)
         problems += _file_problems(rows)
         plan, register_problems = _check_against_register(session, rows)
@@ -199,7 +231,9 @@ def import_register(
     return summary
 
 
-def _approver(session: Session, email: str) -> Actor:
+def _approver(session: Session, email: str, imported_by: str) -> Actor:
+    """Who the import acts as: named as the account that ran it, with the authority of the
+    approver named with --approved-by (whose id goes on the confirmation task)."""
     user = repository.staff_by_email(session, email)
     if user is None or not user.active:
         raise RegisterError(f"--approved-by {email}: no active staff account with that address")
@@ -208,7 +242,7 @@ def _approver(session: Session, email: str) -> Actor:
             f"--approved-by {email}: the account's role is {user.role.value}; "
             "only an approver may approve imported restrictions"
         )
-    return Actor(user.email, user.role, user.id)
+    return Actor(imported_by, user.role, user.id)
 
 
 def _read_file(path: Path, settings: Settings) -> tuple[list[_Row], list[_Problem]]:
@@ -350,7 +384,16 @@ class _RowReader:
             reported = True
         scope = self.scope()
         draft = self.draft(scope)
-        return _Row(self.line, customer_ref, name, identities, scope, draft, reported)
+        provenance = self.provenance()
+        return _Row(self.line, customer_ref, name, identities, scope, draft, reported, provenance)
+
+    def provenance(self) -> _Provenance:
+        return _Provenance(
+            approved_by=self.text("approved_by"),
+            approved_on=self.date("approved_on", required=False),
+            decided_by=self.text("decided_by"),
+            next_review_on=self.date("next_review_on", required=False),
+        )
 
     def draft(self, scope: list[str]) -> RestrictionDraft | None:
         terms = {
@@ -368,7 +411,7 @@ class _RowReader:
             "spoc_phone": self.text("spoc_phone"),
             "ends_on": self.date("ends_on", required=False),
             "review_every_months": self.whole_number("review_every_months"),
-            "reason": self.text("reason"),
+            "reason": self.required_text("reason", "why the restriction was imposed"),
         }
         # The consistency rules only run on a fully read row: a cell that could not be read
         # is left empty, and the rules would then report its absence as a second, false problem.
@@ -406,6 +449,12 @@ class _RowReader:
             self.problem(column, f"longer than {limit} characters")
             return None
         return value or None
+
+    def required_text(self, column: str, what: str) -> str | None:
+        value = self.text(column)
+        if value is None:
+            self.problem(column, f"required: {what}")
+        return value
 
     def items(self, column: str) -> list[str]:
         value = self.text(column)
@@ -711,7 +760,7 @@ def _write(
             restriction = register_service.draft_restriction(
                 session, approver, now, customer, row.draft
             )
-            _approve_as_imported(session, rt, restriction, approver, now)
+            _bring_into_force(session, rt, restriction, row, approver, now, path)
         except RegisterError as exc:
             # The checks should have caught this; say where, and let the unit of work roll back.
             raise CsvImportError(path, [str(_Problem(row.line, "row", str(exc)))]) from exc
@@ -758,30 +807,45 @@ def _link(
     return linked
 
 
-def _approve_as_imported(
-    session: Session, rt: Runtime, restriction: Restriction, approver: Actor, now: dt.datetime
+def _bring_into_force(
+    session: Session,
+    rt: Runtime,
+    restriction: Restriction,
+    row: _Row,
+    importer: Actor,
+    now: dt.datetime,
+    path: Path,
 ) -> None:
-    """Bring a drafted row into force through the lifecycle, as the decision it records.
+    """Bring a drafted row into force as the decision it records, with its provenance.
 
-    The decision was proposed outside the system, so there is no proposer to record and
-    no submission by a manager: the draft goes straight to pending, then the approver's
-    approval sets the dates and bumps the register version. The customer was told when the
-    restriction began, so the appeal window runs from its start (or today, if it starts
-    later). A row whose end date has already passed imports as active, keeping the history;
-    the next maintenance run expires it.
+    There is no proposer and no approval here: the lifecycle puts it in force, records who
+    ran the import and what the file says, and puts it on the named approver's work list.
+    A row whose end date has already passed imports as active, keeping the history; the
+    next maintenance run expires it.
     """
-    today = rt.today(now)
-    restriction.proposed_by_id = None
-    restriction.status = RestrictionStatus.PENDING_APPROVAL
-    restriction.notified_on = min(restriction.starts_on, today)
-    register_service.approve(
-        session,
-        approver,
-        now,
-        restriction.id,
-        today=today,
-        appeal_days=rt.settings.appeal_days,
+    given = row.provenance or _Provenance()
+    assert importer.user_id is not None, "the named approver's account was found"
+    provenance = ImportedRestriction(
+        imported_at=now,
+        imported_by=importer.name,
+        source_file=path.name[:255],
+        approved_by=given.approved_by,
+        approved_on=given.approved_on,
+        decided_by=given.decided_by,
+        confirmer_id=importer.user_id,
+        state=ImportConfirmation.AWAITING,
     )
+    entry = lifecycle.bring_imported_into_force(
+        restriction,
+        provenance,
+        now,
+        today=rt.today(now),
+        appeal_days=rt.settings.appeal_days,
+        next_review_on=given.next_review_on,
+    )
+    session.add(entry)
+    repository.bump_register_version(session)
+    session.flush()
 
 
 def _import_audit(
@@ -799,6 +863,7 @@ def _import_audit(
             "customers_matched": summary.customers_matched,
             "identities_linked": summary.identities_linked,
             "references": references,
+            "confirmer_id": approver.user_id,
         },
     )
 
@@ -879,8 +944,27 @@ def _export_row(restriction: Restriction) -> list[str]:
         "review_every_months": restriction.review_every_months,
         "reason": restriction.reason,
         "mode": restriction.mode.value,
+        **_provenance_cells(restriction),
     }
     return ["" if values[c] is None else str(values[c]) for c in COLUMNS]
+
+
+def _provenance_cells(restriction: Restriction) -> dict[str, str | None]:
+    """Who approved and decided it and when: the file's own words for an imported one,
+    the system's record otherwise; and the review date, so a re-import keeps it."""
+    given = restriction.imported
+    approver = restriction.approved_by
+    approved_at = restriction.approved_at
+    return {
+        "approved_by": given.approved_by if given else (approver.email if approver else None),
+        "approved_on": _iso(given.approved_on if given else (approved_at and approved_at.date())),
+        "decided_by": given.decided_by if given else None,
+        "next_review_on": _iso(restriction.next_review_on),
+    }
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _joined(values: Iterable[str]) -> str:

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from gateway.store import repository
 from gateway.store.alerts import move_alerts_to_customer
 from routing import lifecycle
+from routing.approvals import ApprovalRules
 from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind, RestrictionStatus, RetentionCategory, ReviewOutcome
 from routing.identity import NormalisedIdentity, normalise
-from routing.lifecycle import Actor, TransitionRefused
+from routing.lifecycle import ANY_APPROVER, Actor, TransitionRefused
 from routing.models import AuditEntry, Customer, Identity, Restriction, Service
 from routing.roles import Permission, may
 from routing.terms import RestrictionDraft
@@ -157,9 +158,16 @@ def _new_reference(session: Session, year: int) -> str:
     return f"CCR-{year}-{repository.next_reference_number(session, year):04d}"
 
 
-def submit(session: Session, actor: Actor, now: dt.datetime, restriction_id: int) -> Restriction:
+def submit(
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    restriction_id: int,
+    *,
+    rules: ApprovalRules = ANY_APPROVER,
+) -> Restriction:
     restriction = _load(session, restriction_id)
-    _apply(session, lifecycle.submit(restriction, actor, now))
+    _apply(session, lifecycle.submit(restriction, actor, now, rules=rules))
     return restriction
 
 
@@ -171,13 +179,22 @@ def approve(
     *,
     today: dt.date,
     appeal_days: int,
+    rules: ApprovalRules = ANY_APPROVER,
+    no_prior_involvement: bool = False,
 ) -> Restriction:
+    """Bring a proposal into force: refused (TransitionRefused) when the approver proposed
+    it, is too junior for its stage, or has not declared what the stage asks."""
     restriction = _load(session, restriction_id)
-    _apply(
-        session,
-        lifecycle.approve(restriction, actor, now, today=today, appeal_days=appeal_days),
-        changes_register=True,
+    entry = lifecycle.approve(
+        restriction,
+        actor,
+        now,
+        today=today,
+        appeal_days=appeal_days,
+        rules=rules,
+        no_prior_involvement=no_prior_involvement,
     )
+    _apply(session, entry, changes_register=True)
     return restriction
 
 
@@ -190,6 +207,7 @@ def vary(
     *,
     today: dt.date,
     reason: str,
+    rules: ApprovalRules = ANY_APPROVER,
 ) -> Restriction:
     """End the current terms and bring varied ones into force under the same reference.
 
@@ -208,7 +226,9 @@ def vary(
         raise RegisterError(str(problems[0]))
     normalised = varied.normalised()
     clean = {name: getattr(normalised, name) for name in changes}
-    successor, entry = lifecycle.vary(restriction, actor, now, clean, today=today, reason=reason)
+    successor, entry = lifecycle.vary(
+        restriction, actor, now, clean, today=today, reason=reason, rules=rules
+    )
     session.add(successor)
     _apply(session, entry, changes_register=True)
     return successor

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
-from gateway.store import retention
+from gateway.store import retention, spoc_queue
 from routing.audit import AuditAction, audit_entry
 from routing.lifecycle import Actor
 
@@ -44,6 +44,8 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
     contacts_before = now - relativedelta(months=s.contact_retention_months)
     mail_before = now - dt.timedelta(days=s.mail_record_days)
     alerts_before = now - relativedelta(months=s.closed_alert_months)
+    audit_before = now - relativedelta(years=s.audit_retention_years)
+    queue_before = now - dt.timedelta(days=s.spoc_item_days)
     counts = {
         "contacts": _in_batches(
             rt,
@@ -62,6 +64,11 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
             lambda session, after: retention.closed_alert_ids(session, alerts_before, after=after),
             retention.delete_alerts,
         ),
+        "audit_entries": _in_batches(
+            rt,
+            lambda session, after: retention.old_audit_ids(session, audit_before, after=after),
+            retention.delete_audit_entries,
+        ),
         # Last: the contacts and alerts deleted above may have been all that named them.
         "identities": _in_batches(
             rt,
@@ -69,6 +76,14 @@ def apply_retention(rt: Runtime, now: dt.datetime) -> int:
             retention.delete_identities,
         ),
     }
+    # The SPOC queue's copies, on their own period: delivery being done does not end it.
+    items = _in_batches(
+        rt,
+        lambda session, after: spoc_queue.expired_item_ids(session, queue_before, after=after),
+        spoc_queue.delete_items,
+    )
+    if items:
+        counts["spoc_items"] = items
     deleted = sum(counts.values())
     if deleted:
         with rt.uow() as session:
@@ -109,13 +124,21 @@ def _in_batches(rt: Runtime, find: Finder, remove: Deleter) -> int:
 
 
 def delete_person_records(session: Session, customer_id: int) -> dict[str, int]:
-    """A customer's contacts, alerts and identities, deleted with their last restriction."""
+    """A customer's contacts, the records of their mail, alerts, identities and SPOC queue
+    items, deleted with their last restriction or at their erasure."""
     identity_ids, event_ids, alert_ids = retention.person_record_ids(session, customer_id)
-    return {
+    # Mail still on its way (or a dead letter) stays: the usual period takes it once delivered.
+    finished_mail, _ = retention.mail_of_contacts(session, event_ids)
+    deleted = {
+        "mail_records": in_chunks(session, retention.delete_mail_records, finished_mail),
         "contacts": in_chunks(session, retention.delete_contacts, event_ids),
         "alerts": in_chunks(session, retention.delete_alerts, alert_ids),
         "identities": in_chunks(session, retention.delete_person_identities, identity_ids),
     }
+    # Named only when there were any: most people never wrote to a SPOC's queue.
+    if items := spoc_queue.delete_items_of_customer(session, customer_id):
+        deleted["spoc_items"] = items
+    return deleted
 
 
 def in_chunks(session: Session, remove: Deleter, ids: Sequence[int]) -> int:

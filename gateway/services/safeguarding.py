@@ -5,6 +5,7 @@ safeguarding mailbox told at once)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -25,30 +26,54 @@ def raise_about_call(rt: Runtime, actor: Actor, now: dt.datetime, event_id: int)
         raise AlertRefused("only contact-centre staff and caseworkers may raise a concern")
     with rt.uow() as session:
         alert = _concern_about(session, event_id, now, actor)
-        session.add(alert)
-        session.flush()
-        session.add(
-            audit_entry(
-                AuditAction.SAFEGUARDING_RAISED,
-                actor=actor.name,
-                at=now,
-                subject_type="alert",
-                subject_ref=str(alert.id),
-                detail={"contact_event_id": event_id, "customer_id": alert.customer_id},
-            )
-        )
-        # Stored with the alert: no alert without its notice, and no notice without it.
-        notice_id = store_notice(
+        notice_id = record_concern(
             rt,
             session,
-            rt.settings.safeguarding_mailbox,
+            actor,
+            now,
+            alert,
+            {"contact_event_id": event_id},
             "Safeguarding concern: a member of staff raised one about a call",
-            _notice_text(rt, alert.id, now),
-            flags=["safeguarding"],
+            lambda alert_id: _notice_text(rt, alert_id, now),
         )
         alert_id = alert.id
     queue_notices(rt, [notice_id])
     return alert_id
+
+
+def record_concern(
+    rt: Runtime,
+    session: Session,
+    actor: Actor,
+    now: dt.datetime,
+    alert: Alert,
+    detail: dict[str, object],
+    subject: str,
+    notice_text: Callable[[int], str],
+) -> int:
+    """Store a new safeguarding alert, its audit entry and the notice to the safeguarding
+    mailbox in the caller's unit of work (no alert without its notice, and no notice
+    without it); returns the notice's message id, to queue once committed."""
+    session.add(alert)
+    session.flush()
+    session.add(
+        audit_entry(
+            AuditAction.SAFEGUARDING_RAISED,
+            actor=actor.name,
+            at=now,
+            subject_type="alert",
+            subject_ref=str(alert.id),
+            detail={**detail, "customer_id": alert.customer_id},
+        )
+    )
+    return store_notice(
+        rt,
+        session,
+        rt.settings.safeguarding_mailbox,
+        subject,
+        notice_text(alert.id),
+        flags=["safeguarding"],
+    )
 
 
 def _concern_about(session: Session, event_id: int, now: dt.datetime, actor: Actor) -> Alert:

@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.store import people, repository
+from gateway.store import people, repository, spoc_queue
 from gateway.store.people import PersonRecord
+from gateway.store.tables import MailMessage, SpocItem
 from routing.audit import AuditAction, audit_entry
 from routing.enums import IdentityKind
 from routing.identity import guess_kind, normalise
-from routing.models import Alert, AuditEntry, ContactEvent, Restriction
+from routing.models import Alert, Appeal, AuditEntry, ContactEvent, Restriction
 
 EXPORT_ACTION = AuditAction.PERSON_EXPORTED
 CONTACT_COLUMNS = (
@@ -37,6 +38,10 @@ CONTACT_COLUMNS = (
     "restriction", "statutory", "safeguarding", "duration_seconds", "flags", "reasons",
 )  # fmt: skip
 AUDIT_COLUMNS = ("at", "actor", "action", "source", "subject_type", "subject_ref", "detail")
+MAIL_COLUMNS = (
+    "received_at", "queue_id", "envelope_from", "message_id", "size", "copy_to",
+    "addressed_to", "decision", "restriction", "status", "delivered_at",
+)  # fmt: skip
 
 
 class PersonNotFound(LookupError):
@@ -51,14 +56,18 @@ class ExportSummary:
     contacts: int
     alerts: int
     audit_entries: int
+    mail_records: int
+    spoc_items: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
             "identities": self.identities,
             "restrictions": self.restrictions,
             "contacts": self.contacts,
+            "mail_records": self.mail_records,
             "alerts": self.alerts,
             "audit_entries": self.audit_entries,
+            "spoc_items": self.spoc_items,
         }
 
 
@@ -127,6 +136,8 @@ class _Content:
     contacts: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     audit: list[dict[str, Any]]
+    mail: list[dict[str, Any]]
+    spoc_items: list[dict[str, Any]]
 
 
 def _gather(session: Session, person: PersonRecord) -> _Content:
@@ -137,23 +148,57 @@ def _gather(session: Session, person: PersonRecord) -> _Content:
         session, person, sorted(set(references.values())), [a.id for a in alerts]
     )
     identities = [_identity(i) for i in person.identities]
+    items = spoc_queue.items_of_customer(session, person.customer.id) if person.customer else []
+    person_part, restriction_part = _customer(person), [_restriction(r) for r in restrictions]
+    alert_part, audit_part = [_alert(a) for a in alerts], [_audit_entry(e) for e in audit]
+    spoc_part = [_spoc_item(i) for i in items]
+    # Read last: the pages expunge the session, so nothing above is touched after.
+    queue_ids: list[str] = []
+    contacts = list(_contacts(session, person, references, queue_ids))
     return _Content(
-        person=_customer(person),
+        spoc_items=spoc_part,
+        person=person_part,
         identities=identities,
-        restrictions=[_restriction(r) for r in restrictions],
-        alerts=[_alert(a) for a in alerts],
-        audit=[_audit_entry(e) for e in audit],
-        # Read last: the pages expunge the session, so nothing above is touched after.
-        contacts=list(_contacts(session, person, references)),
+        restrictions=restriction_part,
+        alerts=alert_part,
+        audit=audit_part,
+        contacts=contacts,
+        mail=[_mail(m) for m in people.mail_records(session, queue_ids)],
     )
 
 
 def _contacts(
-    session: Session, person: PersonRecord, references: dict[int, str]
+    session: Session, person: PersonRecord, references: dict[int, str], queue_ids: list[str]
 ) -> Iterator[dict[str, Any]]:
+    """The person's contacts; the spool queue ids of their mail are gathered on the way."""
     for page in people.contact_events_of(session, person):
         for event in page:
+            queue_id = people.mail_queue_id(event)
+            if queue_id is not None:
+                queue_ids.append(queue_id)
             yield _contact(event, references)
+
+
+def _mail(message: MailMessage) -> dict[str, Any]:
+    """What the gateway recorded of one message: every copy, where it went and why."""
+    return {
+        "received_at": _when(message.received_at),
+        "queue_id": message.queue_id,
+        "envelope_from": message.envelope_from,
+        "message_id": message.header_message_id,
+        "size": message.size,
+        "copies": [
+            {
+                "to": copy.target,
+                "addressed_to": list(copy.original_recipients),
+                "decision": copy.decision,
+                "restriction": copy.restriction_ref,
+                "status": copy.status.value,
+                "delivered_at": _when(copy.delivered_at),
+            }
+            for copy in message.deliveries
+        ],
+    }
 
 
 def _customer(person: PersonRecord) -> dict[str, Any]:
@@ -210,6 +255,22 @@ def _restriction(r: Restriction) -> dict[str, Any]:
             {"reviewed_on": _when(v.reviewed_on), "outcome": v.outcome.value, "notes": v.notes}
             for v in r.reviews
         ],
+        # The letters sent to the person and their appeals are part of what is held on them.
+        "letters": [
+            {"kind": x.kind.value, "sent_on": _when(x.sent_on), "method": x.method.value}
+            for x in r.letters
+        ],
+        "appeals": [_appeal(a) for a in r.appeals],
+    }
+
+
+def _appeal(a: Appeal) -> dict[str, Any]:
+    return {
+        "received_on": _when(a.received_on),
+        "received_how": a.received_how.value,
+        "decision": a.decision.value if a.decision else None,
+        "reasons": a.reasons,
+        "decided_on": _when(a.decided_on),
     }
 
 
@@ -244,6 +305,25 @@ def _alert(alert: Alert) -> dict[str, Any]:
     }
 
 
+def _spoc_item(item: SpocItem) -> dict[str, Any]:
+    """A queue item: what arrived and what was done with it (the message itself is the
+    person's own; its details are here, not its full copy)."""
+    return {
+        "received_at": _when(item.received_at),
+        "from": item.sender,
+        "addressed_to": item.addressed_to,
+        "subject": item.subject,
+        "what_happened": item.decision,
+        "restriction": item.restriction_ref,
+        "read_at": _when(item.read_at),
+        "outcome": item.outcome.value if item.outcome else None,
+        "service": item.service,
+        "reply_due_on": _when(item.reply_due_on),
+        "note": item.note,
+        "outcome_at": _when(item.outcome_at),
+    }
+
+
 def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
     return {
         "at": _when(entry.at),
@@ -270,13 +350,16 @@ def _write_zip(
         "restrictions": content.restrictions,
         "contacts": content.contacts,
         "alerts": content.alerts,
+        "spoc_items": content.spoc_items,
         "audit": content.audit,
+        "mail": content.mail,
     }
     files = {
         "summary.html": _summary_html(document),
         "person.json": json.dumps(document, indent=2, ensure_ascii=False),
         "contacts.csv": _csv(CONTACT_COLUMNS, (_contact_row(c) for c in content.contacts)),
         "audit.csv": _csv(AUDIT_COLUMNS, (_audit_row(a) for a in content.audit)),
+        "mail.csv": _csv(MAIL_COLUMNS, _mail_rows(content.mail)),
     }
     _write_privately(out, files)
     return ExportSummary(
@@ -286,6 +369,8 @@ def _write_zip(
         contacts=len(content.contacts),
         alerts=len(content.alerts),
         audit_entries=len(content.audit),
+        mail_records=len(content.mail),
+        spoc_items=len(content.spoc_items),
     )
 
 
@@ -294,6 +379,23 @@ def _contact_row(contact: dict[str, Any]) -> dict[str, Any]:
     row["flags"] = "; ".join(f"{f['kind']}: {f['detail']}" for f in contact["flags"])
     row["reasons"] = " | ".join(contact["reasons"])
     return row
+
+
+def _mail_rows(mail: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One row per copy of each message (a message with no copy left still has its row)."""
+    for message in mail:
+        head = {k: message[k] for k in ("received_at", "queue_id", "envelope_from", "size")}
+        head["message_id"] = message["message_id"]
+        for copy in message["copies"] or [{}]:
+            yield {
+                **head,
+                "copy_to": copy.get("to"),
+                "addressed_to": "; ".join(copy.get("addressed_to", [])),
+                "decision": copy.get("decision"),
+                "restriction": copy.get("restriction"),
+                "status": copy.get("status"),
+                "delivered_at": copy.get("delivered_at"),
+            }
 
 
 def _audit_row(entry: dict[str, Any]) -> dict[str, Any]:

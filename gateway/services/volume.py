@@ -446,6 +446,11 @@ def _service_map(conn: Connection, rt: Runtime) -> dict[str, frozenset[str]]:
     return mapping
 
 
+def forget_service_map() -> None:
+    """Read the service addresses afresh next time (this process changed them)."""
+    _service_cache.clear()
+
+
 def _warn_unknown_services(rules: RuleSet, known: set[str]) -> None:
     for name in sorted(rules.services - known):
         log.warning("volume thresholds name service %r, which has no mailboxes or lines", name)

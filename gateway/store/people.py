@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from gateway.store.tables import MailMessage
 from routing.models import Alert, AuditEntry, ContactEvent, Customer, Identity, Restriction
 
 # Contact events are read in pages of this many, so a long history never sits in memory
@@ -37,7 +38,12 @@ def restrictions_of(session: Session, customer_id: int) -> Sequence[Restriction]
     query = (
         select(Restriction)
         .where(Restriction.customer_id == customer_id)
-        .options(selectinload(Restriction.reviews), selectinload(Restriction.services))
+        .options(
+            selectinload(Restriction.reviews),
+            selectinload(Restriction.services),
+            selectinload(Restriction.letters),
+            selectinload(Restriction.appeals),
+        )
         .order_by(Restriction.reference, Restriction.revision)
     )
     return session.scalars(query).all()
@@ -67,6 +73,34 @@ def contact_events_of(session: Session, person: PersonRecord) -> Iterator[list[C
         yield list(page)
         session.expunge_all()
         after = page[-1].id
+
+
+def mail_queue_id(event: ContactEvent) -> str | None:
+    """The spool queue id of the message a mail contact event records (its source key is
+    `queue_id:recipient`), or None for a call."""
+    if event.source != "smtp" or not event.source_key:
+        return None
+    return event.source_key.partition(":")[0]
+
+
+def mail_records(session: Session, queue_ids: Sequence[str]) -> list[MailMessage]:
+    """The gateway's records of these messages (sender, size, each copy and where it went),
+    oldest first; read in chunks, as a long history is many ids."""
+    found: list[MailMessage] = []
+    unique = sorted(set(queue_ids))
+    for start in range(0, len(unique), EVENT_PAGE):
+        query = (
+            select(MailMessage)
+            .where(MailMessage.queue_id.in_(unique[start : start + EVENT_PAGE]))
+            .options(selectinload(MailMessage.deliveries))
+        )
+        found.extend(session.scalars(query))
+    return sorted(found, key=lambda message: message.id)
+
+
+def person_event_ids(session: Session, person: PersonRecord) -> list[int]:
+    """The ids of every contact event held on the person."""
+    return list(session.scalars(select(ContactEvent.id).where(_of_person(ContactEvent, person))))
 
 
 def alerts_of(session: Session, person: PersonRecord) -> Sequence[Alert]:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from sqlalchemy import Integer, Select, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from gateway.store.tables import RegisterVersion, ScheduledRun
 from routing.enums import IdentityKind, RestrictionStatus
@@ -18,6 +18,7 @@ from routing.models import (
     AuditEntry,
     Customer,
     Identity,
+    ImportedRestriction,
     Restriction,
     RestrictionService,
     Service,
@@ -27,6 +28,9 @@ from routing.models import (
 )
 
 LIVE = RestrictionStatus.ACTIVE
+# An imported restriction's provenance and who must confirm it, for pages read after the
+# unit of work has ended.
+WITH_PROVENANCE = selectinload(Restriction.imported).selectinload(ImportedRestriction.confirmer)
 
 
 def register_version(session: Session) -> int:
@@ -151,6 +155,7 @@ def restrictions_of_customer(session: Session, customer_id: int) -> Sequence[Res
     query = (
         select(Restriction)
         .where(Restriction.customer_id == customer_id)
+        .options(WITH_PROVENANCE)
         .order_by(Restriction.reference, Restriction.revision)
     )
     return session.scalars(query).all()
@@ -189,6 +194,7 @@ def register_rows(session: Session) -> Sequence[Restriction]:
     query = (
         select(Restriction)
         .where(Restriction.status.not_in([RestrictionStatus.VARIED, RestrictionStatus.PURGED]))
+        .options(selectinload(Restriction.imported), selectinload(Restriction.approved_by))
         .order_by(Restriction.reference)
     )
     return session.scalars(query).all()
@@ -262,6 +268,32 @@ def staff_by_email(session: Session, email: str, *, for_update: bool = False) ->
 
 def service_by_name(session: Session, name: str) -> Service | None:
     return session.scalar(select(Service).where(Service.name == name))
+
+
+def service_by_name_folded(session: Session, name: str) -> Service | None:
+    """The service whose name matches ignoring case ("council tax" is "Council Tax")."""
+    return session.scalar(select(Service).where(func.lower(Service.name) == name.lower()))
+
+
+def service_for_update(session: Session, service_id: int) -> Service | None:
+    return session.get(Service, service_id)
+
+
+def services_with_addresses(session: Session) -> Sequence[Service]:
+    """Every service, by name, with its mailboxes and lines loaded."""
+    query = select(Service).options(selectinload(Service.addresses)).order_by(Service.name)
+    return session.scalars(query).all()
+
+
+def restrictions_in_force_per_service(session: Session) -> dict[int, int]:
+    """service id -> how many live restrictions are scoped to it."""
+    query = (
+        select(RestrictionService.service_id, func.count())
+        .join(Restriction, Restriction.id == RestrictionService.restriction_id)
+        .where(Restriction.status == LIVE, Restriction.scope_all.is_(False))
+        .group_by(RestrictionService.service_id)
+    )
+    return {service_id: count for service_id, count in session.execute(query)}
 
 
 def claim_scheduled_run(session: Session, task: str, slot: str, claimed_by: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gateway.store.tables import MailDelivery, MailMessage
 from routing.alerts import LIVE as LIVE_ALERTS
 from routing.enums import DeliveryStatus
-from routing.models import Alert, ContactEvent, Flag, Identity, Restriction
+from routing.models import Alert, AuditEntry, ContactEvent, Flag, Identity, Restriction
 
 BATCH = 5000
 # Not finished: copies on their way, and dead letters, which stay visible until a person
@@ -95,6 +95,29 @@ def delete_mail_records(session: Session, message_ids: Sequence[int]) -> int:
     return result.rowcount or 0
 
 
+def mail_of_contacts(session: Session, event_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The gateway's records of the messages these contact events record: (those whose every
+    copy was delivered, those with a copy still on its way or held as a dead letter)."""
+    queue_ids: set[str] = set()
+    for start in range(0, len(event_ids), BATCH):
+        keys = select(ContactEvent.source_key).where(
+            ContactEvent.id.in_(event_ids[start : start + BATCH]),
+            ContactEvent.source == "smtp",
+        )
+        queue_ids.update(key.partition(":")[0] for key in session.scalars(keys) if key)
+    finished: list[int] = []
+    unfinished: list[int] = []
+    ordered = sorted(queue_ids)
+    in_flight = select(MailDelivery.message_id).where(MailDelivery.status.in_(IN_FLIGHT))
+    for start in range(0, len(ordered), BATCH):
+        query = select(MailMessage.id, MailMessage.id.in_(in_flight)).where(
+            MailMessage.queue_id.in_(ordered[start : start + BATCH])
+        )
+        for message_id, waiting in session.execute(query):
+            (unfinished if waiting else finished).append(message_id)
+    return finished, unfinished
+
+
 def closed_alert_ids(
     session: Session, before: dt.datetime, limit: int = BATCH, *, after: int = 0
 ) -> list[int]:
@@ -116,6 +139,26 @@ def delete_alerts(session: Session, alert_ids: Sequence[int]) -> int:
     if not alert_ids:
         return 0
     return session.execute(delete(Alert).where(Alert.id.in_(alert_ids))).rowcount or 0
+
+
+def old_audit_ids(
+    session: Session, before: dt.datetime, limit: int = BATCH, *, after: int = 0
+) -> list[int]:
+    """Audit entries written before `before`."""
+    query = (
+        select(AuditEntry.id)
+        .where(AuditEntry.id > after, AuditEntry.at < before)
+        .order_by(AuditEntry.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def delete_audit_entries(session: Session, entry_ids: Sequence[int]) -> int:
+    """Delete old audit entries (the database refuses any younger than two years)."""
+    if not entry_ids:
+        return 0
+    return session.execute(delete(AuditEntry).where(AuditEntry.id.in_(entry_ids))).rowcount or 0
 
 
 def _unused(identity_id: object) -> list[object]:

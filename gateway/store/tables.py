@@ -10,11 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from routing.enums import CallImportStatus, DeliveryStatus
 from routing.models import Base, stored_enum, utcnow
+from routing.spoc import ItemOutcome
 
 metadata = Base.metadata
 
@@ -138,3 +150,37 @@ class CallImport(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+class SpocItem(Base):
+    """One routed message for the SPOC of the restriction that applied: a copy of the
+    message kept for its own retention period (spoc_item_days), independent of the mail
+    records, which go once delivery is done."""
+
+    __tablename__ = "spoc_items"
+    __table_args__ = (Index("ix_spoc_items_open", "outcome", "due_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[str] = mapped_column(String(40), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    restriction_ref: Mapped[str] = mapped_column(String(32), index=True)
+    spoc_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # redirect, copy, file or reject
+    sender: Mapped[str] = mapped_column(String(320))
+    addressed_to: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(500))
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    read_at: Mapped[dt.datetime | None]
+    read_by: Mapped[str | None] = mapped_column(String(320))
+    outcome: Mapped[ItemOutcome | None] = mapped_column(stored_enum(ItemOutcome))
+    service: Mapped[str | None] = mapped_column(String(200))
+    reply_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    # The safeguarding alert a referral goes through (no foreign key: each keeps its own
+    # retention period, and the item outlives a closed alert).
+    alert_id: Mapped[int | None] = mapped_column(Integer)
+    outcome_at: Mapped[dt.datetime | None]
+    outcome_by: Mapped[str | None] = mapped_column(String(320))

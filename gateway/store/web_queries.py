@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from gateway.store.repository import WITH_PROVENANCE
 from gateway.store.tables import ApiToken, MailDelivery, MailMessage
 from routing.alerts import LIVE as LIVE_ALERTS
 from routing.audit import AuditAction
@@ -31,6 +32,7 @@ from routing.enums import (
 from routing.identity import normalise_email, normalise_phone
 from routing.models import (
     Alert,
+    Appeal,
     AuditEntry,
     ContactEvent,
     Customer,
@@ -72,6 +74,7 @@ class ReviewsDue:
     shown: list[ReviewDue]  # soonest (most overdue) first
     total: int  # how many are due altogether, shown or not
     offset: int = 0  # how many come before those shown
+    overdue: int = 0  # how many of the total were due before `today` (when it was given)
 
     @property
     def more(self) -> int:
@@ -79,14 +82,24 @@ class ReviewsDue:
         return max(self.total - self.offset - len(self.shown), 0)
 
 
-def reviews_due(session: Session, until: dt.date, *, limit: int, offset: int = 0) -> ReviewsDue:
+def reviews_due(
+    session: Session,
+    until: dt.date,
+    *,
+    limit: int,
+    offset: int = 0,
+    today: dt.date | None = None,
+) -> ReviewsDue:
     """Active restrictions whose next review falls on or before `until` (overdue ones too),
-    at most `limit` of them from `offset`, and how many there are in all.
+    at most `limit` of them from `offset`, how many there are in all, and how many of those
+    were due before `today`.
 
-    One query: the total rides along on every row as a window count (computed before the
-    LIMIT), so a busy register costs one capped read, not a count and a list.
+    One query: the counts ride along on every row as window aggregates (computed before
+    the LIMIT), so a busy register costs one capped read, not counts and a list.
     """
     total = func.count().over().label("total")
+    late = case((Restriction.next_review_on < (today or dt.date.min), 1), else_=0)
+    overdue = func.sum(late).over().label("overdue")
     query = (
         select(
             Restriction.id,
@@ -94,6 +107,7 @@ def reviews_due(session: Session, until: dt.date, *, limit: int, offset: int = 0
             Restriction.customer_id,
             Restriction.next_review_on,
             total,
+            overdue,
         )
         .where(*_review_due_by(until))
         .order_by(Restriction.next_review_on, Restriction.reference, Restriction.id)
@@ -103,10 +117,9 @@ def reviews_due(session: Session, until: dt.date, *, limit: int, offset: int = 0
     rows = session.execute(query).all()
     shown = [ReviewDue(*row[:4]) for row in rows]
     if rows:
-        count = rows[0].total
-    else:
-        # Past the last page no row carries the total: only then is it counted apart.
-        count = session.scalar(select(func.count()).where(*_review_due_by(until))) if offset else 0
+        return ReviewsDue(shown, rows[0].total, offset, int(rows[0].overdue or 0))
+    # Past the last page no row carries the total: only then is it counted apart.
+    count = session.scalar(select(func.count()).where(*_review_due_by(until))) if offset else 0
     return ReviewsDue(shown, count or 0, offset)
 
 
@@ -116,6 +129,23 @@ def _review_due_by(until: dt.date) -> list[ColumnElement[bool]]:
         Restriction.next_review_on.is_not(None),
         Restriction.next_review_on <= until,
     ]
+
+
+def awaiting_approval_count(session: Session, approver_id: int | None) -> int:
+    """Proposals waiting for approval that this approver did not propose (the proposer may
+    never approve their own)."""
+    query = select(func.count()).where(Restriction.status == RestrictionStatus.PENDING_APPROVAL)
+    if approver_id is not None:
+        query = query.where(
+            (Restriction.proposed_by_id.is_(None)) | (Restriction.proposed_by_id != approver_id)
+        )
+    return session.scalar(query) or 0
+
+
+def urgent_alert_count(session: Session) -> int:
+    """Urgent alerts (a safeguarding concern, a dormant case contacting again) still waiting."""
+    query = select(func.count()).where(Alert.status.in_(LIVE_ALERTS), Alert.urgent.is_(True))
+    return session.scalar(query) or 0
 
 
 def open_alert_count(session: Session) -> int:
@@ -172,6 +202,7 @@ def restriction(session: Session, restriction_id: int) -> Restriction | None:
             selectinload(Restriction.customer),
             selectinload(Restriction.services),
             selectinload(Restriction.reviews),
+            WITH_PROVENANCE,
         )
     )
     return session.scalar(query)
@@ -196,7 +227,9 @@ def restriction_history(session: Session, reference: str) -> Sequence[AuditEntry
             AuditEntry.subject_type == "restriction",
             AuditEntry.subject_ref.like(f"{_escape_like(reference)}/%", escape="\\"),
             # Who looked is for the audit log; the history is what happened to it.
-            AuditEntry.action != AuditAction.RESTRICTION_VIEWED.value,
+            AuditEntry.action.not_in(
+                [AuditAction.RESTRICTION_VIEWED.value, AuditAction.LETTER_RENDERED.value]
+            ),
         )
         .order_by(AuditEntry.id)
     )
@@ -769,3 +802,38 @@ def safeguarding_waiting(session: Session, customer_id: int | None = None) -> li
         query = query.where(Alert.customer_id == customer_id)
     rows = session.execute(query.order_by(Alert.opened_at, Alert.id)).all()
     return [ConcernRow(i, at, status is AlertStatus.ACKNOWLEDGED) for i, at, status in rows]
+
+
+# --- appeals ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppealWaiting:
+    restriction_id: int
+    reference: str
+    received_on: dt.date
+    deadline: dt.date | None
+    hearer: str | None  # the named hearer's name or email; None: nobody named yet
+
+
+def appeals_waiting(session: Session) -> list[AppealWaiting]:
+    """Appeals lodged and not yet decided, the longest waiting first, with their hearers."""
+    query = (
+        select(
+            Restriction.id,
+            Restriction.reference,
+            Appeal.received_on,
+            Restriction.appeal_deadline,
+            func.coalesce(StaffUser.display_name, StaffUser.email),
+        )
+        .join(Restriction, Restriction.id == Appeal.restriction_id)
+        .outerjoin(StaffUser, StaffUser.id == Appeal.hearer_id)
+        .where(Appeal.decision.is_(None))
+        .order_by(Appeal.received_on, Appeal.id)
+    )
+    return [AppealWaiting(*row) for row in session.execute(query)]
+
+
+def appeals_waiting_count(session: Session) -> int:
+    query = select(func.count()).select_from(Appeal).where(Appeal.decision.is_(None))
+    return session.scalar(query) or 0

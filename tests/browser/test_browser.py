@@ -82,6 +82,7 @@ def propose_redirect_to_spoc(page: Any) -> str:
     summary.get_by_role("link").first.click()
     assert page.evaluate("document.activeElement.id") == "spoc_email"
     page.keyboard.type(SPOC)
+    page.get_by_label("Reason", exact=True).fill("Daily emails to several officers (test)")
     page.get_by_role("button", name="Propose for approval").click()
     expect(page.get_by_text("A different approver must approve it")).to_be_visible()
     assert_accessible(page)

@@ -14,8 +14,10 @@ from gateway.entrypoints.webserver import WebServer, start_web
 from gateway.runtime import Runtime
 from gateway.services import accounts
 from gateway.settings import Settings
+from gateway.smtp.server import SmtpGateway
 from routing.models import utcnow
 from tests.integration.api_helpers import Api, Clock
+from tests.integration.smtp_helpers import with_bound_port
 
 
 @pytest.fixture
@@ -58,3 +60,21 @@ def make_token(api_rt: Runtime) -> Callable[..., str]:
             )
 
     return make
+
+
+@pytest.fixture
+def gateway(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime whose SMTP gateway listens on a loopback port of its own (its settings name
+    it) and delivers into Maildirs under tmp_path/mail."""
+    rt = bootstrap(
+        settings.model_copy(
+            update={
+                "spool_dir": str(tmp_path / "spool"),
+                "downstream": f"maildir:{tmp_path / 'mail'}",
+            }
+        )
+    )
+    smtp = SmtpGateway(rt).start()
+    yield with_bound_port(rt, smtp)
+    smtp.stop()
+    rt.close()

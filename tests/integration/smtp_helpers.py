@@ -32,6 +32,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from gateway.jobs.queue import InProcessQueue
 from gateway.runtime import Runtime
 from gateway.smtp.server import SmtpGateway
 from tests.polling import wait_until
@@ -597,3 +598,35 @@ def iter_spool_files(spool_dir: Path) -> Iterator[Path]:
     folder = spool_dir / "messages"
     if folder.is_dir():
         yield from sorted(p for p in folder.iterdir() if p.is_file())
+
+
+# --- a gateway in the test's own process ----------------------------------------------------
+
+
+def send(
+    rt: Runtime, sender: str, recipients: list[str], body: str, subject: str = "My complaint"
+) -> None:
+    """Send one plain message through rt's running gateway (see with_bound_port)."""
+    message = (
+        f"From: {sender}\r\nTo: {', '.join(recipients)}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{abs(hash((sender, body, subject)))}@example.org>\r\n\r\n{body}\r\n"
+    )
+    port = int(rt.settings.smtp_listen.rpartition(":")[2])
+    with smtplib.SMTP(LOOPBACK, port, local_hostname=CLIENT_HOSTNAME, timeout=30) as c:
+        c.sendmail(sender, recipients, message.encode())
+
+
+def settled(
+    rt: Runtime,
+    marker_from: str = "someone.else@example.org",
+    marker_to: str = "counciltax@council.example.org",
+) -> None:
+    """Wait until every job queued for the mail sent so far has run.
+
+    The gateway queues a batch's jobs after it has answered the batch's senders, before it
+    takes the next batch: so once one more message is answered, everything before it is
+    queued, and joining the queue waits for it.
+    """
+    send(rt, marker_from, [marker_to], "marker")
+    assert isinstance(rt.jobs, InProcessQueue)
+    assert rt.jobs.join(timeout=60)

@@ -465,6 +465,7 @@ def test_run_maintenance_reports_counts_per_task_and_a_second_run_does_nothing(
         "expire_ended": 1,
         "remind_reviews_due": 1,
         "withdraw_abandoned_proposals": 0,
+        "alert_undecided_appeals": 0,
         "make_ended_dormant": 1,
         "purge_after_retention": 1,
         "apply_retention": 0,
@@ -507,3 +508,37 @@ def test_audit_log_refuses_updates_and_deletes(rt: Runtime, staff: dict[str, Act
 
     assert len(audit_of(rt, restriction_id, "restriction.approved")) == before
     assert audit_of(rt, restriction_id, "restriction.tampered") == []
+
+
+def test_audit_entries_older_than_the_set_years_are_deleted_and_recent_ones_never(
+    rt: Runtime, staff: dict[str, Actor]
+) -> None:
+    now = utcnow()
+    years = rt.settings.audit_retention_years
+    ages = {"older than the period": relativedelta(years=years, days=1),
+            "within the period": relativedelta(years=years, days=-1),
+            "a year old": relativedelta(years=1)}  # fmt: skip
+    with rt.uow() as session:
+        for what, age in ages.items():
+            session.add(
+                AuditEntry(
+                    at=now - age,
+                    actor="system",
+                    action="test.entry",
+                    subject_type="test",
+                    subject_ref=what,
+                )
+            )
+
+    assert maintenance.apply_retention(rt, now) == 1
+    with rt.uow() as session:
+        left = {e.subject_ref for e in repository.audit_entries(session, action_prefix="test.")}
+        [deleted] = repository.audit_entries(session, action_prefix="retention.deleted")
+    assert left == {"within the period", "a year old"}
+    assert deleted.detail["audit_entries"] == 1
+
+    # Whatever the settings say, the database keeps the last two years.
+    with pytest.raises(DBAPIError, match="older than two years"), rt.uow() as session:
+        session.execute(delete(AuditEntry).where(AuditEntry.subject_ref == "a year old"))
+    with pytest.raises(DBAPIError, match="append-only"), rt.uow() as session:
+        session.execute(update(AuditEntry).values(actor="someone else"))

@@ -185,7 +185,7 @@ def test_erasure_deletes_the_records_and_blanks_the_customer_in_one_go(
         counts = people.erase_person(
             session, officer, utcnow(), people.person_by_customer(session, sam)
         )
-    assert counts == {"contacts": 2, "alerts": 1, "identities": 2}
+    assert counts == {"mail_records": 0, "contacts": 2, "alerts": 1, "identities": 2}
     with rt.uow() as session:
         customer = session.get(Customer, sam)
         assert (customer.name, customer.customer_ref) == (None, None)
@@ -205,7 +205,7 @@ def test_a_lone_identity_is_erased_with_its_contacts(rt: Runtime, officer: Actor
     with rt.uow() as session:
         person = people.person_by_identity(session, identity_id)
         counts = people.erase_person(session, officer, utcnow(), person)
-    assert counts == {"contacts": 1, "alerts": 0, "identities": 1}
+    assert counts == {"mail_records": 0, "contacts": 1, "alerts": 0, "identities": 1}
 
 
 @pytest.mark.parametrize(
@@ -268,4 +268,4 @@ def test_ccr_person_erase_needs_an_ig_officer_and_refuses_in_one_line(
 def test_ccr_person_erase_erases(env: dict[str, str], officer: Actor, sam: int) -> None:
     erased = _ccr(env, "person", "erase", PHONE, "--by", IG)
     assert erased.returncode == 0, erased.stderr
-    assert erased.stdout.strip() == "erased: 2 contacts, 1 alerts, 2 identities"
+    assert erased.stdout.strip() == "erased: 0 mail records, 2 contacts, 1 alerts, 2 identities"

@@ -36,6 +36,7 @@ from routing.enums import (
     Channel,
     EmailMeasure,
     IdentityKind,
+    ImportConfirmation,
     Mode,
     Outcome,
     PhoneMeasure,
@@ -121,6 +122,7 @@ def row(**cells: str) -> str:
         "scope": "all",
         "starts_on": "2026-01-05",
         "mode": "enforce",
+        "reason": "Daily calls to several services",
     }
     sound.update(cells)
     buffer = io.StringIO()
@@ -130,8 +132,11 @@ def row(**cells: str) -> str:
     return buffer.getvalue()
 
 
+IMPORTED_BY = "cli:it-officer"  # the operating-system account that runs `ccr register import`
+
+
 def import_file(rt: Runtime, path: Path, now: dt.datetime) -> ImportSummary:
-    return import_register(rt, path, approved_by=APPROVER, now=now)
+    return import_register(rt, path, approved_by=APPROVER, imported_by=IMPORTED_BY, now=now)
 
 
 def counts(rt: Runtime) -> dict[str, int]:
@@ -208,9 +213,12 @@ def test_good_register_arrives_active_approved_and_covering_every_measure(
         assert len(restrictions) == 6
         for restriction in restrictions:
             assert restriction.status is RestrictionStatus.ACTIVE
-            assert restriction.approved_by_id == approver.user_id
-            assert restriction.approved_at == now
+            # In force, but nobody approved it here: it waits for the named approver.
+            assert restriction.approved_by_id is None
             assert restriction.proposed_by_id is None
+            assert restriction.imported.imported_by == IMPORTED_BY
+            assert restriction.imported.confirmer_id == approver.user_id
+            assert restriction.imported.state is ImportConfirmation.AWAITING
         assert {r.email_measure for r in restrictions} == set(EmailMeasure)
         assert {r.phone_measure for r in restrictions} == set(PhoneMeasure)
         assert {r.stage for r in restrictions} == set(Stage)
@@ -301,12 +309,14 @@ def test_import_is_audited_once_as_a_whole_and_per_restriction(
     import_file(rt, GOOD, now)
 
     (entry,) = audit_actions(rt, "register.imported")
-    assert entry.actor == APPROVER
+    assert entry.actor == IMPORTED_BY
+    assert entry.detail["confirmer_id"] == approver.user_id
     assert entry.detail["file"] == "good.csv"
     assert entry.detail["rows"] == 6
     assert len(entry.detail["references"]) == 6
-    approvals = audit_actions(rt, "restriction.approved")
-    assert [a.actor for a in approvals] == [APPROVER] * 6
+    assert audit_actions(rt, "restriction.approved") == []  # nobody approved them here
+    imported = audit_actions(rt, "restriction.imported")
+    assert [a.actor for a in imported] == [IMPORTED_BY] * 6
 
 
 def test_appeal_window_runs_from_the_start_of_an_imported_restriction(
@@ -483,7 +493,12 @@ def test_file_without_rows_is_refused(
     ("email", "role", "active", "expected"),
     [
         ("nobody@council.example.org", None, True, "no active staff account"),
-        ("manager@council.example.org", Role.MANAGER, True, "only an approver may approve"),
+        (
+            "manager@council.example.org",
+            Role.MANAGER,
+            True,
+            "only an approver may approve",
+        ),
         ("left@council.example.org", Role.APPROVER, False, "no active staff account"),
     ],
 )
@@ -507,7 +522,7 @@ def test_approved_by_must_be_an_active_approver(
     before = counts(rt)
 
     with pytest.raises(RegisterError, match=expected):
-        import_register(rt, GOOD, approved_by=email, now=now)
+        import_register(rt, GOOD, approved_by=email, imported_by=IMPORTED_BY, now=now)
 
     assert counts(rt) == before
 
@@ -679,18 +694,18 @@ def test_failure_while_writing_keeps_nothing(
     now: dt.datetime,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_approve = register_service.approve
+    real_draft = register_service.draft_restriction
     calls = 0
 
-    def approve_then_fail(*args: object, **kwargs: object) -> Restriction:
-        # The database going away part-way through: the fourth approval fails.
+    def draft_then_fail(*args: object, **kwargs: object) -> Restriction:
+        # The database going away part-way through: the fourth row's write fails.
         nonlocal calls
         calls += 1
         if calls == 4:
             raise RuntimeError("connection lost")
-        return real_approve(*args, **kwargs)
+        return real_draft(*args, **kwargs)
 
-    monkeypatch.setattr(register_service, "approve", approve_then_fail)
+    monkeypatch.setattr(register_service, "draft_restriction", draft_then_fail)
     before = counts(rt)
 
     with pytest.raises(RuntimeError, match="connection lost"):

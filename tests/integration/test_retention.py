@@ -238,7 +238,13 @@ def test_deleting_is_audited_by_counts_alone_and_a_second_run_deletes_nothing(
         [entry] = session.scalars(
             select(AuditEntry).where(AuditEntry.action == RETENTION_ACTION)
         ).all()
-    assert entry.detail == {"contacts": 2, "mail_records": 0, "closed_alerts": 0, "identities": 1}
+    assert entry.detail == {
+        "contacts": 2,
+        "mail_records": 0,
+        "closed_alerts": 0,
+        "audit_entries": 0,
+        "identities": 1,
+    }
     assert STRANGER not in json.dumps([entry.detail, entry.subject_ref])
 
 
@@ -259,7 +265,7 @@ def test_purging_the_last_restriction_takes_the_persons_contacts_and_identities(
         customer = session.get(Customer, customer_id)
         assert (customer.name, customer.customer_ref) == (None, None)
         [entry] = repository.audit_entries(session, action_prefix="customer.anonymised")
-    assert entry.detail == {"contacts": 1, "alerts": 0, "identities": 1}
+    assert entry.detail == {"mail_records": 0, "contacts": 1, "alerts": 0, "identities": 1}
 
 
 @pytest.mark.parametrize("keeper", ["legal_hold", "retention_category"])

@@ -97,7 +97,7 @@ def test_the_export_holds_identities_restriction_contacts_and_who_saw_the_record
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     with zipfile.ZipFile(out) as archive:
         assert set(archive.namelist()) == {
-            "summary.html", "person.json", "contacts.csv", "audit.csv"
+            "summary.html", "person.json", "contacts.csv", "audit.csv", "mail.csv"
         }  # fmt: skip
         document = json.loads(archive.read("person.json"))
         summary = archive.read("summary.html").decode()

@@ -8,24 +8,19 @@ wait for the in-process jobs and look at the alerts the job opened, nothing else
 from __future__ import annotations
 
 import datetime as dt
-import smtplib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from gateway.bootstrap import bootstrap
 from gateway.calls import import_file
 from gateway.jobs.queue import InProcessQueue
 from gateway.runtime import Runtime
-from gateway.settings import Settings
-from gateway.smtp.server import SmtpGateway
 from routing.enums import AlertStatus, Direction, EmailMeasure, IdentityKind, Role
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, Identity
 from tests.integration.register_helpers import impose_restriction
-from tests.integration.smtp_helpers import with_bound_port
+from tests.integration.smtp_helpers import send, settled
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "calls"
 SENDER = "pat.persistent@example.org"
@@ -34,48 +29,6 @@ OTHER = "someone.else@example.org"
 HOUSING = "housing@council.example.org"
 TAX = "counciltax@council.example.org"
 CALLER = "+447700900444"
-
-
-@pytest.fixture
-def gateway(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
-    """A runtime whose SMTP gateway listens on a loopback port of its own (its settings name
-    it) and delivers into Maildirs."""
-    rt = bootstrap(
-        settings.model_copy(
-            update={
-                "spool_dir": str(tmp_path / "spool"),
-                "downstream": f"maildir:{tmp_path / 'mail'}",
-            }
-        )
-    )
-    smtp = SmtpGateway(rt).start()
-    yield with_bound_port(rt, smtp)
-    smtp.stop()
-    rt.close()
-
-
-def send(
-    rt: Runtime, sender: str, recipients: list[str], body: str, subject: str = "My complaint"
-) -> None:
-    message = (
-        f"From: {sender}\r\nTo: {', '.join(recipients)}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{abs(hash((sender, body, subject)))}@example.org>\r\n\r\n{body}\r\n"
-    )
-    port = int(rt.settings.smtp_listen.rpartition(":")[2])
-    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.org", timeout=30) as c:
-        c.sendmail(sender, recipients, message.encode())
-
-
-def settled(rt: Runtime) -> None:
-    """Wait until every job queued for the mail sent so far has run.
-
-    The gateway queues a batch's jobs after it has answered the batch's senders, before it
-    takes the next batch: so once one more message is answered, everything before it is
-    queued, and joining the queue waits for it.
-    """
-    send(rt, OTHER, [TAX], "marker")
-    assert isinstance(rt.jobs, InProcessQueue)
-    assert rt.jobs.join(timeout=60)
 
 
 def volume_alerts(rt: Runtime) -> dict[str, Alert]:

@@ -17,13 +17,20 @@ customer.created customer.viewed customers.searched identity.linked mail.listed 
 register.exported register.imported register.listed register.lookup register.reviews_listed
 restriction.approved restriction.dormant restriction.drafted restriction.expired
 restriction.legal_hold_released restriction.legal_hold_set restriction.lifted
-restriction.purged restriction.retention_category_set restriction.returned restriction.review_due restriction.reviewed
-restriction.submitted restriction.varied restriction.viewed restriction.withdrawn retention.listed
+restriction.purged restriction.retention_category_set restriction.returned
+restriction.review_due restriction.reviewed
+appeals.listed restriction.submitted restriction.varied restriction.viewed
+restriction.withdrawn retention.listed
+service.created service.changed restriction.imported restriction.import_confirmed
+restriction.import_withdrawn register.imports_listed
 retention.deleted person.exported alert.referred alert.no_concern safeguarding.raised
 person.viewed people.searched person.erased identity.corrected identity.unlinked
+spoc_queue.listed spoc_item.opened spoc_item.outcome spoc_item.attachment_downloaded
+spoc_queue.digest_sent
 staff.sign_in_refused staff.signed_in staff.signed_out token.created token.revoked
 tokens.listed user.created user.deactivated user.password_change_refused
 user.password_changed user.password_reset user.reactivated user.role_changed users.listed
+letter.rendered letter.sent appeal.lodged appeal.hearer_assigned appeal.decided appeal.overdue
 """
 
 

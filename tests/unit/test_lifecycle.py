@@ -231,12 +231,16 @@ def test_proposer_cannot_review_vary_or_lift_their_own_restriction() -> None:
 @pytest.mark.parametrize("actor", [MANAGER, AGENT, ADMIN])
 def test_only_approvers_approve(actor: Actor) -> None:
     r = restriction(S.PENDING_APPROVAL, proposed_by_id=99)
-    with pytest.raises(TransitionRefused, match="only an approver may approve"):
+    with pytest.raises(
+        TransitionRefused, match="only an approver or a senior approver may approve"
+    ):
         lifecycle.approve(r, actor, NOW, today=TODAY, appeal_days=14)
 
 
 def test_agents_cannot_propose() -> None:
-    with pytest.raises(TransitionRefused, match="only a manager or an approver may propose"):
+    with pytest.raises(
+        TransitionRefused, match="only a manager, an approver or a senior approver may propose"
+    ):
         lifecycle.submit(restriction(), AGENT, NOW)
 
 

@@ -218,3 +218,28 @@ def test_the_caller_views_script_is_the_screen_pops(overrides: dict) -> None:
     pop = agent_script(answer_for(restriction), LONDON)
     one = summarise(restriction, POLICY, TUESDAY_MORNING)
     assert call_script(one, TUESDAY_MORNING, LONDON) == pop
+
+
+def test_a_restriction_scoped_to_services_says_so_in_fields_script_and_description() -> None:
+    scoped = terms(
+        phone_measure=PhoneMeasure.BARRED,
+        scope_all=False,
+        scope_services=("Council Tax", "Housing"),
+    )
+    answer = answer_for(scoped)
+    body = fields(answer)
+    assert body["services"] == ["Council Tax", "Housing"]
+    assert body["scope_text"] == "Council Tax and Housing only"
+    assert body["agent_script"].startswith(
+        "Council Tax and Housing only: take other calls as normal. Telephone contact is not "
+        "accepted"
+    )
+    assert "    covers: Council Tax and Housing only" in describe(answer, LONDON)
+    email = fields(answer_for(scoped, raw=EMAIL))["agent_script"]
+    assert email.startswith("Council Tax and Housing only: take other contacts as normal.")
+
+
+def test_a_restriction_on_every_service_has_no_services_field() -> None:
+    body = fields(answer_for(terms(phone_measure=PhoneMeasure.BARRED)))
+    assert (body["services"], body["scope_text"]) == (None, "Every council service")
+    assert body["agent_script"].startswith("Telephone contact is not accepted")

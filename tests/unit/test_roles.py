@@ -25,27 +25,34 @@ from routing.models import Alert, Customer, Restriction
 from routing.roles import WHO_MAY, Permission, may
 
 # What each role may do today. One line per kind of work; columns in this order.
-COLUMNS = (Role.AGENT, Role.MANAGER, Role.APPROVER, Role.ADMIN, Role.IG)
+COLUMNS = (Role.AGENT, Role.MANAGER, Role.APPROVER, Role.SENIOR_APPROVER, Role.ADMIN, Role.IG)
 GRANTS = """
-                    agent   manager  approver  admin  ig
-propose             no      yes      yes       no     no
-edit_customers      no      yes      yes       no     no
-handle_alerts       no      yes      yes       no     no
-approve             no      no       yes       no     no
-vary                no      no       yes       no     no
-lift                no      no       yes       no     no
-review              no      no       yes       no     no
-legal_hold          no      no       yes       yes    no
-customer_record     no      yes      yes       no     yes
-caller_view         yes     yes      yes       no     no
-call_flags          yes     yes      yes       no     no
-mail_log            no      yes      yes       yes    no
-admin_pages         no      no       no        yes    no
-subject_access      no      no       no        no     yes
-rectify             no      no       no        no     yes
-erase               no      no       no        no     yes
-retention_category  no      no       no        no     yes
-raise_concern       yes     yes      yes       no     no
+                    agent   manager  approver  senior_approver  admin  ig
+propose             no      yes      yes       yes              no     no
+edit_customers      no      yes      yes       yes              no     no
+handle_alerts       no      yes      yes       yes              no     no
+approve             no      no       yes       yes              no     no
+vary                no      no       yes       yes              no     no
+lift                no      no       yes       yes              no     no
+review              no      no       yes       yes              no     no
+legal_hold          no      no       yes       yes              yes    no
+customer_record     no      yes      yes       yes              no     yes
+caller_view         yes     yes      yes       yes              no     no
+call_flags          yes     yes      yes       yes              no     no
+mail_log            no      yes      yes       yes              yes    no
+admin_pages         no      no       no        no               yes    no
+subject_access      no      no       no        no               no     yes
+rectify             no      no       no        no               no     yes
+erase               no      no       no        no               no     yes
+raise_concern       yes     yes      yes       yes              no     no
+see_services        yes     yes      yes       yes              yes    yes
+manage_services     no      no       no        no               yes    no
+retention_category  no      no       no        no               no     yes
+read_letters        no      yes      yes       yes              no     yes
+record_letter       no      yes      yes       yes              no     no
+lodge_appeal        no      yes      yes       yes              no     no
+decide_appeal       no      no       yes       yes              no     no
+spoc_queue          no      yes      yes       yes              no     no
 """
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

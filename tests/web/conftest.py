@@ -24,12 +24,14 @@ AGENT = "agent@council.example.org"
 MANAGER = "manager@council.example.org"
 APPROVER = "approver@council.example.org"
 SECOND_APPROVER = "second.approver@council.example.org"
+SENIOR_APPROVER = "senior.approver@council.example.org"
 ADMIN = "admin@council.example.org"
 IG = "ig@council.example.org"
 STAFF = {
     AGENT: Role.AGENT,
     MANAGER: Role.MANAGER,
     APPROVER: Role.APPROVER,
+    SENIOR_APPROVER: Role.SENIOR_APPROVER,
     ADMIN: Role.ADMIN,
     IG: Role.IG,
 }

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from gateway.calls.live import CallInput, record_call
+from gateway.mail.message import read_subject
 from gateway.runtime import Runtime
 from gateway.services import register_service, volume
+from gateway.store import spoc_queue
+from gateway.store.tables import SpocItem
 from routing.enums import Category, Channel, EmailMeasure, IdentityKind, Outcome, Stage
 from routing.lifecycle import Actor
 from routing.models import Alert, ContactEvent, Customer, Identity, utcnow
@@ -114,3 +117,35 @@ def restrictions_due_for_review(
             restriction.next_review_on = today + dt.timedelta(days=(n % 17) - 3)
             due.append((restriction.next_review_on, restriction.reference))
     return [reference for _, reference in sorted(due)]
+
+
+def spoc_item(
+    rt: Runtime,
+    customer_id: int,
+    reference: str,
+    data: bytes,
+    *,
+    spoc_email: str = "spoc@council.example.org",
+    received_at: dt.datetime | None = None,
+    due_on: dt.date | None = None,
+) -> int:
+    """A SPOC queue item as the intake stores it (tests/integration/test_spoc_queue.py
+    makes them through real SMTP); returns its id."""
+    received_at = received_at or utcnow()
+    row = {
+        "queue_id": f"test-{received_at.timestamp()}-{len(data)}",
+        "received_at": received_at,
+        "customer_id": customer_id,
+        "restriction_ref": reference,
+        "spoc_email": spoc_email,
+        "decision": "redirect",
+        "sender": "jo.example@example.org",
+        "addressed_to": ["housing@council.example.org"],
+        "subject": read_subject(data),
+        "message": data,
+        "size": len(data),
+        "due_on": due_on or rt.today(received_at),
+    }
+    with rt.uow() as session:
+        spoc_queue.insert_items(session.connection(), [row])
+        return session.scalar(select(func.max(SpocItem.id))) or 0

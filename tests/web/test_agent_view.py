@@ -331,7 +331,7 @@ def test_a_manager_still_sees_the_full_record(
 
 
 def test_the_role_groups_say_what_they_mean(app: Flask) -> None:
-    assert {Role.AGENT, Role.MANAGER, Role.APPROVER} == CALLER_LOOKUP
+    assert {Role.AGENT, Role.MANAGER, Role.APPROVER, Role.SENIOR_APPROVER} == CALLER_LOOKUP
     assert CALL_FLAG_READERS == CALLER_LOOKUP
     assert route_access(app, "customers.show").roles == CALLER_LOOKUP
     assert route_access(app, "restrictions.show").roles == CASEWORKERS

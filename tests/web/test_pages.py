@@ -84,6 +84,35 @@ def test_the_dashboard_counts_active_restrictions_and_reviews_due(
     assert f">{register.reference}</a>" in page
 
 
+def test_the_work_list_shows_each_role_what_waits_for_it_and_leads_to_it(
+    rt: Runtime, register: Register, client_for: Callable[[str], StaffClient]
+) -> None:
+    with rt.uow() as session:
+        session.get(Restriction, register.active_id).next_review_on = dt.date.today() - (
+            dt.timedelta(days=1)
+        )
+    approver = client_for(APPROVER)
+    page = " ".join(text_of(approver.get("/")).split())
+    assert (
+        '<a class="task-list-name" href="/register?status=pending_approval">Proposals waiting '
+        'for your approval</a> <strong class="tag tag-warning">1 waiting</strong>'
+    ) in page
+    assert 'href="/reviews-due">Reviews overdue</a> <strong class="tag tag-warning">1' in page
+    assert "Customer contact restrictions</a>" in page  # the service, not the package
+
+    pending = text_of(approver.get("/register?status=pending_approval"))
+    assert "The register: pending approval" in pending
+    assert f'/restrictions/{register.pending_id}"' in pending
+    assert f'/restrictions/{register.active_id}"' not in pending
+    assert approver.get("/register?status=everything").status_code == 400
+
+    # The manager proposed it: it waits for an approver, not for them.
+    assert "Proposals waiting for your approval" not in text_of(client_for(MANAGER).get("/"))
+    admin = text_of(client_for(ADMIN).get("/"))
+    assert "Dead letters: mail that could not be delivered" in admin
+    assert "Nothing waiting" in admin and "Reviews overdue" not in admin
+
+
 # --- finding a customer ----------------------------------------------------------------------
 
 

@@ -101,7 +101,7 @@ def test_the_change_page_explains_each_problem_against_its_field(
     refused = _change(client_for(MANAGER), current, new, again)
     page = text_of(refused)
     assert refused.status_code == 400
-    assert "<title>Error: Change your password - ccr-gateway</title>" in page
+    assert "<title>Error: Change your password - Customer contact restrictions</title>" in page
     summary_link = re.search(rf'<a href="#{field}">([^<]+)</a>', page)
     assert summary_link and message in summary_link.group(1)
     assert f'id="{field}-error"' in page and 'aria-invalid="true"' in page

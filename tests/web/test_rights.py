@@ -185,7 +185,7 @@ def test_erase_asks_for_confirmation_then_erases(
         assert session.get(Customer, free_customer).name is None
     assert _identity(rt, FREE) is None
     [entry] = _audit(rt, "person.erased")
-    assert entry.detail == {"contacts": 0, "alerts": 0, "identities": 1}
+    assert entry.detail == {"mail_records": 0, "contacts": 0, "alerts": 0, "identities": 1}
 
 
 def test_erase_of_a_lone_identity(rt: Runtime, ig: StaffClient) -> None:

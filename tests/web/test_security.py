@@ -19,7 +19,8 @@ from admin_ui import create_app
 from admin_ui.access import public, route_access
 from admin_ui.auth import SIGN_IN_REFUSED
 from gateway.runtime import Runtime
-from gateway.services import accounts
+from gateway.services import accounts, council_services
+from gateway.services.council_services import ServiceTerms
 from gateway.store.tables import ApiToken
 from routing.enums import RestrictionStatus, Role
 from routing.lifecycle import Actor
@@ -35,9 +36,16 @@ from tests.web.conftest import (
     Register,
 )
 from tests.web.helpers import StaffClient, text_of
-from tests.web.page_data import raise_email_alert, unlinked_identity
+from tests.web.page_data import raise_email_alert, spoc_item, unlinked_identity
 
 ROUTED_METHODS = ("GET", "POST")
+MAIL_WITH_FILE = (
+    b"From: jo.example@example.org\r\nSubject: Bins\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+    b"Content-Type: text/plain\r\n\r\nWhere is my bin?\r\n--b\r\n"
+    b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="a.txt"\r\n\r\n'
+    b"note\r\n--b--\r\n"
+)
 
 
 def routes(app: Flask) -> Iterator[tuple[Rule, str]]:
@@ -55,6 +63,12 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
     with rt.uow() as session:
         accounts.add_token(session, name="sample", scopes=["lookup"], actor="test", now=utcnow())
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.name == "sample"))
+        service_id = council_services.add_service(
+            session,
+            ServiceTerms("Parking", mailboxes=["parking@council.example.org"]),
+            actor="test",
+            now=utcnow(),
+        ).id
     stranger = unlinked_identity(rt, "someone.else@example.org")
     return {
         "customer_id": register.customer_id,
@@ -66,7 +80,11 @@ def samples(rt: Runtime, register: Register, staff: dict[str, Actor]) -> dict[st
         "token_id": token_id,
         "user_id": staff[SECOND_APPROVER].user_id,
         "identity_id": stranger,
+        "service_id": service_id,
         "event_id": 1,  # no such call: raising a concern about it is refused with a message
+        "kind": "notification",  # a letter to the customer
+        "item_id": spoc_item(rt, register.customer_id, register.reference, MAIL_WITH_FILE),
+        "index": 0,
     }
 
 
@@ -149,14 +167,15 @@ def test_roles_follow_the_policy_for_register_work(app: Flask) -> None:
     def roles(endpoint: str) -> set[Role]:
         return set(route_access(app, endpoint).roles)
 
-    assert roles("restrictions.approve") == {Role.APPROVER}
-    assert roles("restrictions.vary") == roles("restrictions.lift") == {Role.APPROVER}
-    assert roles("restrictions.review") == {Role.APPROVER}
-    assert roles("restrictions.propose") == {Role.MANAGER, Role.APPROVER}
-    assert roles("restrictions.withdraw") == {Role.MANAGER, Role.APPROVER}
-    assert roles("customers.show") == {Role.AGENT, Role.MANAGER, Role.APPROVER}
+    approvers = {Role.APPROVER, Role.SENIOR_APPROVER}
+    assert roles("restrictions.approve") == approvers
+    assert roles("restrictions.vary") == roles("restrictions.lift") == approvers
+    assert roles("restrictions.review") == approvers
+    assert roles("restrictions.propose") == {Role.MANAGER, *approvers}
+    assert roles("customers.show") == {Role.AGENT, Role.MANAGER, *approvers}
+    assert roles("restrictions.withdraw") == {Role.MANAGER, *approvers}
     # Agents read a customer's restrictions on the caller view, never the casework page.
-    assert roles("restrictions.show") == {Role.MANAGER, Role.APPROVER}
+    assert roles("restrictions.show") == {Role.MANAGER, *approvers}
     assert Role.ADMIN not in roles("customers.search")  # admins run the system, not cases
     assert roles("dashboard.index") == set(Role)
 
@@ -164,16 +183,26 @@ def test_roles_follow_the_policy_for_register_work(app: Flask) -> None:
 def test_roles_follow_the_policy_for_the_later_pages(app: Flask) -> None:
     """Alerts for managers and approvers; call flags for agents too; the mail log also for
     admins (dead letters are operations); audit log, staff accounts and tokens for admins."""
+    senior = Role.SENIOR_APPROVER
     expected = {
-        "alerts": {Role.MANAGER, Role.APPROVER},
-        "calls": {Role.AGENT, Role.MANAGER, Role.APPROVER},
-        "mail": {Role.MANAGER, Role.APPROVER, Role.ADMIN},
+        "alerts": {Role.MANAGER, Role.APPROVER, senior},
+        "calls": {Role.AGENT, Role.MANAGER, Role.APPROVER, senior},
+        "mail": {Role.MANAGER, Role.APPROVER, senior, Role.ADMIN},
         "audit": {Role.ADMIN},
         "users": {Role.ADMIN},
         "tokens": {Role.ADMIN},
         "retention": {Role.ADMIN},
         "account": set(Role),  # changing your own password
+        # Confirming imported restrictions: the named approver's task (of either level).
+        "imports": {Role.APPROVER, senior},
     }
+    expected_services = {
+        "services.index": set(Role),  # what "Council Tax only" covers, for everyone
+        "services.new": {Role.ADMIN},
+        "services.edit": {Role.ADMIN},
+    }
+    for endpoint, roles in expected_services.items():
+        assert set(route_access(app, endpoint).roles) == roles, endpoint
     seen = set()
     for rule, _ in routes(app):
         area = rule.endpoint.partition(".")[0]
@@ -258,6 +287,7 @@ def test_an_approver_cannot_approve_their_own_proposal(
             "phone_measure": "none",
             "starts_on": "2026-02-01",
             "review_every_months": "3",
+            "reason": "Repeated demands (test)",
         },
     )
     assert proposal.status_code == 302
