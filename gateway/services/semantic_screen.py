@@ -15,6 +15,7 @@ Loading the model reads an 87 MB file, so this lives in gateway/services, not ro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -35,6 +36,25 @@ _HEADS = 12
 # A disclosure is often one sentence in a longer message about something else, and the
 # whole message's meaning dilutes it: each sentence is also scored on its own.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+# The published all-MiniLM-L6-v2 weights: a model file that differs (a tampered or swapped
+# package) is refused rather than read.
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+class ModelMismatch(RuntimeError):
+    """The model file is not the published one."""
+
+
+def _verified(weights_file: Path) -> Path:
+    digest = hashlib.sha256()
+    with weights_file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MODEL_SHA256:
+        raise ModelMismatch(f"{weights_file} is not the published all-MiniLM-L6-v2 model")
+    return weights_file
 
 
 def bundled_model_dir() -> Path:
@@ -87,7 +107,7 @@ class SentenceEncoder:
     """all-MiniLM-L6-v2: BERT embeddings, six encoder layers, mean pooling, unit length."""
 
     def __init__(self, model_dir: Path) -> None:
-        weights = load_file(str(model_dir / "model.safetensors"))
+        weights = load_file(str(_verified(model_dir / "model.safetensors")))
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
