@@ -106,30 +106,10 @@ FIGURES: tuple[Figure, ...] = (
         (("show", "unread"),),
     ),
     Figure(
-        "SPOC queue items overdue",
-        SPOC_HANDLERS,
-        lambda s, read: spoc_queue.counts(s, read.day.date, read.staff_email).overdue,
-        "spoc.index",
-        (("show", "overdue"),),
-    ),
-    Figure(
         "Call flags today",
         CALL_FLAG_READERS,
         lambda s, read: web_queries.call_flag_count(s, read.day.start, read.day.end),
         "calls.flags",
-    ),
-    Figure(
-        # The task of the approver named on a register import: theirs alone, so counted for them.
-        "Imported restrictions to confirm",
-        APPROVERS,
-        lambda s, _read: import_confirmation.awaiting_count(s, web.actor()),
-        "imports.index",
-    ),
-    Figure(
-        "Dead letters",
-        MAIL_READERS,
-        lambda s, _read: web_queries.dead_letter_count(s),
-        "mail.index",
     ),
 )
 
@@ -159,6 +139,22 @@ WORK: tuple[Work, ...] = (
         lambda s, read: web_queries.awaiting_approval_count(s, read.user_id),
         "restrictions.register",
         (("status", "pending_approval"),),
+    ),
+    Work(
+        # The signed-in SPOC's own items gone past their due date without an outcome or a
+        # promised reply.
+        "Your SPOC queue: items overdue",
+        SPOC_HANDLERS,
+        lambda s, read: spoc_queue.counts(s, read.day.date, read.staff_email).overdue,
+        "spoc.index",
+        (("show", "overdue"),),
+    ),
+    Work(
+        # The task of the approver named on a register import: theirs alone.
+        "Imported restrictions to confirm",
+        APPROVERS,
+        lambda s, _read: import_confirmation.awaiting_count(s, web.actor()),
+        "imports.index",
     ),
     Work(
         "Appeals waiting for a decision",

@@ -54,7 +54,11 @@ def test_the_named_approver_confirms_two_at_once_and_withdraws_one(
     sign_out(page)
 
     sign_in(page, APPROVER)
-    page.get_by_role("link", name="3 Imported restrictions to confirm").click()
+    work = page.get_by_role("listitem").filter(
+        has=page.get_by_role("link", name="Imported restrictions to confirm")
+    )
+    expect(work).to_contain_text("3 waiting")
+    work.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Confirm imported restrictions")).to_be_visible()
     expect(_row_of(page, "Pat Example")).to_contain_text("Head of Customer Services")
     expect(_row_of(page, "Kim Example")).to_contain_text("overdue")

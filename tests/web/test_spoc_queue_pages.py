@@ -155,10 +155,11 @@ def test_the_dashboard_counts_the_spocs_own_unread_and_overdue_items_with_links(
         '<span class="figure-label">SPOC queue items unread'
     ) in html
     assert (
-        '<a href="/spoc-queue?show=overdue"><span class="figure-value">1</span> '
-        '<span class="figure-label">SPOC queue items overdue'
-    ) in html
-    assert "SPOC queue items" not in text_of(client_for(AGENT).get("/"))
+        '<a class="task-list-name" href="/spoc-queue?show=overdue">Your SPOC queue: items '
+        'overdue</a> <strong class="tag tag-warning">1 waiting</strong>'
+    ) in " ".join(html.split())
+    agent = text_of(client_for(AGENT).get("/"))
+    assert "SPOC queue items" not in agent and "Your SPOC queue" not in agent
 
 
 def test_the_councils_services_are_offered_for_a_new_matter(
