@@ -7,9 +7,10 @@ import logging
 import traceback
 from types import TracebackType
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -64,6 +65,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api_bp)
     settings = app.config["CCR_RUNTIME"].settings
     _trust_proxies(app, settings.web_trusted_proxies)
+    app.before_request(_refuse_what_no_one_types)
     app.after_request(_with_security_headers(settings.web_secure_cookies))
     app.register_error_handler(CSRFError, _csrf_refused)
     for code in ERROR_PAGES:
@@ -71,6 +73,24 @@ def init_app(app: Flask) -> None:
     # Flask logs a page's unhandled exception with its message, and a driver's message can
     # quote the data it was given (a unique violation's DETAIL names the address).
     app.log_exception = _log_failure_without_data  # type: ignore[method-assign]
+
+
+def _refuse_what_no_one_types() -> None:
+    """400 for a request no form or integration sends: a NUL in a query or form field, or
+    JSON nested too deep to read. PostgreSQL cannot store a NUL (the request would fail as a
+    500), SQLite's LIKE stops reading at one (a search would match every customer), and
+    reading deep JSON exhausts the stack."""
+    if _holds_nul(request.args) or (request.method == "POST" and _holds_nul(request.form)):
+        abort(400, "a field holds a NUL character")
+    if request.is_json:
+        try:
+            request.get_json(silent=True)  # kept for the view: Flask caches what it read
+        except RecursionError:
+            abort(400, "the JSON is nested too deeply")
+
+
+def _holds_nul(fields: MultiDict[str, str]) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in fields.items(multi=True))
 
 
 def _log_failure_without_data(

@@ -22,8 +22,8 @@ DATA_SYNTAX = "501 Syntax: DATA"
 NEED_RCPT = "503 Error: need RCPT command"
 
 RELAY_DENIED = "550 5.7.1 Relaying denied: this gateway accepts mail for council domains only"
-BAD_SENDER_ADDRESS = "553 5.1.7 The sender address is not valid UTF-8"
-BAD_RECIPIENT_ADDRESS = "553 5.1.3 The recipient address is not valid UTF-8"
+BAD_SENDER_ADDRESS = "553 5.1.7 The sender address is not valid UTF-8 or holds a NUL"
+BAD_RECIPIENT_ADDRESS = "553 5.1.3 The recipient address is not valid UTF-8 or holds a NUL"
 MESSAGE_TOO_BIG = "552 5.3.4 Message too big"
 REJECTED_BY_RESTRICTION = "550 5.7.1"
 

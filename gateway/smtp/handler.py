@@ -52,7 +52,7 @@ class GatewayHandler:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
-        if not _is_utf8(address):
+        if not _is_storable(address):
             return replies.BAD_SENDER_ADDRESS
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -61,7 +61,7 @@ class GatewayHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
-        if not _is_utf8(address):
+        if not _is_storable(address):
             return replies.BAD_RECIPIENT_ADDRESS
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.TOO_MANY_RECIPIENTS
@@ -84,9 +84,12 @@ class GatewayHandler:
         return result.reply
 
 
-def _is_utf8(address: str) -> bool:
+def _is_storable(address: str) -> bool:
     """False for an address with bytes that are not UTF-8 (aiosmtpd keeps them as lone
-    surrogates): no database, header or downstream could carry it as it is."""
+    surrogates) or with a NUL: no database, header or downstream could carry it as it is,
+    so it is refused now rather than with a 451 or a dead letter after DATA."""
+    if "\x00" in address:
+        return False
     try:
         address.encode("utf-8")
     except UnicodeEncodeError:

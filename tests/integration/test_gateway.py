@@ -520,6 +520,35 @@ def test_addresses_that_are_not_utf8_are_refused_at_mail_and_rcpt(gateway_rt) ->
     assert len(delivered(gateway_rt, HOUSING)) == 1
 
 
+def test_addresses_with_a_nul_are_refused_at_mail_and_rcpt_not_after_data(gateway_rt) -> None:
+    """A NUL cannot be stored or passed on downstream: refused when the address is given,
+    so the sender learns at once, rather than a 250 followed by a 451 or a dead letter."""
+    port = int(gateway_rt.settings.smtp_listen.rpartition(":")[2])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        replies_to = raw.makefile("rb")
+
+        def say(line: bytes) -> bytes:
+            raw.sendall(line + b"\r\n")
+            reply = replies_to.readline()
+            while reply[3:4] == b"-":
+                reply = replies_to.readline()
+            return reply.strip()
+
+        replies_to.readline()  # 220
+        say(b"EHLO client.test")
+        assert say(b"MAIL FROM:<jo\x00@example.org>") == replies.BAD_SENDER_ADDRESS.encode()
+        assert say(b"MAIL FROM:<jo@example.org>") == b"250 OK"
+        assert say(b"RCPT TO:<housing\x00@council.example.org>") == (
+            replies.BAD_RECIPIENT_ADDRESS.encode()
+        )
+        # After the brackets it is a parameter no extension defines: a syntax error.
+        assert say(b"RCPT TO:<housing@council.example.org>\x00").startswith(b"501 ")
+        assert say(b"RCPT TO:<housing@council.example.org>") == b"250 OK"
+        assert say(b"DATA").startswith(b"354")
+        assert say(raw_message(OTHER, HOUSING) + b".").startswith(b"250 2.0.0")
+    assert len(delivered(gateway_rt, HOUSING)) == 1
+
+
 def test_a_message_the_database_cannot_take_costs_only_its_own_250(
     gateway_rt: Runtime, tmp_path: Path
 ) -> None:
