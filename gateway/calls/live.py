@@ -20,12 +20,13 @@ from gateway.services.lookup_service import restrictions_seen_row
 from gateway.store import calls as call_store
 from routing.enums import Direction, IdentityKind
 from routing.models import AuditEntry, ContactEvent, Restriction, utcnow
+from routing.plausible import MAX_CALL_SECONDS, contact_time_problem
 
 SOURCE = "call_api"  # contact_events.source of live call events
 MAX_EXTERNAL_ID = 200
 # A start further ahead than this is a clock or a units mistake, not a call.
 MAX_FUTURE = dt.timedelta(minutes=5)
-MAX_DURATION_SECONDS = 24 * 3600
+MAX_DURATION_SECONDS = MAX_CALL_SECONDS
 
 
 class CallInputError(ValueError):
@@ -129,8 +130,8 @@ def record_call(rt: Runtime, call: CallInput, *, actor: str, source: str) -> Cal
 def _validated(call: CallInput) -> Call:
     if call.started_at.tzinfo is None or call.started_at.utcoffset() is None:
         raise CallInputError("started_at needs a time zone (for example 2026-11-24T10:15:00Z)")
-    if call.started_at - dt.datetime.now(dt.UTC) > MAX_FUTURE:
-        raise CallInputError("started_at is in the future")
+    if problem := contact_time_problem(call.started_at, dt.datetime.now(dt.UTC) + MAX_FUTURE):
+        raise CallInputError(f"started_at {problem}")
     duration = call.duration_seconds
     if duration is not None and not 0 <= duration <= MAX_DURATION_SECONDS:
         raise CallInputError(f"duration_seconds must be 0 to {MAX_DURATION_SECONDS}")

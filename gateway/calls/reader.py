@@ -35,10 +35,13 @@ from zoneinfo import ZoneInfo
 from gateway.calls.call import BadRow, Call
 from gateway.calls.formats import EPOCH, ISO, CallFormat, CallFormatError
 from routing.enums import Direction
+from routing.plausible import MAX_CALL_SECONDS, contact_time_problem
 
 SNIFF_BYTES = 1 << 20
 READ_BUFFER = 1 << 20
 MAX_COLUMNS = 200  # a "row" wider than this is not a call record
+# Rows a little ahead of this machine's clock are a telephony clock's error, not a misread.
+CLOCK_ERROR = dt.timedelta(days=1)
 
 _UTF8_BOM = codecs.BOM_UTF8
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -258,6 +261,7 @@ class _RowParser:
         self._time = TimestampParser(fmt.timestamp.format, fmt.zone)
         self._duration_style = fmt.duration.format
         self._directions: dict[str, Direction | None] = {}
+        self._latest = dt.datetime.now(dt.UTC) + CLOCK_ERROR
 
     def __call__(self, line: int, cells: list[str]) -> Call | BadRow:
         count = len(cells)
@@ -271,6 +275,10 @@ class _RowParser:
             started_at, clock_change = self._time(cells[self._started])
         except ValueError as exc:
             return BadRow(line, f"{fields.started_at}: {exc}")
+        except OverflowError:  # a time at the very edge of the calendar, moved by its zone
+            return BadRow(line, f"{fields.started_at}: not a date a call log can hold")
+        if problem := contact_time_problem(started_at, self._latest):
+            return BadRow(line, f"{fields.started_at}: {started_at.date().isoformat()} {problem}")
         try:
             duration = self._duration_of(cells)
         except ValueError as exc:
@@ -298,10 +306,14 @@ class _RowParser:
             return None
         text = cells[self._duration]
         if text.isdigit():
-            return int(text)  # the common case, first
-        if not text.strip():
+            seconds = int(text)  # the common case, first
+        elif not text.strip():
             return None  # not recorded: unknown rather than zero
-        return parse_duration(text, self._duration_style)
+        else:
+            seconds = parse_duration(text, self._duration_style)
+        if seconds > MAX_CALL_SECONDS:
+            raise ValueError(f"{text!r} is longer than any call (over 24 hours)")
+        return seconds
 
     def _direction_of(self, cells: list[str]) -> Direction | None:
         value = cells[self._direction] if self._direction is not None else ""

@@ -428,6 +428,30 @@ def test_a_bad_direction_is_a_bad_row_and_a_missing_column_stops_the_file(
         import_file(rt, FIXTURES / "teams_pstn.csv", "generic")
 
 
+def test_an_impossible_duration_or_date_is_a_bad_row_and_the_good_rows_are_kept(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """A 20-digit duration no database column holds, and a call dated year 1 (which no
+    volume window can reach back to), are each reported by line; the others are imported."""
+    log = tmp_path / "calls.csv"
+    log.write_text(
+        "started_at,caller,called,duration,direction\n"
+        "2026-03-30 09:00:00,01632 960555,01632 960100,60,inbound\n"
+        "2026-03-30 09:05:00,01632 960555,01632 960100,99999999999999999999,inbound\n"
+        "0001-01-01 09:10:00,01632 960555,01632 960100,60,inbound\n"
+        "2026-03-30 09:15:00,01632 960555,01632 960100,60,inbound\n"
+    )
+    report = import_file(rt, log, "generic")
+
+    assert report.status is CallImportStatus.DONE
+    assert (report.rows_read, report.rows_imported, report.rows_bad) == (4, 2, 2)
+    assert report.problem_lines() == [
+        "line 3: duration: '99999999999999999999' is longer than any call (over 24 hours)",
+        "line 4: started_at: 0001-01-01 is before 2000",
+    ]
+    assert counts(rt) == (2, 0)
+
+
 def test_a_file_of_no_call_rows_fails(rt: Runtime, tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("call_id,started_at,caller,called,duration,direction\n")
@@ -671,6 +695,7 @@ def test_live_withheld_and_outbound_calls_are_recorded_unflagged(
             "direction",
         ),
         (CallInput("1", "2", dt.datetime(2099, 1, 1, tzinfo=dt.UTC)), "future"),
+        (CallInput("1", "2", dt.datetime(1, 1, 1, tzinfo=dt.UTC)), "before 2000"),
     ],
 )
 def test_live_call_that_cannot_be_a_call_is_refused(

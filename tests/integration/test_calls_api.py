@@ -303,6 +303,22 @@ def test_a_file_posted_with_curls_default_form_type_is_still_the_file(
     assert (report["status"], report["rows_imported"]) == ("done", 11)
 
 
+def test_an_uploaded_log_with_a_20_digit_duration_keeps_its_good_rows(
+    api: Api, api_rt: Runtime, token: str
+) -> None:
+    data = (
+        b"started_at,caller,called,duration,direction\n"
+        b"2026-03-30 09:00:00,01632 960555,01632 960100,60,inbound\n"
+        b"2026-03-30 09:05:00,01632 960555,01632 960100,99999999999999999999,inbound\n"
+        b"2026-03-30 09:15:00,01632 960555,01632 960100,60,inbound\n"
+    )
+    report = finished(api, token, api.post("/api/v1/call-logs?format=generic", token, data))
+
+    assert (report["status"], report["rows_imported"], report["rows_bad"]) == ("done", 2, 1)
+    assert [p["line"] for p in report["problems"]] == [3]
+    assert counts(api_rt) == (2, 0)
+
+
 def test_the_same_call_log_uploaded_twice_adds_nothing_the_second_time(
     api: Api, api_rt: Runtime, token: str, references: dict[str, str]
 ) -> None:
