@@ -42,6 +42,7 @@ from routing import volume as counting
 from routing.audit import AuditAction, audit_row
 from routing.enums import AlertStatus, Channel
 from routing.models import utcnow
+from routing.plausible import contact_time_problem
 from routing.volume import Finding, Focus, RuleSet, VolumeEvent, parse_person_key, person_key
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 PEOPLE_PER_QUERY = 200  # people whose contacts are read in one query
 SERVICE_MAP_SECONDS = 60.0  # how long a process keeps the service addresses it read
 SYSTEM = "system"
+# A window a year past now is still worked out; a contact further ahead is a misread date.
+_FURTHEST_AHEAD = dt.timedelta(days=366)
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -102,7 +105,7 @@ def evaluate_in(
 ) -> list[int]:
     """`evaluate` inside the caller's session."""
     evaluator = _Evaluator(session, rt, now, source="contact")
-    moments = _moments_by_person(evaluator.conn, event_ids)
+    moments = _moments_by_person(evaluator.conn, event_ids, now + _FURTHEST_AHEAD)
     for people in _chunks(sorted(moments), PEOPLE_PER_QUERY):
         evaluator.run({person: Focus.around(moments[person]) for person in people})
     evaluator.finish()
@@ -383,13 +386,28 @@ def _opened_audit(
 # --- reading through store.volume ----------------------------------------------------------
 
 
-def _moments_by_person(conn: Connection, event_ids: Sequence[int]) -> dict[str, set[dt.datetime]]:
-    """person key -> the times of those events that count toward a rule."""
+def _moments_by_person(
+    conn: Connection, event_ids: Sequence[int], latest: dt.datetime
+) -> dict[str, set[dt.datetime]]:
+    """person key -> the times of those events that count toward a rule.
+
+    An event at an impossible time (year 1, stored before the edges refused such dates) is
+    left out: no window around it can be worked out, and it must not stop the job for the
+    other events evaluated with it.
+    """
     moments: dict[str, set[dt.datetime]] = defaultdict(set)
+    impossible = 0
     for occurred_at, identity_id, owner in volume_store.counted_moments(conn, event_ids):
         person = person_key(owner, identity_id)
-        if person is not None:
-            moments[person].add(_aware(occurred_at))
+        moment = _aware(occurred_at)
+        if contact_time_problem(moment, latest) is not None:
+            impossible += 1
+        elif person is not None:
+            moments[person].add(moment)
+    if impossible:
+        log.warning(
+            "%d contact event(s) at an impossible time left out of volume rules", impossible
+        )
     return moments
 
 

@@ -224,6 +224,21 @@ def test_a_call_log_read_late_is_counted_with_the_calls_after_it(rt: Runtime) ->
 # --- what is not counted ----------------------------------------------------------------------
 
 
+def test_one_event_dated_year_1_does_not_stop_the_alerts_of_the_others_in_its_batch(
+    rt: Runtime,
+) -> None:
+    """A contact stored before the edges refused such dates (or by a path that missed it)
+    is left out of the counting; everyone else in the job is still evaluated."""
+    other = identity(rt, "sam.example@example.org")
+    [ancient] = record(rt, other, [Contact(dt.datetime(1, 1, 1, 9, tzinfo=dt.UTC))])
+    person = identity(rt)
+    burst = record(rt, person, crossing_plan("emails_1d", DEFAULT_THRESHOLDS["emails_1d"]))
+
+    evaluate(rt, [ancient, *burst])
+
+    assert rules_of(rt) == [(f"i:{person}", "emails_1d")]
+
+
 def test_statutory_requests_are_recorded_but_never_counted(rt: Runtime) -> None:
     person = identity(rt)
     ten = [Contact(END - n * dt.timedelta(minutes=3)) for n in range(10)]
