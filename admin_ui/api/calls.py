@@ -79,6 +79,9 @@ def _call_input(body: Any) -> CallInput | Response:
         if value is not None and not _is_a(value, _CALL_FIELDS[name]):
             expected = "an integer" if _CALL_FIELDS[name] == (int,) else "a string"
             return _bad(f"{name} must be {expected}")
+        if isinstance(value, str) and "\x00" in value:
+            # No telephony platform sends one, and PostgreSQL cannot store it.
+            return _bad(f"{name} holds a NUL character")
     started_at = _instant(body["started_at"])
     if started_at is None:
         return _bad("started_at must be an ISO 8601 time with a zone, e.g. 2026-11-24T10:15:00Z")

@@ -59,3 +59,20 @@ def test_deeply_nested_json_to_the_api_is_a_400_not_a_500(rt: Runtime, app: Flas
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "bad_request"
+
+
+def test_a_nul_inside_a_json_call_event_is_a_400_not_a_500(rt: Runtime, app: Flask) -> None:
+    with rt.uow() as session:
+        token = accounts.add_token(
+            session, name="telephony", scopes=["calls"], actor="test", now=utcnow()
+        )
+    event = {
+        "caller": f"07700 900{NUL}123",
+        "called": f"01632 960100{NUL}",
+        "started_at": "2026-03-30T13:00:00Z",
+    }
+    response = app.test_client().post(
+        "/api/v1/calls", json=event, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
