@@ -44,6 +44,8 @@ _CALL_FIELDS: dict[str, tuple[type, ...]] = {
     "external_id": (str,),
 }
 _REQUIRED_CALL_FIELDS = ("caller", "called", "started_at")
+# Optional, but null is not one of its values: leave it out for an inbound call.
+_NOT_NULL_CALL_FIELDS = ("direction",)
 
 
 @bp.post("/calls")
@@ -75,6 +77,9 @@ def _call_input(body: Any) -> CallInput | Response:
     missing = [name for name in _REQUIRED_CALL_FIELDS if body.get(name) is None]
     if missing:
         return _bad(f"{missing[0]} is required")
+    null = [name for name in _NOT_NULL_CALL_FIELDS if name in body and body[name] is None]
+    if null:
+        return _bad(f"{null[0]} must be a string; leave it out for the default")
     for name, value in body.items():
         if value is not None and not _is_a(value, _CALL_FIELDS[name]):
             expected = "an integer" if _CALL_FIELDS[name] == (int,) else "a string"
@@ -87,7 +92,7 @@ def _call_input(body: Any) -> CallInput | Response:
         called=body["called"],
         started_at=started_at,
         duration_seconds=body.get("duration_seconds"),
-        direction=body.get("direction") or "inbound",
+        direction=body.get("direction", "inbound"),
         external_id=body.get("external_id"),
         platform=f"token-{current_token().id}",
     )
@@ -146,6 +151,8 @@ def _uploaded_file() -> tuple[IO[bytes], str, str] | Response:
         part = request.files.get("file")
         if part is None:
             return _bad("the multipart form has no 'file' part")
+        if _is_empty(part.stream):
+            return _bad("the 'file' part is empty: send the call-log file in it")
         format_name = format_name or request.form.get("format", "")
         return part.stream, part.filename or DEFAULT_UPLOAD_NAME, format_name.strip()
     if not request.content_length:
@@ -167,6 +174,13 @@ def call_log_status(import_id: int) -> ResponseReturnValue:
     response = jsonify(report.as_dict())
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _is_empty(stream: IO[bytes]) -> bool:
+    # The part is already spooled to memory or a temporary file, so it can be rewound.
+    empty = stream.read(1) == b""
+    stream.seek(0)
+    return empty
 
 
 def _bad(message: str) -> Response:

@@ -24,3 +24,9 @@ def test_signed_in_staff_see_how_many_restrictions_are_in_force(
 ) -> None:
     page = text_of(client_for(AGENT).get("/status"))
     assert "Restrictions in force</dt><dd>1</dd>" in page
+
+
+def test_a_page_asked_with_a_wrong_method_names_the_methods_allowed(app: Flask) -> None:
+    response = app.test_client().delete("/status")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
