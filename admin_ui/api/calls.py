@@ -17,6 +17,7 @@ from typing import IO, Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
+from admin_ui.api.openapi import MAX_IMPORT_ID
 from admin_ui.api.v1 import bp, current_token, error_response, require_scope
 from gateway.calls import (
     CallConflict,
@@ -80,6 +81,7 @@ def _call_input(body: Any) -> CallInput | Response:
     null = [name for name in _NOT_NULL_CALL_FIELDS if name in body and body[name] is None]
     if null:
         return _bad(f"{null[0]} must be a string; leave it out for the default")
+    body = {name: _whole_number_as_int(value) for name, value in body.items()}
     for name, value in body.items():
         if value is not None and not _is_a(value, _CALL_FIELDS[name]):
             expected = "an integer" if _CALL_FIELDS[name] == (int,) else "a string"
@@ -96,6 +98,11 @@ def _call_input(body: Any) -> CallInput | Response:
         external_id=body.get("external_id"),
         platform=f"token-{current_token().id}",
     )
+
+
+def _whole_number_as_int(value: Any) -> Any:
+    # JSON has one number type: 834.0 is the integer 834 to JSON Schema, and to the document.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _is_a(value: Any, kinds: tuple[type, ...]) -> bool:
@@ -168,7 +175,7 @@ def _uploaded_file() -> tuple[IO[bytes], str, str] | Response:
 @require_scope(SCOPE_CALLS)
 def call_log_status(import_id: int) -> ResponseReturnValue:
     """An import's state (queued, running, done, failed) and, once done, its report."""
-    report = import_status(_runtime(), import_id)
+    report = import_status(_runtime(), import_id) if import_id <= MAX_IMPORT_ID else None
     if report is None:
         return error_response(404, "not_found", f"there is no call-log import {import_id}")
     response = jsonify(report.as_dict())

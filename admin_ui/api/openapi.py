@@ -16,6 +16,10 @@ from typing import Any
 from gateway.services.accounts import SCOPE_CALLS, SCOPE_LOOKUP
 from routing.enums import CallImportStatus, Direction, FlagKind
 
+# Import ids are a 32-bit integer column on PostgreSQL: a larger one names no import, and
+# asking the database for it would be an error rather than "not found".
+MAX_IMPORT_ID = 2**31 - 1
+
 Json = dict[str, Any]
 
 API_VERSION = "1.0.0"
@@ -542,7 +546,7 @@ def _call_log_status_path() -> Json:
                     "name": "import_id",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer"},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_IMPORT_ID},
                 }
             ],
             "responses": {

@@ -91,3 +91,24 @@ def test_every_scope_a_token_can_carry_is_checked_by_an_endpoint(api: Api) -> No
         if "x-required-scope" in operation
     }
     assert used == accounts.TOKEN_SCOPES
+
+
+def test_a_whole_number_written_with_a_decimal_point_is_an_integer(
+    api: Api, calls_token: str
+) -> None:
+    """JSON Schema (and so the document) takes 834.0 as the integer 834."""
+    reply = api.post_json("/api/v1/calls", calls_token, {**CALL, "duration_seconds": 834.0})
+    assert reply.status == 201
+    assert (
+        api.post_json("/api/v1/calls", calls_token, {**CALL, "duration_seconds": 1e20}).status
+        == 400
+    )
+    assert (
+        api.post_json("/api/v1/calls", calls_token, {**CALL, "duration_seconds": 8.5}).status == 400
+    )
+
+
+def test_an_import_id_beyond_any_stored_one_is_not_found(api: Api, calls_token: str) -> None:
+    """Found by schemathesis: PostgreSQL refused the too-large id, and the API answered 503."""
+    reply = api.get("/api/v1/call-logs/5225435560184072192", calls_token)
+    assert reply.status == 404
