@@ -24,9 +24,6 @@ bp = Blueprint("tokens", __name__, url_prefix="/api-tokens")
 SCOPE_WORDS = {
     "lookup": "the live caller lookup (screen pop)",
     "calls": "report calls and upload call logs",
-    "register:read": "read the register",
-    "register:write": "change the register",
-    "alerts": "read alerts",
 }
 SCOPES = [(s, f"{s}: {SCOPE_WORDS.get(s, s)}") for s in sorted(accounts.TOKEN_SCOPES)]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, g, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
 from admin_ui.access import public
@@ -44,13 +44,16 @@ def healthz() -> ResponseReturnValue:
 @bp.get("/status")
 @public
 def status() -> ResponseReturnValue:
-    """That the service runs, for the IT team: counts only, no personal data."""
+    """That the service runs, for the IT team: no personal data. How many restrictions are in
+    force is for staff only: to anyone else it says how often the council restricts contact,
+    and a change in it can tell a customer that their own restriction began or ended."""
     rt = _rt()
     with rt.session_factory() as session:
         version = repository.register_version(session)
+    signed_in = g.get("staff") is not None
     return render_template(
         "status.html",
         version=version,
-        restrictions=rt.register.snapshot().restriction_count,
+        restrictions=rt.register.snapshot().restriction_count if signed_in else None,
         jobs="rq (Redis)" if rt.settings.redis_url else "in-process",
     )

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from admin_ui.api.v1 import API_PREFIX, error_response
+from admin_ui.api.v1 import API_PREFIX, http_error_response, with_error_headers
 from admin_ui.api.v1 import bp as api_bp
 
 csrf = CSRFProtect()
@@ -140,10 +140,10 @@ def _is_api_request() -> bool:
 def _error_page(exc: HTTPException) -> ResponseReturnValue:
     code = exc.code or 500
     if _is_api_request():
-        name = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(code, name, exc.description or exc.name)
+        return http_error_response(exc)
     title, advice = ERROR_PAGES.get(code, ERROR_PAGES[500])
-    return render_template("errors/error.html", title=title, advice=advice), code
+    page = Response(render_template("errors/error.html", title=title, advice=advice), code)
+    return with_error_headers(page, exc)
 
 
 def _csrf_refused(exc: CSRFError) -> ResponseReturnValue:

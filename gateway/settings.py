@@ -165,6 +165,10 @@ class Settings(BaseModel):
     spool_dir: str = "var/spool"
     max_message_bytes: Annotated[int, Field(ge=1024, le=200 * 1024 * 1024)] = 25 * 1024 * 1024
     max_recipients: Annotated[int, Field(ge=1, le=1000)] = 100
+    # SMTP sessions open at once; one more is answered 421 and closed. Each idle session is
+    # held for up to aiosmtpd's 300 s timeout, so without a limit a few hundred idle
+    # connections would take the gateway's descriptors. Real senders retry a 421 later.
+    smtp_max_connections: Annotated[int, Field(ge=1, le=10_000)] = 100
     tls_cert_file: ReadableFile = None
     tls_key_file: ReadableFile = None
     downstream_starttls: bool = True

@@ -32,6 +32,10 @@ _MAX_HEADER_LENGTH = 998
 # ("[192.0.2.1]"), neither of which this module supports; seeing one outside those means a
 # list, a comment or junk.
 _ADDRESS_SPECIALS = frozenset('"(),:;<>[\\]')
+# A local part that needs no quotes (RFC 5322 dot-atom, with RFC 6531's UTF-8), and the
+# backslash pairs a quoted string may hold.
+_DOT_ATOM = re.compile(r'[^\s"(),:;<>@\[\\\].]+(?:\.[^\s"(),:;<>@\[\\\].]+)*')
+_QUOTED_PAIR = re.compile(r"\\(.)")
 
 # Control, format (zero-width joiners, soft hyphens, bidi overrides) and lone surrogates:
 # invisible on a staff screen, so two addresses that look identical could differ.
@@ -144,11 +148,12 @@ def _address_from_display_form(text: str) -> str | None:
 
 def _canonical_address(address: str, *, fold_plus: bool) -> str | None:
     """``local@domain`` in canonical form, or None if ``address`` is not a usable addr-spec."""
+    address = _without_needless_quotes(address)
     if not address or len(address) > MAX_EMAIL_LENGTH or _has_forbidden_character(address):
         return None
     # Exactly one "@": a second one is only legal inside a quoted local part, and quoted local
-    # parts are refused outright (the '"' is in _ADDRESS_SPECIALS). They are vanishingly rare
-    # in real mail and normalising them correctly would need a full RFC 5322 parser.
+    # parts that need their quotes are refused (the '"' is in _ADDRESS_SPECIALS). They are
+    # vanishingly rare in real mail and normalising them would need a full RFC 5322 parser.
     if address.count("@") != 1:
         return None
     local, _, domain = address.partition("@")
@@ -160,6 +165,17 @@ def _canonical_address(address: str, *, fold_plus: bool) -> str | None:
     value = f"{_canonical_local(local, fold_plus=fold_plus)}@{ascii_domain}"
     # Punycode can lengthen a domain, so the limit is checked again on the result.
     return value if len(value) <= MAX_EMAIL_LENGTH else None
+
+
+def _without_needless_quotes(address: str) -> str:
+    """``"alex.example"@example.org`` as ``alex.example@example.org``: RFC 5321 4.1.2 makes a
+    quoted local part that would be a valid dot-atom the same mailbox, so it must match the
+    same restriction. Anything else is returned unchanged (and refused after)."""
+    local, at, domain = address.rpartition("@")
+    if not at or len(local) < 2 or local[0] != '"' or local[-1] != '"':
+        return address
+    inner = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+    return f"{inner}@{domain}" if _DOT_ATOM.fullmatch(inner) else address
 
 
 def _has_forbidden_character(address: str) -> bool:

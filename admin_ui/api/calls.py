@@ -17,6 +17,7 @@ from typing import IO, Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
+from admin_ui.api.openapi import MAX_IMPORT_ID
 from admin_ui.api.v1 import bp, current_token, error_response, require_scope
 from gateway.calls import (
     CallConflict,
@@ -44,6 +45,8 @@ _CALL_FIELDS: dict[str, tuple[type, ...]] = {
     "external_id": (str,),
 }
 _REQUIRED_CALL_FIELDS = ("caller", "called", "started_at")
+# Optional, but null is not one of its values: leave it out for an inbound call.
+_NOT_NULL_CALL_FIELDS = ("direction",)
 
 
 @bp.post("/calls")
@@ -75,6 +78,10 @@ def _call_input(body: Any) -> CallInput | Response:
     missing = [name for name in _REQUIRED_CALL_FIELDS if body.get(name) is None]
     if missing:
         return _bad(f"{missing[0]} is required")
+    null = [name for name in _NOT_NULL_CALL_FIELDS if name in body and body[name] is None]
+    if null:
+        return _bad(f"{null[0]} must be a string; leave it out for the default")
+    body = {name: _whole_number_as_int(value) for name, value in body.items()}
     for name, value in body.items():
         if value is not None and not _is_a(value, _CALL_FIELDS[name]):
             expected = "an integer" if _CALL_FIELDS[name] == (int,) else "a string"
@@ -90,10 +97,15 @@ def _call_input(body: Any) -> CallInput | Response:
         called=body["called"],
         started_at=started_at,
         duration_seconds=body.get("duration_seconds"),
-        direction=body.get("direction") or "inbound",
+        direction=body.get("direction", "inbound"),
         external_id=body.get("external_id"),
         platform=f"token-{current_token().id}",
     )
+
+
+def _whole_number_as_int(value: Any) -> Any:
+    # JSON has one number type: 834.0 is the integer 834 to JSON Schema, and to the document.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _is_a(value: Any, kinds: tuple[type, ...]) -> bool:
@@ -149,6 +161,8 @@ def _uploaded_file() -> tuple[IO[bytes], str, str] | Response:
         part = request.files.get("file")
         if part is None:
             return _bad("the multipart form has no 'file' part")
+        if _is_empty(part.stream):
+            return _bad("the 'file' part is empty: send the call-log file in it")
         format_name = format_name or request.form.get("format", "")
         return part.stream, part.filename or DEFAULT_UPLOAD_NAME, format_name.strip()
     if not request.content_length:
@@ -164,12 +178,19 @@ def _uploaded_file() -> tuple[IO[bytes], str, str] | Response:
 @require_scope(SCOPE_CALLS)
 def call_log_status(import_id: int) -> ResponseReturnValue:
     """An import's state (queued, running, done, failed) and, once done, its report."""
-    report = import_status(_runtime(), import_id)
+    report = import_status(_runtime(), import_id) if import_id <= MAX_IMPORT_ID else None
     if report is None:
         return error_response(404, "not_found", f"there is no call-log import {import_id}")
     response = jsonify(report.as_dict())
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _is_empty(stream: IO[bytes]) -> bool:
+    # The part is already spooled to memory or a temporary file, so it can be rewound.
+    empty = stream.read(1) == b""
+    stream.seek(0)
+    return empty
 
 
 def _bad(message: str) -> Response:

@@ -16,6 +16,10 @@ from typing import Any
 from gateway.services.accounts import SCOPE_CALLS, SCOPE_LOOKUP
 from routing.enums import CallImportStatus, Direction, FlagKind
 
+# Import ids are a 32-bit integer column on PostgreSQL: a larger one names no import, and
+# asking the database for it would be an error rather than "not found".
+MAX_IMPORT_ID = 2**31 - 1
+
 Json = dict[str, Any]
 
 API_VERSION = "1.0.0"
@@ -214,9 +218,19 @@ def _lookup_path() -> Json:
             "security": [{"bearerAuth": [SCOPE_LOOKUP]}],
             "x-required-scope": SCOPE_LOOKUP,
             "parameters": [
-                query("phone", "the caller's number, e.g. 01632 960001 (URL-encoded)"),
-                query("email", "an email address, e.g. jo@example.org"),
+                query(
+                    "phone",
+                    "the caller's number, e.g. 01632 960001 (URL-encoded); give this or "
+                    "`email`, once, never both: anything else is answered 400",
+                ),
+                query(
+                    "email",
+                    "an email address, e.g. jo@example.org; give this or `phone`, once, "
+                    "never both: anything else is answered 400",
+                ),
             ],
+            # Machine-readable form of the rule above (OpenAPI has no keyword for it).
+            "x-exactly-one-of": ["phone", "email"],
             "responses": {
                 "200": {
                     "description": "the answer (also for withheld and unparseable input)",
@@ -484,14 +498,18 @@ def _call_logs_path() -> Json:
             "requestBody": {
                 "required": True,
                 "content": {
-                    "text/csv": {"schema": {"type": "string"}},
-                    "application/octet-stream": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string", "minLength": 1}},
+                    "application/octet-stream": {"schema": {"type": "string", "minLength": 1}},
                     "multipart/form-data": {
                         "schema": {
                             "type": "object",
                             "required": ["file"],
                             "properties": {
-                                "file": {"type": "string", "contentMediaType": "text/csv"},
+                                "file": {
+                                    "type": "string",
+                                    "contentMediaType": "text/csv",
+                                    "minLength": 1,
+                                },
                                 "format": {"type": "string"},
                             },
                         }
@@ -528,7 +546,7 @@ def _call_log_status_path() -> Json:
                     "name": "import_id",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer"},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_IMPORT_ID},
                 }
             ],
             "responses": {

@@ -42,7 +42,9 @@ __all__ = [
     "bp",
     "current_token",
     "error_response",
+    "http_error_response",
     "require_scope",
+    "with_error_headers",
 ]
 
 log = logging.getLogger(__name__)
@@ -203,9 +205,24 @@ def _unavailable(reason: str) -> Response:
     return response
 
 
+def http_error_response(exc: HTTPException) -> Response:
+    """An HTTP error in the API's JSON shape, with the headers the error carries."""
+    response = error_response(exc.code or 500, _code_name(exc), exc.description or exc.name)
+    return with_error_headers(response, exc)
+
+
+def with_error_headers(response: Response, exc: HTTPException) -> Response:
+    """Keep the headers an error carries: a 405 must name the methods allowed (RFC 9110
+    15.5.6), which werkzeug puts in Allow."""
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
-    return error_response(exc.code or 500, _code_name(exc), exc.description or exc.name)
+    return http_error_response(exc)
 
 
 @bp.app_errorhandler(HTTPException)

@@ -257,7 +257,7 @@ def token() -> None:
     "scopes",
     multiple=True,
     required=True,
-    help="lookup, calls, register:read, register:write or alerts (repeatable).",
+    help="lookup or calls (repeatable).",
 )
 def token_add(name: str, scopes: tuple[str, ...]) -> None:
     from gateway.services.accounts import add_token

@@ -12,7 +12,9 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-SENDER_HEADERS = ("From", "Sender", "Reply-To")
+# Resent-From and Resent-Sender name whoever passed a message on: a restricted person
+# resending an old message is still that person writing.
+SENDER_HEADERS = ("From", "Sender", "Reply-To", "Resent-From", "Resent-Sender")
 DECISION_HEADER = "X-CCR-Decision"
 SCAN_LIMIT = 256 * 1024  # characters of text screened for statutory and safeguarding wording
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -40,8 +42,9 @@ def read_head(data: bytes) -> MessageHead:
     parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
     addresses = []
     for name in SENDER_HEADERS:
-        for value in parsed.get_all(name, []):
-            addresses.extend(header_addresses(str(value)))
+        for field, value in parsed.raw_items():
+            if field.lower() == name.lower():
+                addresses.extend(header_addresses(_header_text(value)))
     message_id = parsed.get("Message-ID")
     return MessageHead(
         sender_addresses=tuple(addresses),
@@ -60,6 +63,16 @@ def read_subject(data: bytes) -> str:
         return " ".join(str(parsed.get("Subject", "")).split())
     except Exception:  # a broken header is shown as no subject, never a lost message
         return ""
+
+
+def _header_text(value: str) -> str:
+    """A header value as its sender wrote it: raw UTF-8 read as UTF-8 (RFC 6532, which the
+    gateway's SMTPUTF8 invites), and NULs dropped. The compat32 parser keeps 8-bit bytes as
+    surrogates (raw_items keeps them), which no address matches; a NUL after an address would
+    hide it likewise."""
+    if not value.isascii():
+        value = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    return value.replace("\0", "")
 
 
 def header_addresses(value: str) -> list[str]:

@@ -11,6 +11,7 @@ OK = "250 OK"
 QUEUED = "250 2.0.0 Message accepted for delivery"
 START_MAIL_INPUT = "354 End data with <CR><LF>.<CR><LF>"
 
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, please try again later"
 TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, please try again later"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 

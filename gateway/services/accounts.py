@@ -21,7 +21,9 @@ from routing.models import AuditEntry, StaffUser
 # Scopes an API token can carry; each endpoint of the JSON API names the one it needs.
 SCOPE_LOOKUP = "lookup"  # GET /api/v1/lookup: the live caller lookup (screen pop)
 SCOPE_CALLS = "calls"  # POST /api/v1/calls and /api/v1/call-logs: call events and files
-TOKEN_SCOPES = frozenset({SCOPE_LOOKUP, SCOPE_CALLS, "register:read", "register:write", "alerts"})
+# Only scopes an endpoint checks: a token granted a power nothing uses misleads whoever
+# reviews what an integration may do.
+TOKEN_SCOPES = frozenset({SCOPE_LOOKUP, SCOPE_CALLS})
 # Long enough that a few unrelated words make one; argon2 makes each guess slow.
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()

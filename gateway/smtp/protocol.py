@@ -46,7 +46,7 @@ import enum
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, syntax
@@ -241,10 +241,63 @@ class DataAccumulator:
             self._line_too_long = True
 
 
+class ConnectionLimit:
+    """How many SMTP sessions may be open at once. Without a limit, idle connections (each
+    held until the timeout) use up the gateway's memory and file descriptors. Only the event
+    loop's thread touches it, so it needs no lock."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.open = 0
+
+    def admit(self) -> bool:
+        """Count one more session, or say False when the limit is reached."""
+        if self.open >= self.most:
+            return False
+        self.open += 1
+        return True
+
+    def release(self) -> None:
+        self.open -= 1
+
+
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP session with the chunked DATA reader and CRLF-only line ends."""
 
     _read_until: Callable[[bytes], Awaitable[bytes]]
+
+    def __init__(self, *args: Any, connections: ConnectionLimit | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._connections = connections
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # STARTTLS calls this again with the TLS transport: the session is counted once.
+        first = self.transport is None
+        if first and self._connections is not None:
+            if not self._connections.admit():
+                self._refuse_connection(transport)
+                return
+            self._counted = True
+        super().connection_made(transport)
+
+    def _refuse_connection(self, transport: asyncio.BaseTransport) -> None:
+        # The peer's address is not logged: it is personal data, and a flood would fill the log.
+        log.warning(
+            "refused an SMTP connection: %d already open (smtp_max_connections)",
+            self._connections.most if self._connections else 0,
+        )
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(replies.TOO_MANY_CONNECTIONS.encode("ascii") + b"\r\n")
+        transport.close()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.session is None:  # refused in connection_made: nothing was set up
+            return
+        if self._counted and self._connections is not None:
+            self._counted = False
+            self._connections.release()
+        super().connection_lost(error)
 
     def _cb_client_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -381,6 +434,10 @@ class BoundPortController(Controller):
 class GatewayController(BoundPortController):
     """aiosmtpd's threaded Controller serving GatewaySMTP sessions."""
 
+    def __init__(self, *args: Any, max_connections: int | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._connections = None if max_connections is None else ConnectionLimit(max_connections)
+
     def factory(self) -> GatewaySMTP:
         """One GatewaySMTP per connection, with the Controller's SMTP keyword arguments."""
-        return GatewaySMTP(self.handler, **self.SMTP_kwargs)
+        return GatewaySMTP(self.handler, connections=self._connections, **self.SMTP_kwargs)

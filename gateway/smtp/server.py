@@ -34,6 +34,7 @@ class SmtpGateway:
             server_hostname=settings.smtp_hostname,
             ident="ccr-gateway",
             data_size_limit=settings.max_message_bytes,
+            max_connections=settings.smtp_max_connections,
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=_tls_context(settings.tls_cert_file, settings.tls_key_file),

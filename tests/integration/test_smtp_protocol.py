@@ -19,6 +19,7 @@ import pytest
 
 from gateway.mail import replies
 from gateway.smtp.protocol import GatewayController
+from tests.polling import wait_until
 
 HOSTNAME = "ccr.test"
 SIZE_LIMIT = 200_000
@@ -350,3 +351,33 @@ def test_commands_pipelined_behind_a_bare_lf_are_not_run(
     assert session.reply() == replies.bare_lf(HOSTNAME)
     assert session.is_closed_by_server()  # and no reply to RCPT, DATA or the message
     assert gateway.handler.messages == []
+
+
+def test_a_session_that_starts_tls_is_counted_once_against_the_limit(
+    tls_context: ssl.SSLContext,
+) -> None:
+    """STARTTLS makes the session anew on the same connection; counting it twice would refuse
+    it under a limit of one, and never freeing the second count would refuse the next."""
+    controller = GatewayController(
+        RecordingHandler(),
+        hostname="127.0.0.1",
+        port=0,
+        server_hostname=HOSTNAME,
+        tls_context=tls_context,
+        max_connections=1,
+    )
+    controller.start()
+    try:
+        for _ in range(2):  # the second finds the place the first left
+            wait_until(lambda: _starts_tls_and_says_hello(controller.port), 10, "a TLS session")
+    finally:
+        controller.stop()
+
+
+def _starts_tls_and_says_hello(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=10) as client:
+            client.starttls(context=trusting_client_context())
+            return client.ehlo()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
