@@ -12,12 +12,20 @@ from gateway.store.db import ping_database
 
 bp = Blueprint("health", __name__)
 STALE_AFTER_REFRESHES = 10
+# Never sooner than this: a process starved of CPU for a moment (a busy host, a long
+# garbage collection) has not lost its database, and must not turn callers away.
+STALE_FLOOR_SECONDS = 5.0
+
+
+def stale_after_seconds(rt: Runtime) -> float:
+    """How long without a successful register check before the register counts as stale."""
+    return max(STALE_AFTER_REFRESHES * rt.settings.register_refresh_seconds, STALE_FLOOR_SECONDS)
 
 
 def register_is_stale(rt: Runtime) -> bool:
     """Whether the register snapshot is clearly out of date: /healthz then answers 503, and
     so does the lookup (one test, so the two never disagree)."""
-    return rt.register.age_seconds > STALE_AFTER_REFRESHES * rt.settings.register_refresh_seconds
+    return rt.register.age_seconds > stale_after_seconds(rt)
 
 
 def _rt() -> Runtime:

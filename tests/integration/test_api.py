@@ -18,7 +18,7 @@ from openapi_spec_validator import validate as validate_openapi
 from sqlalchemy import create_engine, select
 
 from admin_ui import create_app
-from admin_ui.health import STALE_AFTER_REFRESHES
+from admin_ui.health import stale_after_seconds
 from gateway.entrypoints.webserver import start_web
 from gateway.runtime import Runtime
 from gateway.services import accounts
@@ -418,7 +418,7 @@ def test_a_stale_register_makes_lookups_unavailable_like_the_health_check(
 ) -> None:
     assert api.lookup(token, phone=STRANGER).status == 200
     api_rt.register.close()  # no more refreshes: the register grows stale
-    stale_after = STALE_AFTER_REFRESHES * api_rt.settings.register_refresh_seconds
+    stale_after = stale_after_seconds(api_rt)
     wait_until(
         lambda: api_rt.register.age_seconds > stale_after,
         stale_after + 10,
