@@ -372,7 +372,8 @@ def dead_letters(rt: Runtime) -> Sequence[MailDelivery]:
 def _with_routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
     if is_refusal_notice(copy.decision, copy.notice):
         return refusal_notice(rt, copy)
-    return routing_headers(rt, copy) + spool(rt).read(copy.queue_id)
+    original = spool(rt).read(copy.queue_id)
+    return routing_headers(rt, copy, original) + original
 
 
 def spool(rt: Runtime) -> Spool:

@@ -10,16 +10,18 @@ import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from gateway.mail.message import decision_signature
+from gateway.mail.message import body_digest, decision_signature
 from gateway.runtime import Runtime
 from gateway.store.deliveries import ClaimedCopy
 
 
-def routing_headers(rt: Runtime, copy: ClaimedCopy) -> bytes:
+def routing_headers(rt: Runtime, copy: ClaimedCopy, original: bytes) -> bytes:
     """The X-CCR-* headers put in front of the original, untouched message."""
     installation = rt.settings.installation_id
     issued = int(time.time())
-    signature = decision_signature(rt.secret, copy.queue_id, issued, copy.message_id)
+    signature = decision_signature(
+        rt.secret, copy.queue_id, issued, copy.message_id, copy.target, body_digest(original)
+    )
     lines = [
         f"X-CCR-Decision: {copy.decision}; by={installation}; id={copy.queue_id}; t={issued}; "
         f"sig={signature}",

@@ -159,7 +159,12 @@ class MailIntake:
         now: dt.datetime,
     ) -> list[tuple[str, Decision]]:
         routed = routed_by_us(
-            head, self._rt.settings.installation_id, self._rt.secret, now.timestamp()
+            head,
+            data,
+            recipients,
+            self._rt.settings.installation_id,
+            self._rt.secret,
+            now.timestamp(),
         )
         hints = ContentHints(routed_by=self._rt.settings.installation_id if routed else None)
         decisions = self._decide(senders, recipients, hints, now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import Message
@@ -119,12 +120,33 @@ def _text_parts(parsed: Message) -> list[str]:
 LOOP_GUARD_SECONDS = 7 * 24 * 3600
 
 
-def decision_signature(secret: bytes, queue_id: str, issued: int, message_id: str | None) -> str:
-    """A short HMAC that proves a decision header came from this installation, for this
-    message (its Message-ID) and at that time: a header copied onto another message, or
-    kept for later, proves nothing."""
-    signed = f"{queue_id}\n{issued}\n{signed_message_id(message_id)}"
+def decision_signature(
+    secret: bytes,
+    queue_id: str,
+    issued: int,
+    message_id: str | None,
+    target: str,
+    body: str,
+) -> str:
+    """A short HMAC that proves a decision header came from this installation, at that time,
+    for this message (its Message-ID and its body: see `body_digest`) on its way to this one
+    mailbox: a header copied onto new text, sent to another mailbox, or kept for later,
+    proves nothing."""
+    signed = f"{queue_id}\n{issued}\n{signed_message_id(message_id)}\n{target.lower()}\n{body}"
     return hmac.new(secret, signed.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_LINE_END_SPACE = re.compile(rb"[ \t]*\r?\n")
+
+
+def body_digest(data: bytes) -> str:
+    """SHA-256 of a message's body (everything after its header block), line endings and
+    spaces before them evened out: the same when our headers are put in front of it or a
+    relay rewrites line endings, different as soon as one word of the text changes."""
+    found = _HEAD_END.search(data)
+    body = data[found.end() :] if found else b""
+    return hashlib.sha256(_LINE_END_SPACE.sub(b"\n", body).rstrip(b"\n")).hexdigest()
 
 
 def signed_message_id(message_id: str | None) -> str:
@@ -133,9 +155,22 @@ def signed_message_id(message_id: str | None) -> str:
     return "".join(ch for ch in (message_id or "") if ch.isprintable())[:200]
 
 
-def routed_by_us(head: MessageHead, installation_id: str, secret: bytes, now: float) -> bool:
-    """True when a decision header is ours, genuine, for this message and recent (a copied,
-    forged or stale one is ignored)."""
+def routed_by_us(
+    head: MessageHead,
+    data: bytes,
+    recipients: Sequence[str],
+    installation_id: str,
+    secret: bytes,
+    now: float,
+) -> bool:
+    """True when a decision header is ours, genuine, recent, and for this very message
+    coming back to the one mailbox it was routed to (a copied, forged or stale header, new
+    text under a genuine one, or other recipients: ignored)."""
+    targets = {r.lower() for r in recipients}
+    if len(targets) != 1:
+        return False
+    [target] = targets
+    body = body_digest(data)
     for header in head.decision_headers:
         fields = dict(_fields(header))
         if fields.get("by") != installation_id or "id" not in fields:
@@ -146,7 +181,7 @@ def routed_by_us(head: MessageHead, installation_id: str, secret: bytes, now: fl
             continue
         if not -3600 <= now - issued <= LOOP_GUARD_SECONDS:  # an hour of clock skew
             continue
-        expected = decision_signature(secret, fields["id"], issued, head.message_id)
+        expected = decision_signature(secret, fields["id"], issued, head.message_id, target, body)
         if hmac.compare_digest(fields.get("sig", ""), expected):
             return True
     return False

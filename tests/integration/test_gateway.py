@@ -399,7 +399,7 @@ def test_a_long_list_of_original_recipients_is_folded_into_short_lines(gateway_r
 
     officers = [f"officer.number{n}@council.example.org" for n in range(30)]
     copy = ClaimedCopy(1, SPOC, "redirect", "CCR-1", officers, [], None, "q1", CUSTOMER, None)
-    block = routing_headers(gateway_rt, copy)
+    block = routing_headers(gateway_rt, copy, b"Subject: x\r\n\r\nbody\r\n")
     lines = block.decode().split("\r\n")
     start = next(n for n, line in enumerate(lines) if line.startswith("X-CCR-Original-Recip"))
     folded = [lines[start], *(line for line in lines[start + 1 :] if line.startswith(" "))]
@@ -435,14 +435,48 @@ def test_maildir_copies_are_named_by_queue_id_so_a_new_database_cannot_skip_one(
 # --- the loop guard ------------------------------------------------------------------------------
 
 
-def test_a_message_already_routed_here_is_not_routed_again(gateway_rt, restrict) -> None:
+def test_a_message_coming_back_to_the_mailbox_it_was_routed_to_is_not_routed_again(
+    gateway_rt, restrict
+) -> None:
     restrict(email_measure=EmailMeasure.REDIRECT)
     send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
     [redirected] = delivered(gateway_rt, SPOC)
-    # The SPOC mailbox forwards it on to housing through the gateway again.
+    # A mail flow rule sends the SPOC's copy round through the gateway once more.
+    send(gateway_rt, CUSTOMER, [SPOC], redirected)
+    assert len(delivered(gateway_rt, SPOC)) == 2
+    assert "loop_guard" in _rules_of_last_contact(gateway_rt)
+
+
+def _rules_of_last_contact(rt: Runtime) -> set[str]:
+    with rt.uow() as session:
+        event = session.scalars(select(ContactEvent).order_by(ContactEvent.id.desc())).first()
+        return {hit["rule"] for hit in event.reasons}
+
+
+def test_a_routed_copy_sent_on_to_other_mailboxes_is_routed_again(gateway_rt, restrict) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [redirected] = delivered(gateway_rt, SPOC)
+    # The customer got hold of the routed copy (a subject access reply, say) and sends it,
+    # genuine header and all, to housing: the header was for the SPOC's mailbox only.
     send(gateway_rt, CUSTOMER, [HOUSING], redirected)
-    [forwarded] = delivered(gateway_rt, HOUSING)
-    assert headers_of(forwarded)["X-CCR-Decision"].startswith("deliver;")
+    assert delivered(gateway_rt, HOUSING) == []
+    assert len(delivered(gateway_rt, SPOC)) == 2
+
+
+def test_new_text_under_a_genuine_header_and_message_id_is_routed_again(
+    gateway_rt, restrict
+) -> None:
+    restrict(email_measure=EmailMeasure.REDIRECT)
+    send(gateway_rt, CUSTOMER, [HOUSING], raw_message(CUSTOMER, HOUSING))
+    [redirected] = delivered(gateway_rt, SPOC)
+    # The same headers (decision header and Message-ID) over a new body, to the same
+    # mailbox the header names: the text is not what was routed, so it is routed afresh.
+    head, _, _ = redirected.partition(b"\r\n\r\n")
+    replayed = head + b"\r\n\r\nSomething new the header never covered.\r\n"
+    send(gateway_rt, CUSTOMER, [SPOC], replayed)
+    assert len(delivered(gateway_rt, SPOC)) == 2
+    assert "loop_guard" not in _rules_of_last_contact(gateway_rt)
 
 
 def test_a_genuine_decision_header_copied_onto_a_new_message_is_ignored(
@@ -461,12 +495,13 @@ def test_a_genuine_decision_header_copied_onto_a_new_message_is_ignored(
 
 
 def test_a_decision_header_older_than_a_week_is_ignored(gateway_rt, restrict) -> None:
-    from gateway.mail.message import LOOP_GUARD_SECONDS, decision_signature
+    from gateway.mail.message import LOOP_GUARD_SECONDS, body_digest, decision_signature
 
     restrict(email_measure=EmailMeasure.REDIRECT)
     message_id = "<kept-for-later@example.org>"
     issued = int(time.time()) - LOOP_GUARD_SECONDS - 60
-    signature = decision_signature(gateway_rt.secret, "q1", issued, message_id)
+    body = body_digest(b"\r\n\r\nHello\r\n")
+    signature = decision_signature(gateway_rt.secret, "q1", issued, message_id, HOUSING, body)
     stale = (
         f"Message-ID: {message_id}\r\n"
         f"X-CCR-Decision: deliver; by=ccr-gateway; id=q1; t={issued}; sig={signature}\r\n"
