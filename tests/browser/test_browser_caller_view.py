@@ -4,7 +4,6 @@ state) as the role that uses it."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from tests.browser.conftest import LiveService
 from tests.browser.helpers import assert_accessible, sign_in, sign_out
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER
-from tests.web.page_data import call_in, restrictions_due_for_review
+from tests.web.page_data import call_in, earlier_today, restrictions_due_for_review
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +46,7 @@ def barred(live: LiveService) -> str:
         [(CUSTOMER_EMAIL, IdentityKind.EMAIL), (CUSTOMER_PHONE, IdentityKind.PHONE)],
         phone_measure=PhoneMeasure.BARRED,
     )
-    call_in(live.rt, CUSTOMER_PHONE, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10))
+    call_in(live.rt, CUSTOMER_PHONE, earlier_today(live.rt, 10))
     return reference
 
 

@@ -22,7 +22,7 @@ from tests.browser.conftest import LiveService
 from tests.browser.helpers import assert_accessible, sign_in, sign_out
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER
-from tests.web.page_data import call_in, email_identity_of, raise_email_alert
+from tests.web.page_data import call_in, earlier_today, email_identity_of, raise_email_alert
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +55,7 @@ def casework(live: LiveService) -> str:
         phone_measure=PhoneMeasure.BARRED,
     )
     now = dt.datetime.now(dt.UTC)
-    call_in(rt, CUSTOMER_PHONE, now - dt.timedelta(minutes=10))
+    call_in(rt, CUSTOMER_PHONE, earlier_today(rt, 10))
     raise_email_alert(rt, email_identity_of(rt, CUSTOMER_EMAIL), now - dt.timedelta(minutes=1))
     return reference
 

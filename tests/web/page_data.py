@@ -23,6 +23,15 @@ HOUSING = "housing@council.example.org"
 MAIN_LINE = "+441632960100"
 
 
+def earlier_today(rt: Runtime, minutes: int) -> dt.datetime:
+    """A few minutes ago, but never before midnight in the council's time zone: a call
+    "earlier today" must be on today's call flags, and inside terms that started today, also
+    when the test runs just after midnight."""
+    now = utcnow()
+    midnight = dt.datetime.combine(rt.today(now), dt.time(), rt.timezone).astimezone(dt.UTC)
+    return max(now - dt.timedelta(minutes=minutes), midnight)
+
+
 def email_identity(rt: Runtime, customer_id: int) -> int:
     """The id of the customer's (first) email address."""
     with rt.uow() as session:

@@ -44,7 +44,7 @@ from tests.web.conftest import (
     _propose,
 )
 from tests.web.helpers import StaffClient, text_of
-from tests.web.page_data import call_in, email_identity, raise_email_alert
+from tests.web.page_data import call_in, earlier_today, email_identity, raise_email_alert
 
 REVIEW_NOTE = "Customer agreed to use the web form (test review note)"
 VARY_REASON = "Calls continued after the warning letter (test variation reason)"
@@ -99,7 +99,7 @@ def casework(rt: Runtime, register: Register, staff: dict[str, Actor]) -> Casewo
         register_service.lift(session, second, now, register.pending_id, reason=LIFT_REASON)
     rt.register.invalidate()
     _email_to(rt, TIMELINE_LINE, now - dt.timedelta(hours=2))
-    assert call_in(rt, CUSTOMER_PHONE, now - dt.timedelta(minutes=5)) == [FlagKind.PHONE_BARRED]
+    assert call_in(rt, CUSTOMER_PHONE, earlier_today(rt, 5)) == [FlagKind.PHONE_BARRED]
     alert_id = raise_email_alert(rt, email_identity(rt, register.customer_id), now)
     return Casework(
         register.customer_id,

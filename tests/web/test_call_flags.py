@@ -19,7 +19,7 @@ from routing.models import Alert
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import AGENT, APPROVER, CONFIDENTIAL, MANAGER
 from tests.web.helpers import StaffClient, text_of
-from tests.web.page_data import MAIN_LINE, call_in
+from tests.web.page_data import MAIN_LINE, call_in, earlier_today
 
 CALLER = "07700 900456"
 
@@ -40,7 +40,7 @@ def barred(rt: Runtime, staff: dict[str, Actor]) -> str:
 def test_agents_see_todays_flags_with_the_restriction_and_never_its_notes(
     rt: Runtime, barred: str, client_for: Callable[[str], StaffClient]
 ) -> None:
-    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    at = earlier_today(rt, 5)
     assert call_in(rt, CALLER, at) == [FlagKind.PHONE_BARRED]
     page = text_of(client_for(AGENT).get("/call-flags"))
     assert ">phone barred</strong>" in page
@@ -79,7 +79,7 @@ def test_a_range_that_ends_before_it_starts_is_shown_as_a_problem(
 def test_an_agent_raises_a_safeguarding_concern_about_a_call_and_the_team_is_told(
     rt: Runtime, barred: str, client_for: Callable[[str], StaffClient]
 ) -> None:
-    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    at = earlier_today(rt, 5)
     call_in(rt, CALLER, at)
     agent = client_for(AGENT)
     page = text_of(agent.get("/call-flags"))

@@ -18,7 +18,7 @@ from routing.models import AuditEntry, utcnow
 from tests.integration.register_helpers import impose_restriction
 from tests.web.conftest import ADMIN, AGENT, APPROVER, MANAGER, STAFF, Register
 from tests.web.helpers import StaffClient
-from tests.web.page_data import call_in
+from tests.web.page_data import call_in, earlier_today
 
 CALLER = "07700 900456"
 
@@ -39,7 +39,7 @@ def test_each_look_at_the_call_flags_is_audited_by_its_filter(
         [(CALLER, IdentityKind.PHONE)],
         phone_measure=PhoneMeasure.BARRED,
     )
-    assert call_in(rt, CALLER, utcnow() - dt.timedelta(minutes=5)) == [FlagKind.PHONE_BARRED]
+    assert call_in(rt, CALLER, earlier_today(rt, 5)) == [FlagKind.PHONE_BARRED]
     agent = client_for(AGENT)
     today = rt.today()
     week_ago = today - dt.timedelta(days=6)
